@@ -1,0 +1,58 @@
+// platform.hpp -- the few things the core needs from its target, in one place.
+//
+// The core calls no library: bulk zeroing and copying go through SDMM_ZERO
+// and SDMM_COPY, and every access to arena memory goes through an offset
+// masked with SDMM_OFFSET_MASK.
+//
+//  - Hosts use the compiler's memset/memcpy.
+//  - BPF (`__bpf__`) cannot call library functions and upstream clang refuses
+//    variable-length memset/memcpy, so plain word/byte loops are used
+//    (compile with -ffreestanding -fno-builtin so they stay loops).
+//  - A consumer can override any of them before including the core: the
+//    Solana build maps them to the sol_memset_/sol_memcpy_ syscalls, the
+//    kernel BPF build sets SDMM_OFFSET_MASK to its pool size minus one so the
+//    verifier can bound every access.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef SDMM_OFFSET_MASK
+#define SDMM_OFFSET_MASK 0xFFFFFFFFull
+#endif
+
+#if !defined(SDMM_ZERO) || !defined(SDMM_COPY)
+#if defined(__bpf__) || defined(__BPF__)
+namespace sdmm::platform {
+// Element zero-fill is 8-aligned and a multiple of 8 long (whole words);
+// growing a block in place clears from an arbitrary byte.
+inline void zero_bytes(void *dst, uint64_t bytes) {
+    auto *d = static_cast<uint8_t *>(dst);
+    if (((reinterpret_cast<uintptr_t>(d) | bytes) & 7) == 0) {
+        auto *words = static_cast<uint64_t *>(dst);
+        for (uint64_t i = 0; i < (bytes >> 3); ++i) words[i] = 0;
+        return;
+    }
+    for (uint64_t i = 0; i < bytes; ++i) d[i] = 0;
+}
+inline void copy_bytes(void *dst, const void *src, uint64_t bytes) {
+    auto *d = static_cast<uint8_t *>(dst);
+    const auto *s = static_cast<const uint8_t *>(src);
+    for (uint64_t i = 0; i < bytes; ++i) d[i] = s[i];
+}
+}  // namespace sdmm::platform
+#ifndef SDMM_ZERO
+#define SDMM_ZERO(dst, bytes) ::sdmm::platform::zero_bytes((dst), (bytes))
+#endif
+#ifndef SDMM_COPY
+#define SDMM_COPY(dst, src, bytes) ::sdmm::platform::copy_bytes((dst), (src), (bytes))
+#endif
+#else
+#ifndef SDMM_ZERO
+#define SDMM_ZERO(dst, bytes) __builtin_memset((dst), 0, (bytes))
+#endif
+#ifndef SDMM_COPY
+#define SDMM_COPY(dst, src, bytes) __builtin_memmove((dst), (src), (bytes))
+#endif
+#endif
+#endif

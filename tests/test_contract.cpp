@@ -1,0 +1,316 @@
+// Every row of the bad-input table of the C contract, and that the heap is
+// intact (sdmm_heap_check) after each mistake.
+#include <gtest/gtest.h>
+#include <sdmm.h>
+
+#include <cstring>
+#include <vector>
+
+namespace {
+
+struct Arena {
+    explicit Arena(size_t bytes) : words(bytes / 8) {}
+    void *data() { return words.data(); }
+    size_t size() const { return words.size() * 8; }
+    std::vector<uint64_t> words;
+};
+
+class Contract : public ::testing::Test {
+  protected:
+    void SetUp() override { ASSERT_EQ(sdmm_heap_init(arena.data(), arena.size(), &heap), SDMM_OK); }
+    void TearDown() override { EXPECT_EQ(sdmm_heap_check(heap), SDMM_OK); }
+    Arena arena{64 * 1024};
+    sdmm_heap *heap = nullptr;
+};
+
+void expect_failed(const sdmm_block &b, sdmm_status status) {
+    EXPECT_EQ(b.status, status) << sdmm_status_str(b.status);
+    EXPECT_EQ(b.tag, SDMM_TAG_NONE);
+    EXPECT_EQ(b.handle, 0u);
+    EXPECT_EQ(b.as.u8, nullptr);
+    EXPECT_EQ(b.len, 0u);
+}
+
+TEST_F(Contract, ZeroCount) { expect_failed(sdmm_alloc_u64(heap, 0), SDMM_ERR_ZERO_COUNT); }
+
+TEST_F(Contract, TooLarge) {
+    expect_failed(sdmm_alloc_signature(heap, UINT32_MAX), SDMM_ERR_TOO_LARGE);  // overflows 32 bits
+    expect_failed(sdmm_alloc_u8(heap, 64 * 1024), SDMM_ERR_TOO_LARGE);          // bigger than the heap
+    sdmm_stats st;
+    sdmm_heap_stats(heap, &st);
+    EXPECT_EQ(st.oom_count, 0u) << "too large is not out of memory";
+}
+
+TEST_F(Contract, OutOfMemoryIsCounted) {
+    sdmm_block big = sdmm_alloc_u8(heap, 40 * 1024);
+    ASSERT_EQ(big.status, SDMM_OK);
+    expect_failed(sdmm_alloc_u8(heap, 40 * 1024), SDMM_ERR_OUT_OF_MEMORY);
+    sdmm_stats st;
+    sdmm_heap_stats(heap, &st);
+    EXPECT_EQ(st.oom_count, 1u);
+    EXPECT_EQ(sdmm_free(heap, big), SDMM_OK);
+    EXPECT_EQ(sdmm_alloc_u8(heap, 40 * 1024).status, SDMM_OK) << "memory is back after free";
+}
+
+TEST_F(Contract, InvalidHeap) {
+    expect_failed(sdmm_alloc_u64(nullptr, 1), SDMM_ERR_INVALID_HEAP);
+    std::vector<uint64_t> garbage(1024, 0x5A5A5A5A5A5A5A5Aull);
+    auto *foreign = reinterpret_cast<sdmm_heap *>(garbage.data());
+    expect_failed(sdmm_alloc_u64(foreign, 1), SDMM_ERR_INVALID_HEAP);
+    EXPECT_EQ(sdmm_heap_check(foreign), SDMM_ERR_INVALID_HEAP);
+    EXPECT_EQ(sdmm_heap_check(nullptr), SDMM_ERR_INVALID_HEAP);
+    sdmm_heap *h = nullptr;
+    EXPECT_EQ(sdmm_heap_attach(garbage.data(), 8192, &h), SDMM_ERR_INVALID_HEAP);
+    EXPECT_EQ(h, nullptr);
+    sdmm_block b = sdmm_alloc_u64(heap, 1);
+    EXPECT_EQ(sdmm_free(foreign, b), SDMM_ERR_INVALID_HEAP);
+    EXPECT_EQ(sdmm_free(heap, b), SDMM_OK);
+    sdmm_stats st;
+    sdmm_heap_stats(nullptr, &st);
+    EXPECT_EQ(st.capacity, 0u);
+}
+
+TEST(ContractInit, ArenaTooSmallAndMisaligned) {
+    alignas(8) static uint8_t small[SDMM_MIN_ARENA_BYTES + 8];
+    sdmm_heap *h = nullptr;
+    EXPECT_EQ(sdmm_heap_init(small, SDMM_MIN_ARENA_BYTES - 8, &h), SDMM_ERR_ARENA_TOO_SMALL);
+    EXPECT_EQ(sdmm_heap_init(small + 1, SDMM_MIN_ARENA_BYTES, &h), SDMM_ERR_MISALIGNED);
+    EXPECT_EQ(sdmm_heap_init(nullptr, 4096, &h), SDMM_ERR_INVALID_HEAP);
+    EXPECT_EQ(sdmm_heap_init(small, SDMM_MIN_ARENA_BYTES, nullptr), SDMM_ERR_INVALID_HEAP);
+    ASSERT_EQ(sdmm_heap_init(small, SDMM_MIN_ARENA_BYTES, &h), SDMM_OK) << "the documented minimum works";
+    sdmm_block b = sdmm_alloc_u64(h, 2);
+    EXPECT_EQ(b.status, SDMM_OK);
+    EXPECT_EQ(sdmm_heap_check(h), SDMM_OK);
+}
+
+TEST_F(Contract, ForeignPointerIsInvalidBlock) {
+    sdmm_block b = sdmm_alloc_u64(heap, 4);
+    sdmm_block forged = b;
+    uint64_t elsewhere[4];
+    forged.as.u64 = elsewhere;  // pointer not in this heap
+    EXPECT_EQ(sdmm_free(heap, forged), SDMM_ERR_INVALID_BLOCK);
+    forged = b;
+    forged.as.u64 += 1;  // inside the block, not its start
+    EXPECT_EQ(sdmm_free(heap, forged), SDMM_ERR_INVALID_BLOCK);
+    forged = b;
+    forged.handle += 8;  // handle and pointer disagree
+    EXPECT_EQ(sdmm_free(heap, forged), SDMM_ERR_INVALID_BLOCK);
+    forged.as.u8 += 8;  // both moved inside the block: not a block start
+    EXPECT_NE(sdmm_free(heap, forged), SDMM_OK);
+    sdmm_block none{};
+    EXPECT_EQ(sdmm_free(heap, none), SDMM_ERR_INVALID_BLOCK);
+    EXPECT_EQ(sdmm_free_ref(heap, nullptr), SDMM_ERR_INVALID_BLOCK);
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_OK);
+    EXPECT_EQ(sdmm_free(heap, b), SDMM_OK) << "the real block is untouched";
+    EXPECT_EQ(sdmm_block_from_ptr_into(heap, elsewhere, SDMM_TAG_U64, &forged), SDMM_ERR_INVALID_BLOCK);
+}
+
+TEST_F(Contract, DoubleFree) {
+    sdmm_block a = sdmm_alloc_u32(heap, 10);
+    sdmm_block neighbour = sdmm_alloc_u32(heap, 10);
+    ASSERT_EQ(sdmm_free(heap, a), SDMM_OK);
+    EXPECT_EQ(sdmm_free(heap, a), SDMM_ERR_DOUBLE_FREE);
+    // Freed, then the memory reused by another block: still a double free.
+    sdmm_block reuse = sdmm_alloc_u32(heap, 10);
+    ASSERT_EQ(reuse.as.u32, a.as.u32) << "LIFO reuse of the same place";
+    EXPECT_EQ(sdmm_free(heap, a), SDMM_ERR_DOUBLE_FREE);
+    EXPECT_EQ(reuse.as.u32[0], 0u);
+    EXPECT_EQ(sdmm_free(heap, reuse), SDMM_OK);
+    EXPECT_EQ(sdmm_free(heap, neighbour), SDMM_OK);
+    // Freed and merged into a larger free block: the start is gone.
+    EXPECT_EQ(sdmm_free(heap, neighbour), SDMM_ERR_DOUBLE_FREE);
+}
+
+TEST_F(Contract, TagMismatch) {
+    sdmm_block keys = sdmm_alloc_pubkey(heap, 3);
+    sdmm_block as_hash = keys;
+    as_hash.tag = SDMM_TAG_HASH;
+    EXPECT_EQ(sdmm_free(heap, as_hash), SDMM_ERR_TAG_MISMATCH);
+    expect_failed(sdmm_resolve(heap, keys.handle, SDMM_TAG_HASH), SDMM_ERR_TAG_MISMATCH);
+    expect_failed(sdmm_resize(heap, as_hash, 5), SDMM_ERR_TAG_MISMATCH);
+    sdmm_block out;
+    EXPECT_EQ(sdmm_alloc_tagged_into(heap, 200, 1, &out), SDMM_ERR_TAG_MISMATCH);
+    EXPECT_EQ(sdmm_alloc_tagged_into(heap, SDMM_TAG_NONE, 1, &out), SDMM_ERR_TAG_MISMATCH);
+    EXPECT_EQ(sdmm_free(heap, keys), SDMM_OK);
+}
+
+TEST_F(Contract, StaleHandle) {
+    sdmm_block a = sdmm_alloc_u64(heap, 8);
+    const uint64_t handle = a.handle;
+    sdmm_block r = sdmm_resolve(heap, handle, SDMM_TAG_U64);
+    ASSERT_EQ(r.status, SDMM_OK);
+    EXPECT_EQ(r.as.u64, a.as.u64);
+    EXPECT_EQ(r.len, 8u);
+    ASSERT_EQ(sdmm_free(heap, a), SDMM_OK);
+    expect_failed(sdmm_resolve(heap, handle, SDMM_TAG_U64), SDMM_ERR_STALE_HANDLE);
+    sdmm_block reuse = sdmm_alloc_u64(heap, 8);  // same place, new generation
+    ASSERT_EQ(reuse.as.u64, a.as.u64);
+    EXPECT_NE(reuse.handle, handle);
+    expect_failed(sdmm_resolve(heap, handle, SDMM_TAG_U64), SDMM_ERR_STALE_HANDLE);
+    expect_failed(sdmm_resize(heap, a, 2), SDMM_ERR_STALE_HANDLE);
+    expect_failed(sdmm_resolve(heap, 0, SDMM_TAG_U64), SDMM_ERR_INVALID_BLOCK);
+    expect_failed(sdmm_resolve(heap, 0xFFFFFFFFull, SDMM_TAG_U64), SDMM_ERR_INVALID_BLOCK);
+    EXPECT_EQ(sdmm_free(heap, reuse), SDMM_OK);
+}
+
+TEST_F(Contract, CorruptedHeaderIsDetected) {
+    sdmm_block a = sdmm_alloc_u64(heap, 8);
+    sdmm_block b = sdmm_alloc_u64(heap, 8);
+    ASSERT_EQ(sdmm_heap_check(heap), SDMM_OK);
+    auto *header = reinterpret_cast<uint32_t *>(a.as.u8 - SDMM_BLOCK_HEADER_BYTES);
+    const uint32_t saved = header[0];
+    header[0] = 0xFFFFFFF0u | (saved & 7);  // an absurd size
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_ERR_CORRUPTED);
+    EXPECT_EQ(sdmm_free(heap, a), SDMM_ERR_CORRUPTED) << "a damaged block is not freed";
+    header[0] = saved & ~1u;  // used block claims to be free
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_ERR_CORRUPTED);
+    EXPECT_EQ(sdmm_free(heap, a), SDMM_ERR_CORRUPTED);
+    header[0] = saved;
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_OK);
+    // An overrun of the previous block into the next header.
+    a.as.u64[8] = 0xDEADBEEFDEADBEEFull;
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_ERR_CORRUPTED);
+    EXPECT_NE(sdmm_free(heap, b), SDMM_OK);
+    std::memset(&a.as.u64[8], 0, 8);
+    EXPECT_NE(sdmm_heap_check(heap), SDMM_OK) << "a zeroed header is still damage";
+    // Corrupt control structure: the heap is no longer recognised.
+    auto *control = static_cast<uint32_t *>(arena.data());
+    control[2] ^= 0x100;  // arena length
+    EXPECT_NE(sdmm_heap_check(heap), SDMM_OK);
+    sdmm_heap *h = nullptr;
+    EXPECT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_ERR_INVALID_HEAP);
+    // Re-initialise so TearDown's check has a heap to look at.
+    ASSERT_EQ(sdmm_heap_init(arena.data(), arena.size(), &heap), SDMM_OK);
+}
+
+TEST_F(Contract, StatusStrings) {
+    for (uint32_t s = 0; s < SDMM_STATUS_COUNT; ++s) EXPECT_STRNE(sdmm_status_str(s), "unknown status") << s;
+    EXPECT_STREQ(sdmm_status_str(SDMM_STATUS_COUNT), "unknown status");
+    EXPECT_STREQ(sdmm_status_str(SDMM_ERR_DOUBLE_FREE), "block already freed");
+}
+
+TEST_F(Contract, NullOutPointersAreRefused) {
+    EXPECT_EQ(sdmm_alloc_u64_into(heap, 1, nullptr), SDMM_ERR_INVALID_BLOCK);
+    EXPECT_EQ(sdmm_resolve_into(heap, 1, SDMM_TAG_U64, nullptr), SDMM_ERR_INVALID_BLOCK);
+    EXPECT_EQ(sdmm_alloc_aligned_into(heap, 8, 64, nullptr), SDMM_ERR_INVALID_BLOCK);
+}
+
+TEST_F(Contract, Attach) {
+    sdmm_block a = sdmm_alloc_u64(heap, 16);
+    for (uint32_t i = 0; i < 16; ++i) a.as.u64[i] = i * 3;
+    sdmm_block k = sdmm_alloc_pubkey(heap, 2);
+    k.as.pubkey[1].bytes[31] = 7;
+    // Copy the whole arena to a new address and reopen it there.
+    Arena moved(arena.size());
+    std::memcpy(moved.data(), arena.data(), arena.size());
+    sdmm_heap *h2 = nullptr;
+    ASSERT_EQ(sdmm_heap_attach(moved.data(), moved.size(), &h2), SDMM_OK);
+    ASSERT_EQ(sdmm_heap_check(h2), SDMM_OK);
+    sdmm_block a2 = sdmm_resolve(h2, a.handle, SDMM_TAG_U64);
+    ASSERT_EQ(a2.status, SDMM_OK);
+    EXPECT_NE(a2.as.u64, a.as.u64);
+    EXPECT_EQ(a2.len, 16u);
+    for (uint32_t i = 0; i < 16; ++i) EXPECT_EQ(a2.as.u64[i], i * 3);
+    sdmm_block k2 = sdmm_resolve(h2, k.handle, SDMM_TAG_PUBKEY);
+    ASSERT_EQ(k2.status, SDMM_OK);
+    EXPECT_EQ(k2.as.pubkey[1].bytes[31], 7);
+    // A block of the old address is foreign to the new heap.
+    EXPECT_EQ(sdmm_free(h2, a), SDMM_ERR_INVALID_BLOCK);
+    EXPECT_EQ(sdmm_free(h2, a2), SDMM_OK);
+    EXPECT_EQ(sdmm_free(h2, k2), SDMM_OK);
+    EXPECT_EQ(sdmm_heap_check(h2), SDMM_OK);
+    sdmm_stats st;
+    sdmm_heap_stats(h2, &st);
+    EXPECT_EQ(st.live_blocks, 0u);
+    EXPECT_EQ(st.free_blocks, 1u) << "everything coalesced back";
+    // A shorter arena than the heap needs is refused.
+    EXPECT_EQ(sdmm_heap_attach(moved.data(), 4096, &h2), SDMM_ERR_ARENA_TOO_SMALL);
+}
+
+TEST_F(Contract, ResizeKeepsContentsAndZeroesGrowth) {
+    sdmm_block a = sdmm_alloc_u16(heap, 3);
+    a.as.u16[0] = 1;
+    a.as.u16[1] = 2;
+    a.as.u16[2] = 3;
+    sdmm_block blocker = sdmm_alloc_u8(heap, 1);  // forces the grow to move
+    sdmm_block b = sdmm_resize(heap, a, 1000);
+    ASSERT_EQ(b.status, SDMM_OK);
+    EXPECT_EQ(b.len, 1000u);
+    EXPECT_EQ(b.tag, SDMM_TAG_U16);
+    EXPECT_EQ(b.as.u16[2], 3);
+    for (uint32_t i = 3; i < 1000; ++i) ASSERT_EQ(b.as.u16[i], 0) << i;
+    EXPECT_EQ(sdmm_resolve(heap, a.handle, SDMM_TAG_U16).status, SDMM_ERR_STALE_HANDLE);
+    // Shrink in place: the handle survives.
+    sdmm_block c = sdmm_resize(heap, b, 2);
+    ASSERT_EQ(c.status, SDMM_OK);
+    EXPECT_EQ(c.handle, b.handle);
+    EXPECT_EQ(c.as.u16, b.as.u16);
+    // Grow back in place into the free neighbour: new elements are zero.
+    c.as.u16[1] = 9;
+    sdmm_block d = sdmm_resize(heap, c, 500);
+    ASSERT_EQ(d.status, SDMM_OK);
+    EXPECT_EQ(d.as.u16, c.as.u16);
+    EXPECT_EQ(d.as.u16[1], 9);
+    for (uint32_t i = 2; i < 500; ++i) ASSERT_EQ(d.as.u16[i], 0) << i;
+    expect_failed(sdmm_resize(heap, d, 0), SDMM_ERR_ZERO_COUNT);
+    expect_failed(sdmm_resize(heap, d, 1u << 30), SDMM_ERR_TOO_LARGE);
+    EXPECT_EQ(sdmm_resolve(heap, d.handle, SDMM_TAG_U16).len, 500u) << "failed resizes changed nothing";
+    EXPECT_EQ(sdmm_free(heap, d), SDMM_OK);
+    EXPECT_EQ(sdmm_free(heap, blocker), SDMM_OK);
+}
+
+TEST_F(Contract, ResizeFailureKeepsTheBlock) {
+    sdmm_block a = sdmm_alloc_u64(heap, 100);
+    sdmm_block wall = sdmm_alloc_u64(heap, 1);
+    a.as.u64[99] = 5;
+    expect_failed(sdmm_resize(heap, a, 7000), SDMM_ERR_OUT_OF_MEMORY);
+    sdmm_block r = sdmm_resolve(heap, a.handle, SDMM_TAG_U64);
+    ASSERT_EQ(r.status, SDMM_OK);
+    EXPECT_EQ(r.len, 100u);
+    EXPECT_EQ(r.as.u64[99], 5u);
+    EXPECT_EQ(sdmm_free(heap, wall), SDMM_OK);
+    EXPECT_EQ(sdmm_free(heap, a), SDMM_OK);
+}
+
+TEST_F(Contract, AlignedAllocations) {
+    for (size_t align = 1; align <= 4096; align *= 2) {
+        sdmm_block b = sdmm_alloc_aligned(heap, 24, align);
+        ASSERT_EQ(b.status, SDMM_OK) << align;
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(b.as.u8) % align, 0u) << align;
+        EXPECT_EQ(b.tag, SDMM_TAG_U8);
+        EXPECT_EQ(b.len, 24u);
+        for (int i = 0; i < 24; ++i) EXPECT_EQ(b.as.u8[i], 0);
+        sdmm_block back;
+        ASSERT_EQ(sdmm_block_from_ptr_into(heap, b.as.u8, SDMM_TAG_U8, &back), SDMM_OK);
+        EXPECT_EQ(back.handle, b.handle);
+        ASSERT_EQ(sdmm_heap_check(heap), SDMM_OK) << align;
+        EXPECT_EQ(sdmm_free(heap, b), SDMM_OK);
+    }
+    expect_failed(sdmm_alloc_aligned(heap, 8, 3), SDMM_ERR_MISALIGNED);
+    expect_failed(sdmm_alloc_aligned(heap, 8, 0), SDMM_ERR_MISALIGNED);
+    expect_failed(sdmm_alloc_aligned(heap, 0, 64), SDMM_ERR_ZERO_COUNT);
+    expect_failed(sdmm_alloc_aligned(heap, 8, size_t{1} << 40), SDMM_ERR_TOO_LARGE);
+    expect_failed(sdmm_alloc_aligned(heap, SIZE_MAX, 16), SDMM_ERR_TOO_LARGE);
+}
+
+TEST(ContractZeroed, FreshMemoryIsNotClearedTwiceButReusedMemoryIs) {
+    std::vector<uint64_t> words(4096, 0);
+    sdmm_heap *h = nullptr;
+    ASSERT_EQ(sdmm_heap_init_flags(words.data(), words.size() * 8, SDMM_INIT_ZEROED, &h), SDMM_OK);
+    // Dirty memory, free it, allocate again: the contract still says zero.
+    for (int round = 0; round < 50; ++round) {
+        sdmm_block blocks[20];
+        for (uint32_t i = 0; i < 20; ++i) {
+            blocks[i] = sdmm_alloc_u8(h, 1 + (i * 37 + round * 11) % 300);
+            ASSERT_EQ(blocks[i].status, SDMM_OK);
+            for (uint32_t j = 0; j < blocks[i].len; ++j) ASSERT_EQ(blocks[i].as.u8[j], 0) << round << " " << i;
+            std::memset(blocks[i].as.u8, 0xFF, blocks[i].len);
+        }
+        for (uint32_t i = round & 1; i < 20; i += 2) ASSERT_EQ(sdmm_free(h, blocks[i]), SDMM_OK);
+        ASSERT_EQ(sdmm_heap_check(h), SDMM_OK);
+        for (uint32_t i = 1 - (round & 1); i < 20; i += 2) ASSERT_EQ(sdmm_free(h, blocks[i]), SDMM_OK);
+        ASSERT_EQ(sdmm_heap_check(h), SDMM_OK);
+    }
+}
+
+}  // namespace
