@@ -31,33 +31,27 @@ sdmm_status sdmm_alloc_tagged_into(sdmm_heap *heap, uint32_t tag, uint32_t n, sd
     return sdmm::core::alloc(heap, tag, n, Fill::kZero, out);
 }
 
-#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                                               \
-    sdmm_status sdmm_alloc_##name##_into(sdmm_heap *heap, uint32_t n, sdmm_block *out) {      \
+#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                                         \
+    sdmm_status sdmm_alloc_##name##_into(sdmm_heap *heap, uint32_t n, sdmm_block *out) {       \
         static_assert(sizeof(c_type) == (1u << (size_log2)), "table size matches the C type"); \
-        return sdmm::core::alloc(heap, SDMM_TAG_##TAG, n, Fill::kZero, out);                  \
+        return sdmm::core::alloc(heap, SDMM_TAG_##TAG, n, Fill::kZero, out);                   \
     }
 #include "sdmm_types.def"
 #undef SDMM_TYPE
 
-sdmm_status sdmm_free_ref(sdmm_heap *heap, const sdmm_block *block) {
-    return sdmm::core::free(heap, block);
-}
-sdmm_status sdmm_resize_into(sdmm_heap *heap, const sdmm_block *block, uint32_t new_len,
-                             sdmm_block *out) {
+sdmm_status sdmm_free_ref(sdmm_heap *heap, const sdmm_block *block) { return sdmm::core::free(heap, block); }
+sdmm_status sdmm_resize_into(sdmm_heap *heap, const sdmm_block *block, uint32_t new_len, sdmm_block *out) {
     // `out` may alias `block`: work on a copy.
     const sdmm_block in = block != nullptr ? *block : sdmm_block{};
     return sdmm::core::resize(heap, block != nullptr ? &in : nullptr, new_len, out);
 }
-sdmm_status sdmm_resolve_into(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag,
-                              sdmm_block *out) {
+sdmm_status sdmm_resolve_into(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out) {
     return sdmm::core::resolve(heap, handle, expected_tag, out);
 }
-sdmm_status sdmm_alloc_aligned_into(sdmm_heap *heap, size_t n_bytes, size_t align,
-                                    sdmm_block *out) {
+sdmm_status sdmm_alloc_aligned_into(sdmm_heap *heap, size_t n_bytes, size_t align, sdmm_block *out) {
     return sdmm::core::alloc_aligned(heap, n_bytes, align, Fill::kZero, out);
 }
-sdmm_status sdmm_alloc_aligned_uninit_into(sdmm_heap *heap, size_t n_bytes, size_t align,
-                                           sdmm_block *out) {
+sdmm_status sdmm_alloc_aligned_uninit_into(sdmm_heap *heap, size_t n_bytes, size_t align, sdmm_block *out) {
     return sdmm::core::alloc_aligned(heap, n_bytes, align, Fill::kUninit, out);
 }
 
@@ -89,7 +83,7 @@ uint32_t sdmm_tag_size(uint32_t tag) {
 const char *sdmm_tag_name(uint32_t tag) {
     switch (tag) {
 #define SDMM_TYPE(name, TAG, Camel, c_type, size_log2) \
-    case SDMM_TAG_##TAG:                        \
+    case SDMM_TAG_##TAG:                               \
         return #name;
 #include "sdmm_types.def"
 #undef SDMM_TYPE
@@ -100,7 +94,7 @@ const char *sdmm_tag_name(uint32_t tag) {
 
 // ---- by-value convenience layer (hosts) -------------------------------------
 #if !defined(__bpf__) && !defined(__BPF__) && !defined(__sbf__)
-#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)               \
+#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)          \
     sdmm_block sdmm_alloc_##name(sdmm_heap *heap, uint32_t n) { \
         sdmm_block out;                                         \
         sdmm_alloc_##name##_into(heap, n, &out);                \

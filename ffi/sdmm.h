@@ -112,8 +112,9 @@ typedef struct sdmm_stats {
 #define SDMM_MAX_ARENA_BYTES 0xFFFFFFF8u
 
 /* Flags of sdmm_heap_init_flags. */
-#define SDMM_INIT_ZEROED 1u /* the arena is known to be all zero (a fresh mmap,
-                               the Solana heap region): fresh memory is not cleared again */
+#define SDMM_INIT_ZEROED                                   \
+    1u /* the arena is known to be all zero (a fresh mmap, \
+          the Solana heap region): fresh memory is not cleared again */
 
 /* ---- functions: the portable core (every target) ------------------------ */
 
@@ -131,17 +132,13 @@ sdmm_status sdmm_heap_attach(void *arena, size_t len, sdmm_heap **out);
 /* The same for a tag known only at run time (services, BPF maps). */
 sdmm_status sdmm_alloc_tagged_into(sdmm_heap *heap, uint32_t tag, uint32_t n, sdmm_block *out);
 sdmm_status sdmm_free_ref(sdmm_heap *heap, const sdmm_block *block);
-sdmm_status sdmm_resize_into(sdmm_heap *heap, const sdmm_block *block, uint32_t new_len,
-                             sdmm_block *out);
-sdmm_status sdmm_resolve_into(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag,
-                              sdmm_block *out);
+sdmm_status sdmm_resize_into(sdmm_heap *heap, const sdmm_block *block, uint32_t new_len, sdmm_block *out);
+sdmm_status sdmm_resolve_into(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out);
 /* A zero-filled u8 block whose first byte is aligned to `align` (a power of
  * two) at the current address of the arena. For allocator adapters only. */
-sdmm_status sdmm_alloc_aligned_into(sdmm_heap *heap, size_t n_bytes, size_t align,
-                                    sdmm_block *out);
+sdmm_status sdmm_alloc_aligned_into(sdmm_heap *heap, size_t n_bytes, size_t align, sdmm_block *out);
 /* Like sdmm_alloc_aligned_into but leaves the bytes as they are (GlobalAlloc::alloc). */
-sdmm_status sdmm_alloc_aligned_uninit_into(sdmm_heap *heap, size_t n_bytes, size_t align,
-                                           sdmm_block *out);
+sdmm_status sdmm_alloc_aligned_uninit_into(sdmm_heap *heap, size_t n_bytes, size_t align, sdmm_block *out);
 
 /* The live block whose elements start at `elements`, for allocator adapters
  * (GlobalAlloc::dealloc, memory_resource::deallocate) that only get a pointer
@@ -158,7 +155,8 @@ const char *sdmm_tag_name(uint32_t tag);
 
 /* ---- by-value convenience layer (hosts only) ---------------------------- */
 #if !defined(__bpf__) && !defined(__BPF__) && !defined(__sbf__)
-#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2) sdmm_block sdmm_alloc_##name(sdmm_heap *heap, uint32_t n);
+#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2) \
+    sdmm_block sdmm_alloc_##name(sdmm_heap *heap, uint32_t n);
 #include "sdmm_types.def"
 #undef SDMM_TYPE
 sdmm_status sdmm_free(sdmm_heap *heap, sdmm_block block);

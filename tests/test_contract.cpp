@@ -261,9 +261,9 @@ TEST_F(Contract, ResizeKeepsContentsAndZeroesGrowth) {
 
 TEST_F(Contract, ResizeFailureKeepsTheBlock) {
     sdmm_block a = sdmm_alloc_u64(heap, 100);
-    sdmm_block wall = sdmm_alloc_u64(heap, 1);
+    sdmm_block wall = sdmm_alloc_u64(heap, 4000);  // half the heap, right after `a`
     a.as.u64[99] = 5;
-    expect_failed(sdmm_resize(heap, a, 7000), SDMM_ERR_OUT_OF_MEMORY);
+    expect_failed(sdmm_resize(heap, a, 4500), SDMM_ERR_OUT_OF_MEMORY);
     sdmm_block r = sdmm_resolve(heap, a.handle, SDMM_TAG_U64);
     ASSERT_EQ(r.status, SDMM_OK);
     EXPECT_EQ(r.len, 100u);
@@ -303,7 +303,8 @@ TEST(ContractZeroed, FreshMemoryIsNotClearedTwiceButReusedMemoryIs) {
         for (uint32_t i = 0; i < 20; ++i) {
             blocks[i] = sdmm_alloc_u8(h, 1 + (i * 37 + round * 11) % 300);
             ASSERT_EQ(blocks[i].status, SDMM_OK);
-            for (uint32_t j = 0; j < blocks[i].len; ++j) ASSERT_EQ(blocks[i].as.u8[j], 0) << round << " " << i;
+            for (uint32_t j = 0; j < blocks[i].len; ++j)
+                ASSERT_EQ(blocks[i].as.u8[j], 0) << round << " " << i;
             std::memset(blocks[i].as.u8, 0xFF, blocks[i].len);
         }
         for (uint32_t i = round & 1; i < 20; i += 2) ASSERT_EQ(sdmm_free(h, blocks[i]), SDMM_OK);

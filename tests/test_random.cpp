@@ -11,6 +11,7 @@
 #include <cstring>
 #include <iterator>
 #include <map>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -98,9 +99,7 @@ class Shadow {
         handles_.push_back(b.handle);
     }
 
-    size_t pick() {
-        return rng_.below(static_cast<uint32_t>(handles_.size()));
-    }
+    size_t pick() { return rng_.below(static_cast<uint32_t>(handles_.size())); }
     void drop_handle(size_t i) {
         handles_[i] = handles_.back();
         handles_.pop_back();
@@ -177,11 +176,16 @@ class Shadow {
     void run(uint64_t ops) {
         for (uint64_t op = 0; op < ops; ++op) {
             const uint32_t dice = rng_.below(100);
-            if (handles_.empty() || dice < 45) alloc();
-            else if (dice < 85) free_one();
-            else if (dice < 93) resize_one();
-            else if (dice < 98) resolve_one();
-            else mistake();
+            if (handles_.empty() || dice < 45)
+                alloc();
+            else if (dice < 85)
+                free_one();
+            else if (dice < 93)
+                resize_one();
+            else if (dice < 98)
+                resolve_one();
+            else
+                mistake();
             if (::testing::Test::HasFatalFailure()) return;
             if (op % 4096 == 4095) {
                 ASSERT_EQ(sdmm_heap_check(heap_), SDMM_OK) << "after op " << op;
@@ -238,6 +242,11 @@ INSTANTIATE_TEST_SUITE_P(Shadow, RandomOps,
                          ::testing::Values(Case{32 * 1024, 0, 1, 300000},
                                            Case{32 * 1024, SDMM_INIT_ZEROED, 2, 300000},
                                            Case{1 << 20, 0, 3, 300000},
-                                           Case{1 << 20, SDMM_INIT_ZEROED, 4, 300000}));
+                                           Case{1 << 20, SDMM_INIT_ZEROED, 4, 300000}),
+                         [](const ::testing::TestParamInfo<Case> &param_info) {
+                             return std::to_string(param_info.param.arena / 1024) + "KiB_" +
+                                    ((param_info.param.flags & SDMM_INIT_ZEROED) != 0 ? "zeroed" : "dirty") +
+                                    "_seed" + std::to_string(param_info.param.seed);
+                         });
 
 }  // namespace

@@ -20,8 +20,12 @@ struct TypeRow {
 
 const std::vector<TypeRow> &rows() {
     static const std::vector<TypeRow> all = {
-#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                                              \
-    {#name, SDMM_TAG_##TAG, sizeof(c_type), sdmm_alloc_##name, sdmm_alloc_##name##_into,            \
+#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2) \
+    {#name,                                            \
+     SDMM_TAG_##TAG,                                   \
+     sizeof(c_type),                                   \
+     sdmm_alloc_##name,                                \
+     sdmm_alloc_##name##_into,                         \
      [](const sdmm_block &b) -> void * { return static_cast<void *>(b.as.name); }},
 #include <sdmm_types.def>
 #undef SDMM_TYPE

@@ -39,8 +39,7 @@ constexpr DeBruijnTable make_de_bruijn_table() {
     return table;
 }
 inline constexpr DeBruijnTable kDeBruijnIndex = make_de_bruijn_table();
-static_assert(kDeBruijnIndex.at[(uint64_t{1} << 63) * kDeBruijn64 >> 58] == 63 &&
-                  kDeBruijnIndex.at[0] == 0,
+static_assert(kDeBruijnIndex.at[(uint64_t{1} << 63) * kDeBruijn64 >> 58] == 63 && kDeBruijnIndex.at[0] == 0,
               "kDeBruijn64 must be a de Bruijn sequence");
 
 // Index of the lowest set bit; -1 for zero. Branch-free apart from the zero test.

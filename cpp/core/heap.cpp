@@ -40,6 +40,12 @@
 #include "heap.hpp"
 
 #include "bits.hpp"
+#ifdef SDMM_DEBUG_CHECK
+#include <cstdio>
+#define SDMM_DEBUG_LINE(l) std::fprintf(stderr, "corrupt at line %d\n", l)
+#else
+#define SDMM_DEBUG_LINE(l) (void)0
+#endif
 
 namespace sdmm::core {
 namespace {
@@ -91,22 +97,16 @@ static_assert(kMinBlock == 2 * kGranule, "smallest block is two granules");
 // ---- raw access: everything goes through a masked offset --------------------
 
 inline uint8_t *base_of(sdmm_heap *heap) { return reinterpret_cast<uint8_t *>(heap); }
-inline const uint8_t *base_of(const sdmm_heap *heap) {
-    return reinterpret_cast<const uint8_t *>(heap);
-}
+inline const uint8_t *base_of(const sdmm_heap *heap) { return reinterpret_cast<const uint8_t *>(heap); }
 inline Control &control(sdmm_heap *heap) { return *reinterpret_cast<Control *>(heap); }
-inline const Control &control(const sdmm_heap *heap) {
-    return *reinterpret_cast<const Control *>(heap);
-}
+inline const Control &control(const sdmm_heap *heap) { return *reinterpret_cast<const Control *>(heap); }
 inline u32 &word(sdmm_heap *heap, u64 off) {
     return *reinterpret_cast<u32 *>(base_of(heap) + (off & SDMM_OFFSET_MASK));
 }
 inline u32 word(const sdmm_heap *heap, u64 off) {
     return *reinterpret_cast<const u32 *>(base_of(heap) + (off & SDMM_OFFSET_MASK));
 }
-inline uint8_t *bytes_at(sdmm_heap *heap, u64 off) {
-    return base_of(heap) + (off & SDMM_OFFSET_MASK);
-}
+inline uint8_t *bytes_at(sdmm_heap *heap, u64 off) { return base_of(heap) + (off & SDMM_OFFSET_MASK); }
 
 inline u64 block_size(const sdmm_heap *heap, u64 off) { return word(heap, off) & ~kFlagBits; }
 inline bool is_used(const sdmm_heap *heap, u64 off) { return (word(heap, off) & kUsed) != 0; }
@@ -126,7 +126,7 @@ inline u64 class_of(const sdmm_heap *heap, u64 block_bytes) {
 // ---- the block-start map -------------------------------------------------------
 
 inline u64 map_word_offset(const sdmm_heap *heap, u64 off) {
-    return control(heap).starts_map + ((off >> 6) << 3);
+    return control(heap).starts_map + ((off >> 9) << 3);  // 64 granules (512 bytes) per word
 }
 inline bool is_block_start(const sdmm_heap *heap, u64 off) {
     const u64 at = map_word_offset(heap, off);
@@ -276,15 +276,13 @@ inline sdmm_status fail(sdmm_block *out, sdmm_status status) {
 }
 
 inline bool heap_ok(const sdmm_heap *heap) {
-    return heap != nullptr && (reinterpret_cast<uintptr_t>(heap) & 7) == 0 &&
-           control(heap).magic == kMagic;
+    return heap != nullptr && (reinterpret_cast<uintptr_t>(heap) & 7) == 0 && control(heap).magic == kMagic;
 }
 
 u32 seal_of(const Control &c) {
     u64 h = 0x9E3779B97F4A7C15ull;
-    const u32 fields[] = {c.magic,      c.version,    c.arena_len,
-                          c.first_block, c.sentinel, c.starts_map,
-                          c.class_count, c.flags & kFlagZeroedInit};
+    const u32 fields[] = {c.magic,    c.version,    c.arena_len,   c.first_block,
+                          c.sentinel, c.starts_map, c.class_count, c.flags & kFlagZeroedInit};
     for (u32 f : fields) h = (h ^ f) * 0x100000001B3ull;
     return static_cast<u32>(h ^ (h >> 32));
 }
@@ -314,7 +312,10 @@ sdmm_status locate(const sdmm_heap *heap, u64 handle, u64 *off_out, sdmm_status 
     const u64 w0 = word(heap, off);
     const u64 w1 = word(heap, off + 4);
     const u64 size = w0 & ~kFlagBits;
-    if ((w0 & kUsed) == 0 || size < kMinBlock || off + size > c.sentinel) return SDMM_ERR_CORRUPTED;
+    if ((w0 & kUsed) == 0 || size < kMinBlock || off + size > c.sentinel) {
+        SDMM_DEBUG_LINE(__LINE__);
+        return SDMM_ERR_CORRUPTED;
+    }
     if ((w1 & kGenerationMask) != ((handle >> 32) & kGenerationMask)) return gone;
     if ((w1 & kTagMask) != ((handle >> 32) & kTagMask)) return SDMM_ERR_INVALID_BLOCK;
     *off_out = off;
@@ -322,8 +323,7 @@ sdmm_status locate(const sdmm_heap *heap, u64 handle, u64 *off_out, sdmm_status 
 }
 
 // locate() for a block the caller holds: its pointer must match its handle.
-sdmm_status locate_block(const sdmm_heap *heap, const sdmm_block *block, u64 *off_out,
-                         sdmm_status gone) {
+sdmm_status locate_block(const sdmm_heap *heap, const sdmm_block *block, u64 *off_out, sdmm_status gone) {
     if (block == nullptr || block->tag == SDMM_TAG_NONE || block->tag >= SDMM_TAG_COUNT)
         return SDMM_ERR_INVALID_BLOCK;
     const u64 off = block->handle & 0xFFFFFFFFu;
@@ -332,7 +332,6 @@ sdmm_status locate_block(const sdmm_heap *heap, const sdmm_block *block, u64 *of
     if (((block->handle >> 32) & kTagMask) != block->tag) return SDMM_ERR_TAG_MISMATCH;
     return locate(heap, block->handle, off_out, gone);
 }
-
 
 // Releases a located block: coalesces with free neighbours, lists the result.
 void release(sdmm_heap *heap, u64 off) {
@@ -425,9 +424,11 @@ sdmm_status attach(void *arena, size_t len, sdmm_heap **out) {
         return SDMM_ERR_INVALID_HEAP;
     // The geometry must fit the memory we were given now.
     if (c.arena_len > len) return SDMM_ERR_ARENA_TOO_SMALL;
-    if (c.sentinel != c.arena_len - kHeader ||
-        c.first_block + kMinBlock > c.sentinel || c.class_count > kMaxClasses)
+    if (c.sentinel != c.arena_len - kHeader || c.first_block + kMinBlock > c.sentinel ||
+        c.class_count > kMaxClasses) {
+        SDMM_DEBUG_LINE(__LINE__);
         return SDMM_ERR_CORRUPTED;
+    }
     c.flags = (c.flags & ~kFlagHasLzcnt) | (bits::cpu_has_lzcnt() ? kFlagHasLzcnt : 0);
     *out = heap;
     return SDMM_OK;
@@ -457,8 +458,7 @@ sdmm_status alloc(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill, sdmm
     return SDMM_OK;
 }
 
-sdmm_status alloc_aligned(sdmm_heap *heap, uint64_t bytes, uint64_t align, Fill fill,
-                          sdmm_block *out) {
+sdmm_status alloc_aligned(sdmm_heap *heap, uint64_t bytes, uint64_t align, Fill fill, sdmm_block *out) {
     if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
     if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
     if (align == 0 || (align & (align - 1)) != 0) return fail(out, SDMM_ERR_MISALIGNED);
@@ -558,6 +558,7 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
         c.allocated -= size;
         if (next_free != 0) {
             list_remove(heap, next, next_free);
+            scrub_absorbed_header(heap, next);  // it may end up inside the split-off tail
             size += next_free;
         }
         // The split-off tail (if any) borders a used block: the free
@@ -567,8 +568,8 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
         if (c.allocated > c.peak_allocated) c.peak_allocated = c.allocated;
         if (new_bytes > old_bytes)
             SDMM_ZERO(bytes_at(heap, off + kHeader + old_bytes), new_bytes - old_bytes);
-        word(heap, off + 4) = static_cast<u32>((w1 & ~(u64{0xF} << kTailShift)) |
-                                               ((size - kHeader - new_bytes) << kTailShift));
+        word(heap, off + 4) =
+            static_cast<u32>((w1 & ~(u64{0xF} << kTailShift)) | ((size - kHeader - new_bytes) << kTailShift));
         raise_clean_from(heap, off + size);
         out->tag = static_cast<u32>(tag);
         out->status = SDMM_OK;
@@ -591,9 +592,7 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
     return SDMM_OK;
 }
 
-
-sdmm_status from_pointer(sdmm_heap *heap, const void *elements, uint32_t expected_tag,
-                         sdmm_block *out) {
+sdmm_status from_pointer(sdmm_heap *heap, const void *elements, uint32_t expected_tag, sdmm_block *out) {
     if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
     if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
     const uintptr_t p = reinterpret_cast<uintptr_t>(elements);
@@ -613,10 +612,14 @@ sdmm_status check(const sdmm_heap *heap) {
     if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
     const Control &c = control(heap);
     if (c.seal != seal_of(c) || c.sentinel != c.arena_len - kHeader || c.class_count > kMaxClasses ||
-        c.first_block + kMinBlock > c.sentinel)
+        c.first_block + kMinBlock > c.sentinel) {
+        SDMM_DEBUG_LINE(__LINE__);
         return SDMM_ERR_CORRUPTED;
-    if (word(heap, c.sentinel) != kUsed && word(heap, c.sentinel) != (kUsed | kPrevUsed))
+    }
+    if (word(heap, c.sentinel) != kUsed && word(heap, c.sentinel) != (kUsed | kPrevUsed)) {
+        SDMM_DEBUG_LINE(__LINE__);
         return SDMM_ERR_CORRUPTED;
+    }
 
     // 1. Walk the blocks in address order.
     u64 off = c.first_block;
@@ -625,30 +628,52 @@ sdmm_status check(const sdmm_heap *heap) {
     while (off < c.sentinel) {
         const u64 w0 = word(heap, off);
         const u64 size = w0 & ~kFlagBits;
-        if (size < kMinBlock || off + size > c.sentinel) return SDMM_ERR_CORRUPTED;
-        if (((w0 & kPrevUsed) != 0) != (prev_was_used != 0)) return SDMM_ERR_CORRUPTED;
+        if (size < kMinBlock || off + size > c.sentinel) {
+            SDMM_DEBUG_LINE(__LINE__);
+            return SDMM_ERR_CORRUPTED;
+        }
+        if (((w0 & kPrevUsed) != 0) != (prev_was_used != 0)) {
+            SDMM_DEBUG_LINE(__LINE__);
+            return SDMM_ERR_CORRUPTED;
+        }
         const bool used = (w0 & kUsed) != 0;
-        if (used != is_block_start(heap, off)) return SDMM_ERR_CORRUPTED;
+        if (used != is_block_start(heap, off)) {
+            SDMM_DEBUG_LINE(__LINE__);
+            return SDMM_ERR_CORRUPTED;
+        }
         if (used) {
             const u64 w1 = word(heap, off + 4);
             const u64 tag = w1 & kTagMask;
             const u64 tail = (w1 >> kTailShift) & 0xF;
             if (tag == SDMM_TAG_NONE || tag >= SDMM_TAG_COUNT || (w1 & kGenerationMask) == 0 ||
-                tail > size - kHeader - 1)
+                tail > size - kHeader - 1) {
+                SDMM_DEBUG_LINE(__LINE__);
                 return SDMM_ERR_CORRUPTED;
+            }
             used_blocks += 1;
             used_bytes += size;
         } else {
-            if (!prev_was_used) return SDMM_ERR_CORRUPTED;  // two free neighbours
-            if (word(heap, off + size - 4) != size) return SDMM_ERR_CORRUPTED;
+            if (!prev_was_used) {
+                SDMM_DEBUG_LINE(__LINE__);
+                return SDMM_ERR_CORRUPTED;
+            }  // two free neighbours
+            if (word(heap, off + size - 4) != size) {
+                SDMM_DEBUG_LINE(__LINE__);
+                return SDMM_ERR_CORRUPTED;
+            }
             free_blocks += 1;
         }
         prev_was_used = used ? 1 : 0;
         off += size;
     }
-    if (off != c.sentinel || ((word(heap, off) & kPrevUsed) != 0) != (prev_was_used != 0))
+    if (off != c.sentinel || ((word(heap, off) & kPrevUsed) != 0) != (prev_was_used != 0)) {
+        SDMM_DEBUG_LINE(__LINE__);
         return SDMM_ERR_CORRUPTED;
-    if (used_blocks != c.live_blocks || used_bytes != c.allocated) return SDMM_ERR_CORRUPTED;
+    }
+    if (used_blocks != c.live_blocks || used_bytes != c.allocated) {
+        SDMM_DEBUG_LINE(__LINE__);
+        return SDMM_ERR_CORRUPTED;
+    }
 
     // 2. The start map has no bit but at live block starts.
     u64 map_bits = 0;
@@ -656,24 +681,35 @@ sdmm_status check(const sdmm_heap *heap) {
         const u64 w = word(heap, at);
         map_bits += static_cast<u64>(__builtin_popcountll(w));
     }
-    if (map_bits != used_blocks) return SDMM_ERR_CORRUPTED;
+    if (map_bits != used_blocks) {
+        SDMM_DEBUG_LINE(__LINE__);
+        return SDMM_ERR_CORRUPTED;
+    }
 
     // 3. Every free list: right class, consistent links, bounded length.
     u64 listed = 0;
     for (u64 cls = 0; cls < kMaxClasses; ++cls) {
         const bool marked = ((c.nonempty[cls >> 6] >> (cls & 63)) & 1) != 0;
         const u64 head = cls < c.class_count ? word(heap, head_offset(cls)) : 0;
-        if (marked != (head != 0)) return SDMM_ERR_CORRUPTED;
+        if (marked != (head != 0)) {
+            SDMM_DEBUG_LINE(__LINE__);
+            return SDMM_ERR_CORRUPTED;
+        }
         u64 prev = 0;
         for (u64 at = head; at != 0; at = word(heap, at + 4)) {
             if (at < c.first_block || at >= c.sentinel || (at & 7) != 0 || is_used(heap, at) ||
                 word(heap, at + 8) != prev || class_of(heap, block_size(heap, at)) != cls ||
-                ++listed > free_blocks)
+                ++listed > free_blocks) {
+                SDMM_DEBUG_LINE(__LINE__);
                 return SDMM_ERR_CORRUPTED;
+            }
             prev = at;
         }
     }
-    if (listed != free_blocks) return SDMM_ERR_CORRUPTED;
+    if (listed != free_blocks) {
+        SDMM_DEBUG_LINE(__LINE__);
+        return SDMM_ERR_CORRUPTED;
+    }
     return SDMM_OK;
 }
 

@@ -49,10 +49,10 @@ using Result = std::expected<T, Error>;
 // Which tag belongs to which element type: generated from the type table.
 template <class T>
 struct TagOf;
-#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                 \
-    template <>                                                 \
-    struct TagOf<c_type> {                                      \
-        static constexpr uint32_t value = SDMM_TAG_##TAG;       \
+#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                \
+    template <>                                                       \
+    struct TagOf<c_type> {                                            \
+        static constexpr uint32_t value = SDMM_TAG_##TAG;             \
         static c_type *get(const sdmm_block &b) { return b.as.name; } \
     };
 #include <sdmm_types.def>
@@ -140,12 +140,12 @@ class Heap {
         return Heap(h);
     }
 
-#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                                   \
-    Result<Block<c_type>> alloc_##name(uint32_t n) {                              \
-        sdmm_block raw;                                                           \
+#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                              \
+    Result<Block<c_type>> alloc_##name(uint32_t n) {                                \
+        sdmm_block raw;                                                             \
         if (sdmm_status s = sdmm_alloc_##name##_into(heap_, n, &raw); s != SDMM_OK) \
-            return std::unexpected(Error(s));                                     \
-        return Block<c_type>(heap_, raw);                                         \
+            return std::unexpected(Error(s));                                       \
+        return Block<c_type>(heap_, raw);                                           \
     }
 #include <sdmm_types.def>
 #undef SDMM_TYPE
