@@ -53,6 +53,10 @@ namespace {
 using u32 = uint32_t;
 using u64 = uint64_t;  // hot-path locals are 64-bit: SBF has no 32-bit ALU ops
 
+// The hot helpers are small and called from few places: inlining them keeps
+// alloc and free free of call overhead (and under BPF's 5-argument limit).
+#define SDMM_HOT [[gnu::always_inline]] inline
+
 constexpr u32 kMagic = 0x4D4D4453u;  // "SDMM"
 constexpr u32 kLayoutVersion = 1;
 constexpr u64 kGranule = 8;
@@ -143,7 +147,7 @@ inline void toggle_block_start(sdmm_heap *heap, u64 off) {
 
 inline u64 head_offset(u64 cls) { return kControlBytes + (cls << 2); }
 
-void list_insert(sdmm_heap *heap, u64 off, u64 size) {
+SDMM_HOT void list_insert(sdmm_heap *heap, u64 off, u64 size) {
     const u64 cls = class_of(heap, size);
     const u64 head = word(heap, head_offset(cls));
     word(heap, off + 4) = static_cast<u32>(head);
@@ -153,7 +157,7 @@ void list_insert(sdmm_heap *heap, u64 off, u64 size) {
     control(heap).nonempty[cls >> 6] |= u64{1} << (cls & 63);
 }
 
-void list_remove(sdmm_heap *heap, u64 off, u64 size) {
+SDMM_HOT void list_remove(sdmm_heap *heap, u64 off, u64 size) {
     const u64 cls = class_of(heap, size);
     const u64 next = word(heap, off + 4);
     const u64 prev = word(heap, off + 8);
@@ -182,7 +186,7 @@ inline u64 first_class_from(const sdmm_heap *heap, u64 cls) {
 }
 
 // Removes and returns a free block of at least `need` bytes, 0 if none.
-u64 take_free_block(sdmm_heap *heap, u64 need) {
+SDMM_HOT u64 take_free_block(sdmm_heap *heap, u64 need) {
     const u64 cls = class_of(heap, need);
     u64 off = word(heap, head_offset(cls));
     if (off == 0 || block_size(heap, off) < need) {
@@ -196,7 +200,7 @@ u64 take_free_block(sdmm_heap *heap, u64 need) {
 
 // Turns the free block [off, off + size) -- already out of its list -- into
 // a free block with its footer, puts it in its list and tells its successor.
-void make_free(sdmm_heap *heap, u64 off, u64 size, u64 prev_used_flag) {
+SDMM_HOT void make_free(sdmm_heap *heap, u64 off, u64 size, u64 prev_used_flag) {
     word(heap, off) = static_cast<u32>(size | prev_used_flag);
     word(heap, off + size - 4) = static_cast<u32>(size);
     word(heap, off + size) &= ~static_cast<u32>(kPrevUsed);
@@ -217,7 +221,7 @@ inline void scrub_absorbed_header(sdmm_heap *heap, u64 off) {
 
 // Marks [off, off + size) used, splitting off a free tail when it is at
 // least a block. Returns the size the block finally has.
-u64 carve(sdmm_heap *heap, u64 off, u64 size, u64 need, u64 prev_used_flag) {
+SDMM_HOT u64 carve(sdmm_heap *heap, u64 off, u64 size, u64 need, u64 prev_used_flag) {
     if (size - need >= kMinBlock) {
         make_free(heap, off + need, size - need, kPrevUsed);
         size = need;
@@ -228,7 +232,7 @@ u64 carve(sdmm_heap *heap, u64 off, u64 size, u64 need, u64 prev_used_flag) {
     return size;
 }
 
-u64 next_generation(sdmm_heap *heap) {
+SDMM_HOT u64 next_generation(sdmm_heap *heap) {
     Control &c = control(heap);
     const u64 gen = c.next_generation;
     c.next_generation = gen >= 0xFFFFFF ? 1 : static_cast<u32>(gen + 1);
@@ -292,7 +296,7 @@ u32 seal_of(const Control &c) {
 // block this one was carved from even above clean_from: its free-list link
 // (first word of the elements) and its footer (last word of the block), so
 // they are always cleared when they are part of the elements.
-void zero_elements(sdmm_heap *heap, u64 payload, u64 bytes, u64 block_end) {
+SDMM_HOT void zero_elements(sdmm_heap *heap, u64 payload, u64 bytes, u64 block_end) {
     const u64 clean = control(heap).clean_from;
     const u64 want_end = payload + bytes;
     u64 end = want_end < clean ? want_end : clean;
@@ -303,10 +307,11 @@ void zero_elements(sdmm_heap *heap, u64 payload, u64 bytes, u64 block_end) {
 
 // Finds the live block a caller hands back. `gone` is the status for a block
 // that was live once (freed, or freed and reused).
-sdmm_status locate(const sdmm_heap *heap, u64 handle, u64 *off_out, sdmm_status gone) {
+SDMM_HOT sdmm_status locate(const sdmm_heap *heap, u64 handle, u64 *off_out, sdmm_status gone) {
     const Control &c = control(heap);
     const u64 off = handle & 0xFFFFFFFFu;
-    if (handle == 0 || off < c.first_block || off >= c.sentinel || (off & 7) != 0)
+    // One unsigned compare covers both ends of [first_block, sentinel).
+    if (off - c.first_block >= u64{c.sentinel} - c.first_block || (off & 7) != 0)
         return SDMM_ERR_INVALID_BLOCK;
     if (!is_block_start(heap, off)) return gone;
     const u64 w0 = word(heap, off);
@@ -323,7 +328,8 @@ sdmm_status locate(const sdmm_heap *heap, u64 handle, u64 *off_out, sdmm_status 
 }
 
 // locate() for a block the caller holds: its pointer must match its handle.
-sdmm_status locate_block(const sdmm_heap *heap, const sdmm_block *block, u64 *off_out, sdmm_status gone) {
+SDMM_HOT sdmm_status locate_block(const sdmm_heap *heap, const sdmm_block *block, u64 *off_out,
+                                  sdmm_status gone) {
     if (block == nullptr || block->tag == SDMM_TAG_NONE || block->tag >= SDMM_TAG_COUNT)
         return SDMM_ERR_INVALID_BLOCK;
     const u64 off = block->handle & 0xFFFFFFFFu;
@@ -334,7 +340,7 @@ sdmm_status locate_block(const sdmm_heap *heap, const sdmm_block *block, u64 *of
 }
 
 // Releases a located block: coalesces with free neighbours, lists the result.
-void release(sdmm_heap *heap, u64 off) {
+SDMM_HOT void release(sdmm_heap *heap, u64 off) {
     Control &c = control(heap);
     const u64 w0 = word(heap, off);
     u64 size = w0 & ~kFlagBits;

@@ -17,8 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Offsets are read from 32-bit fields, so on a host they are already below
+// 2^32 and need no mask (an all-ones mask compiles to nothing).
 #ifndef SDMM_OFFSET_MASK
-#define SDMM_OFFSET_MASK 0xFFFFFFFFull
+#define SDMM_OFFSET_MASK (~0ull)
 #endif
 
 #if !defined(SDMM_ZERO) || !defined(SDMM_COPY)

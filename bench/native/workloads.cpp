@@ -1,0 +1,252 @@
+// workloads.cpp -- the native benchmark harness: one source, built once per
+// peer (each binary links exactly one general-purpose allocator, because they
+// all replace malloc), plus sdmm in every binary.
+//
+//   bench_<peer> WORKLOAD ALLOCATOR STEPS [REPS]
+//     WORKLOAD   random   1024 live slots; each step frees a random slot and
+//                         allocates 8..512 B there (xorshift, fixed seed)
+//                lifo     allocate then free at once, sizes 16..256 B
+//                typed    random working set of u64 / pubkey / signature arrays
+//                         (1..64 elements)
+//     ALLOCATOR  malloc | calloc (the linked peer), sdmm (typed, zero-filled),
+//                sdmm_uninit (sdmm without zero-fill), none (harness alone)
+//   Prints one JSON object per repetition: ns per step and max RSS.
+//
+//   bench_<peer> efficiency MIN MAX SEEDS
+//     Heap efficiency of sdmm in a 32 KiB arena: allocate with probability
+//     0.6 (always when nothing is live) or free a random live block; stop at
+//     the first failed allocation; report live requested bytes / 32768,
+//     averaged over SEEDS seeds.
+#include <sdmm.h>
+#include <sys/mman.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#ifndef PEER_NAME
+#define PEER_NAME "glibc"
+#endif
+
+namespace {
+
+struct Rng {
+    uint64_t s;
+    uint64_t next() {  // xorshift64
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        return s;
+    }
+};
+
+constexpr size_t kSlots = 1024;
+constexpr size_t kArenaBytes = size_t{64} << 20;
+
+// Keeps the compiler from removing allocations whose result is unused.
+inline void keep(void *p) { __asm__ volatile("" : : "r"(p) : "memory"); }
+
+// The allocator under test, as two function pointers over one slot type.
+struct Slot {
+    void *ptr;
+    sdmm_block block;
+};
+
+enum class Kind { kMalloc, kCalloc, kSdmm, kSdmmUninit, kNone };
+
+struct Alloc {
+    Kind kind;
+    sdmm_heap *heap = nullptr;
+
+    // The typed API has no byte request: ask for n_bytes as u8 elements, or
+    // for the typed workload, `count` elements of `tag`.
+    // `elem_size` is passed in (not looked up) so the harness costs every
+    // allocator the same.
+    inline void get(Slot &s, uint32_t tag, uint32_t elem_size, uint32_t count) {
+        const size_t bytes = size_t{count} * elem_size;
+        switch (kind) {
+            case Kind::kMalloc:
+                s.ptr = std::malloc(bytes);
+                break;
+            case Kind::kCalloc:
+                s.ptr = std::calloc(count, elem_size);
+                break;
+            case Kind::kSdmm:
+                sdmm_alloc_tagged_into(heap, tag, count, &s.block);
+                s.ptr = s.block.as.u8;
+                break;
+            case Kind::kSdmmUninit:
+                sdmm_alloc_aligned_uninit_into(heap, bytes, 8, &s.block);
+                s.ptr = s.block.as.u8;
+                break;
+            case Kind::kNone:
+                s.ptr = reinterpret_cast<void *>(bytes | 1);
+                break;
+        }
+        keep(s.ptr);
+    }
+    inline void put(Slot &s) {
+        if (s.ptr == nullptr) return;
+        switch (kind) {
+            case Kind::kMalloc:
+            case Kind::kCalloc:
+                std::free(s.ptr);
+                break;
+            case Kind::kSdmm:
+            case Kind::kSdmmUninit:
+                sdmm_free_ref(heap, &s.block);
+                break;
+            case Kind::kNone:
+                break;
+        }
+        s.ptr = nullptr;
+    }
+};
+
+Kind parse_kind(const std::string &name) {
+    if (name == "malloc") return Kind::kMalloc;
+    if (name == "calloc") return Kind::kCalloc;
+    if (name == "sdmm") return Kind::kSdmm;
+    if (name == "sdmm_uninit") return Kind::kSdmmUninit;
+    if (name == "none") return Kind::kNone;
+    std::fprintf(stderr, "unknown allocator %s\n", name.c_str());
+    std::exit(2);
+}
+
+// Fresh zero pages, as a real program would map them for its heap.
+sdmm_heap *make_heap() {
+    void *arena = mmap(nullptr, kArenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (arena == MAP_FAILED) std::exit(3);
+    sdmm_heap *heap = nullptr;
+    if (sdmm_heap_init_flags(arena, kArenaBytes, SDMM_INIT_ZEROED, &heap) != SDMM_OK) std::exit(3);
+    return heap;
+}
+
+__attribute__((noinline)) void run_random(Alloc &a, uint64_t steps) {
+    static Slot slots[kSlots];
+    Rng rng{0x9E3779B97F4A7C15ull};
+    for (uint64_t i = 0; i < steps; ++i) {
+        const uint64_t r = rng.next();
+        Slot &s = slots[r & (kSlots - 1)];
+        a.put(s);
+        a.get(s, SDMM_TAG_U8, 1, 8 + static_cast<uint32_t>((r >> 10) % 505));
+    }
+    for (Slot &s : slots) a.put(s);
+}
+
+__attribute__((noinline)) void run_lifo(Alloc &a, uint64_t steps) {
+    Slot s{};
+    for (uint64_t i = 0; i < steps; ++i) {
+        a.get(s, SDMM_TAG_U8, 1, 16 + static_cast<uint32_t>((i * 8) % 241));
+        a.put(s);
+    }
+}
+
+__attribute__((noinline)) void run_typed(Alloc &a, uint64_t steps) {
+    static Slot slots[kSlots];
+    static const uint32_t tags[] = {SDMM_TAG_U64, SDMM_TAG_PUBKEY, SDMM_TAG_SIGNATURE, SDMM_TAG_U64};
+    static const uint32_t sizes[] = {8, 32, 64, 8};
+    Rng rng{0x2545F4914F6CDD1Dull};
+    for (uint64_t i = 0; i < steps; ++i) {
+        const uint64_t r = rng.next();
+        Slot &s = slots[r & (kSlots - 1)];
+        a.put(s);
+        a.get(s, tags[(r >> 10) & 3], sizes[(r >> 10) & 3], 1 + static_cast<uint32_t>((r >> 12) & 63));
+    }
+    for (Slot &s : slots) a.put(s);
+}
+
+// Peak resident set of this process image. getrusage's ru_maxrss would
+// include the parent's peak (it survives fork+exec); VmHWM belongs to the mm.
+long max_rss_kib() {
+    FILE *f = std::fopen("/proc/self/status", "r");
+    if (f == nullptr) return -1;
+    char line[256];
+    long kib = -1;
+    while (std::fgets(line, sizeof line, f) != nullptr)
+        if (std::sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+    std::fclose(f);
+    return kib;
+}
+
+int efficiency(uint32_t min_bytes, uint32_t max_bytes, uint32_t seeds) {
+    alignas(8) static uint8_t arena[32 * 1024];
+    uint64_t sum_ppm = 0;
+    sdmm_stats st{};
+    for (uint32_t seed = 1; seed <= seeds; ++seed) {
+        sdmm_heap *heap = nullptr;
+        if (sdmm_heap_init(arena, sizeof arena, &heap) != SDMM_OK) return 3;
+        sdmm_heap_stats(heap, &st);
+        Rng rng{seed * 0x9E3779B97F4A7C15ull};
+        std::vector<sdmm_block> live;
+        uint64_t live_bytes = 0;
+        for (;;) {
+            const uint64_t r = rng.next();
+            if (live.empty() || r % 10 < 6) {
+                const uint32_t n = min_bytes + static_cast<uint32_t>((r >> 8) % (max_bytes - min_bytes + 1));
+                sdmm_block b;
+                if (sdmm_alloc_u8_into(heap, n, &b) != SDMM_OK) break;
+                live.push_back(b);
+                live_bytes += n;
+            } else {
+                const size_t i = (r >> 8) % live.size();
+                live_bytes -= live[i].len;
+                sdmm_free_ref(heap, &live[i]);
+                live[i] = live.back();
+                live.pop_back();
+            }
+        }
+        sum_ppm += live_bytes * 1000000 / sizeof arena;
+    }
+    std::printf(
+        "{\"workload\":\"efficiency\",\"allocator\":\"sdmm\",\"min\":%u,\"max\":%u,\"seeds\":%u,"
+        "\"efficiency\":%.4f,\"control_bytes\":%llu,\"header_bytes\":%u}\n",
+        min_bytes, max_bytes, seeds, static_cast<double>(sum_ppm) / seeds / 1e6,
+        static_cast<unsigned long long>(st.control_bytes), SDMM_BLOCK_HEADER_BYTES);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    if (argc >= 5 && std::string(argv[1]) == "efficiency")
+        return efficiency(static_cast<uint32_t>(std::atoi(argv[2])),
+                          static_cast<uint32_t>(std::atoi(argv[3])),
+                          static_cast<uint32_t>(std::atoi(argv[4])));
+    if (argc < 4) {
+        std::fprintf(stderr,
+                     "usage: %s random|lifo|typed ALLOCATOR STEPS [REPS] | efficiency MIN MAX SEEDS\n",
+                     argv[0]);
+        return 2;
+    }
+    const std::string workload = argv[1];
+    Alloc a{parse_kind(argv[2])};
+    const uint64_t steps = std::strtoull(argv[3], nullptr, 10);
+    const int reps = argc > 4 ? std::atoi(argv[4]) : 1;
+    void (*run)(Alloc &, uint64_t) = workload == "random"  ? run_random
+                                     : workload == "lifo"  ? run_lifo
+                                     : workload == "typed" ? run_typed
+                                                           : nullptr;
+    if (run == nullptr) return 2;
+    if (a.kind == Kind::kSdmm || a.kind == Kind::kSdmmUninit) a.heap = make_heap();
+    for (int rep = 0; rep < reps; ++rep) {
+        const auto t0 = std::chrono::steady_clock::now();
+        run(a, steps);
+        const auto t1 = std::chrono::steady_clock::now();
+        const double ns =
+            std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(steps);
+        std::printf(
+            "{\"peer\":\"%s\",\"workload\":\"%s\",\"allocator\":\"%s\",\"steps\":%llu,\"ns\":%.3f,"
+            "\"max_rss_kib\":%ld}\n",
+            PEER_NAME, workload.c_str(), argv[2], static_cast<unsigned long long>(steps), ns, max_rss_kib());
+    }
+    if (a.heap != nullptr && sdmm_heap_check(a.heap) != SDMM_OK) {
+        std::fprintf(stderr, "heap check failed after the run\n");
+        return 4;
+    }
+    return 0;
+}
