@@ -1,0 +1,416 @@
+//! `#[global_allocator]` types over an sdmm heap.
+//!
+//! - [`GlobalHeap`]: over a fixed memory region (the Solana heap region, a
+//!   linker-provided area, …).
+//! - [`StaticHeap`]: owns its arena inline, for a `static` on any target.
+//!
+//! Locking: on targets with threads every call takes a small spin lock (an
+//! `AtomicBool`; with `std` it yields to the scheduler while waiting). On
+//! single-threaded targets (`target_os = "solana"`, BPF/SBF architectures)
+//! there is no lock and no atomic instruction at all.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::{Cell, UnsafeCell};
+
+use crate::{Stats, ffi};
+
+/// Start of the Solana VM heap region (`MM_HEAP_START`).
+pub const SOLANA_HEAP_START: usize = 0x3_0000_0000;
+/// Size of the Solana heap region a program gets by default (32 KiB).
+pub const SOLANA_HEAP_LEN: usize = 32 * 1024;
+/// Largest heap region a transaction can request (`RequestHeapFrame`, 256 KiB).
+pub const SOLANA_HEAP_MAX_LEN: usize = 256 * 1024;
+
+#[cfg(not(any(target_os = "solana", target_arch = "bpf", target_arch = "sbf")))]
+mod lock {
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    pub(crate) struct Lock(AtomicBool);
+
+    pub(crate) struct Guard<'a>(&'a AtomicBool);
+
+    impl Lock {
+        pub(crate) const fn new() -> Lock {
+            Lock(AtomicBool::new(false))
+        }
+
+        pub(crate) fn lock(&self) -> Guard<'_> {
+            let mut spins = 0u32;
+            while self
+                .0
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                spins = spins.wrapping_add(1);
+                // Short critical sections: spin a little, then (with std) let
+                // the holder run, which matters on machines with few cores.
+                #[cfg(feature = "std")]
+                if spins % 64 == 0 {
+                    std::thread::yield_now();
+                    continue;
+                }
+                core::hint::spin_loop();
+            }
+            Guard(&self.0)
+        }
+    }
+
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::Release);
+        }
+    }
+}
+
+#[cfg(any(target_os = "solana", target_arch = "bpf", target_arch = "sbf"))]
+mod lock {
+    /// Single-threaded target: nothing to exclude.
+    pub(crate) struct Lock;
+    pub(crate) struct Guard;
+
+    impl Lock {
+        pub(crate) const fn new() -> Lock {
+            Lock
+        }
+        pub(crate) fn lock(&self) -> Guard {
+            Guard
+        }
+    }
+}
+
+/// The state every global heap shares: where the heap was last opened.
+struct Inner {
+    lock: lock::Lock,
+    /// Arena address the C heap was initialised or attached at; 0 before the
+    /// first use. Only read or written with `lock` held.
+    base: Cell<usize>,
+    /// Whether the arena is all zero before first use (init may skip clearing).
+    zeroed: bool,
+}
+
+impl Inner {
+    const fn new(zeroed: bool) -> Inner {
+        Inner {
+            lock: lock::Lock::new(),
+            base: Cell::new(0),
+            zeroed,
+        }
+    }
+
+    /// Runs `f` on the heap in `arena[..len]` with the lock held, creating it
+    /// on first use and re-attaching it if the arena moved (a `StaticHeap`
+    /// value can be moved before it is placed). `None` if no heap can live
+    /// there (too small, misaligned).
+    fn with<R>(&self, arena: *mut u8, len: usize, f: impl FnOnce(*mut ffi::sdmm_heap) -> R) -> Option<R> {
+        let _guard = self.lock.lock();
+        let base = self.base.get();
+        if base != arena as usize {
+            let mut heap: *mut ffi::sdmm_heap = core::ptr::null_mut();
+            // SAFETY: the constructors' contracts make `arena[..len]` ours.
+            let status = unsafe {
+                if base == 0 {
+                    let flags = if self.zeroed { ffi::SDMM_INIT_ZEROED } else { 0 };
+                    ffi::sdmm_heap_init_flags(arena.cast(), len, flags, &mut heap)
+                } else {
+                    ffi::sdmm_heap_attach(arena.cast(), len, &mut heap)
+                }
+            };
+            if status != ffi::SDMM_OK {
+                return None;
+            }
+            self.base.set(arena as usize);
+        }
+        Some(f(arena.cast()))
+    }
+
+    fn alloc(&self, arena: *mut u8, len: usize, layout: Layout, zero: bool) -> *mut u8 {
+        self.with(arena, len, |heap| {
+            let mut out = ffi::sdmm_block::default();
+            // SAFETY: live heap, valid out-pointer.
+            let status = unsafe {
+                if zero {
+                    ffi::sdmm_alloc_aligned_into(heap, layout.size(), layout.align(), &mut out)
+                } else {
+                    ffi::sdmm_alloc_aligned_uninit_into(heap, layout.size(), layout.align(), &mut out)
+                }
+            };
+            if status == ffi::SDMM_OK {
+                element_ptr(&out)
+            } else {
+                core::ptr::null_mut()
+            }
+        })
+        .unwrap_or(core::ptr::null_mut())
+    }
+
+    fn dealloc(&self, arena: *mut u8, len: usize, ptr: *mut u8) {
+        self.with(arena, len, |heap| {
+            let mut block = ffi::sdmm_block::default();
+            // SAFETY: live heap; the core refuses anything that is not a live
+            // block start of this heap, so a foreign pointer changes nothing.
+            // dealloc cannot report an error: a refused pointer is ignored.
+            unsafe {
+                if ffi::sdmm_block_from_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, &mut block) == ffi::SDMM_OK {
+                    ffi::sdmm_free_ref(heap, &block);
+                }
+            }
+        });
+    }
+
+    /// In-place growth or shrink when the alignment is the heap's natural one
+    /// (8); `None` means "use the generic alloc + copy + free".
+    fn realloc(&self, arena: *mut u8, len: usize, ptr: *mut u8, layout: Layout, new_size: usize) -> Option<*mut u8> {
+        if layout.align() > 8 {
+            return None;
+        }
+        let new_len = u32::try_from(new_size).ok()?;
+        self.with(arena, len, |heap| {
+            let mut block = ffi::sdmm_block::default();
+            let mut out = ffi::sdmm_block::default();
+            // SAFETY: live heap; `ptr` is checked by the core; on failure the
+            // old block is left intact, as GlobalAlloc::realloc requires.
+            unsafe {
+                if ffi::sdmm_block_from_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, &mut block) != ffi::SDMM_OK {
+                    return core::ptr::null_mut();
+                }
+                if ffi::sdmm_resize_into(heap, &block, new_len, &mut out) != ffi::SDMM_OK {
+                    return core::ptr::null_mut();
+                }
+            }
+            element_ptr(&out)
+        })
+    }
+
+    fn stats(&self, arena: *mut u8, len: usize) -> Option<Stats> {
+        self.with(arena, len, |heap| {
+            let mut s = Stats::default();
+            // SAFETY: live heap, valid out-pointer.
+            unsafe { ffi::sdmm_heap_stats(heap, &mut s) };
+            s
+        })
+    }
+
+    fn check(&self, arena: *mut u8, len: usize) -> Result<(), crate::Error> {
+        // SAFETY: live heap.
+        let status = self.with(arena, len, |heap| unsafe { ffi::sdmm_heap_check(heap) });
+        crate::Error::check(status.unwrap_or(ffi::SDMM_ERR_INVALID_HEAP))
+    }
+}
+
+fn element_ptr(block: &ffi::sdmm_block) -> *mut u8 {
+    // SAFETY: every union member is a pointer; read it as one (see RawBlock::elements).
+    unsafe { (&raw const block.as_).cast::<*mut u8>().read() }
+}
+
+/// A `#[global_allocator]` over a fixed memory region, created on first use.
+///
+/// # Solana programs
+///
+/// The SVM maps a zeroed heap region at [`SOLANA_HEAP_START`] of 32 KiB
+/// ([`SOLANA_HEAP_LEN`]), or up to 256 KiB when the transaction requests a
+/// bigger heap frame (`ComputeBudgetInstruction::request_heap_frame`). The
+/// default Solana allocator is a bump allocator that never frees; sdmm
+/// replaces it with a real `free`. The `entrypoint!` macro of
+/// `solana-program` installs the bump allocator unless the program's crate
+/// has a feature named `custom-heap` enabled (the `custom-heap` convention),
+/// so a program:
+///
+/// 1. declares and enables the feature in its `Cargo.toml`:
+///    ```toml
+///    [features]
+///    default = ["custom-heap"]
+///    custom-heap = []
+///
+///    [dependencies]
+///    sdmm-sys = { version = "0.1", default-features = false }
+///    ```
+/// 2. installs sdmm as the global allocator (the region must be no larger
+///    than the heap frame every transaction of the program requests):
+///    ```
+///    #[cfg(target_os = "solana")]
+///    #[global_allocator]
+///    // SAFETY: the SVM maps SOLANA_HEAP_LEN zeroed bytes at SOLANA_HEAP_START
+///    // for the whole invocation, and nothing else uses that region.
+///    static ALLOC: sdmm_sys::GlobalHeap = unsafe {
+///        sdmm_sys::GlobalHeap::from_region(sdmm_sys::SOLANA_HEAP_START, sdmm_sys::SOLANA_HEAP_LEN, true)
+///    };
+///    ```
+///
+/// On Solana no lock is taken (single-threaded VM), and with `zeroed = true`
+/// fresh memory is not cleared again. All heap state lives in the region.
+pub struct GlobalHeap {
+    start: usize,
+    len: usize,
+    inner: Inner,
+}
+
+// SAFETY: all mutation of the region and of `inner.base` happens with
+// `inner.lock` held (or on a single-threaded target).
+unsafe impl Sync for GlobalHeap {}
+
+impl GlobalHeap {
+    /// An allocator over `len` bytes at address `start` (8-aligned).
+    ///
+    /// # Safety
+    /// `start..start + len` must be valid, writable memory for the rest of
+    /// the program, used by nothing but this allocator; if `zeroed`, it must
+    /// be all zero before the first allocation.
+    #[must_use]
+    pub const unsafe fn from_region(start: usize, len: usize, zeroed: bool) -> GlobalHeap {
+        GlobalHeap {
+            start,
+            len,
+            inner: Inner::new(zeroed),
+        }
+    }
+
+    fn arena(&self) -> *mut u8 {
+        // The region is given as an address (e.g. the Solana heap region) by
+        // the constructor's contract: there is no Rust allocation to take
+        // provenance from.
+        core::ptr::with_exposed_provenance_mut(self.start)
+    }
+
+    /// Statistics of the heap (`None` if the region cannot hold a heap).
+    #[must_use]
+    pub fn stats(&self) -> Option<Stats> {
+        self.inner.stats(self.arena(), self.len)
+    }
+
+    /// Verifies every invariant of the heap.
+    ///
+    /// # Errors
+    /// [`crate::Error::Corrupted`] if something else wrote into the region,
+    /// [`crate::Error::InvalidHeap`] if the region cannot hold a heap.
+    pub fn check(&self) -> Result<(), crate::Error> {
+        self.inner.check(self.arena(), self.len)
+    }
+}
+
+// SAFETY: blocks come from the sdmm heap with the requested size and
+// alignment, stay valid until freed, and are never handed out twice.
+unsafe impl GlobalAlloc for GlobalHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.inner.alloc(self.arena(), self.len, layout, false)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        self.inner.alloc(self.arena(), self.len, layout, true)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        self.inner.dealloc(self.arena(), self.len, ptr);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        match self.inner.realloc(self.arena(), self.len, ptr, layout, new_size) {
+            Some(p) => p,
+            // SAFETY: forwarded caller contract.
+            None => unsafe { realloc_by_copy(self, ptr, layout, new_size) },
+        }
+    }
+}
+
+/// A `#[global_allocator]` (or any shared allocator) that owns its arena of
+/// `BYTES` bytes inline: a `static` of it lives in `.bss`, zero at start, so
+/// the heap never clears fresh memory twice.
+///
+/// ```
+/// use std::alloc::{GlobalAlloc, Layout};
+///
+/// // In a program: #[global_allocator] static A: sdmm_sys::StaticHeap<{ 1 << 20 }> = ...;
+/// static A: sdmm_sys::StaticHeap<{ 64 * 1024 }> = sdmm_sys::StaticHeap::new();
+///
+/// let layout = Layout::from_size_align(100, 16).unwrap();
+/// // SAFETY: non-zero size; freed with the same allocator and layout.
+/// unsafe {
+///     let p = A.alloc(layout);
+///     assert!(!p.is_null() && p as usize % 16 == 0);
+///     A.dealloc(p, layout);
+/// }
+/// assert_eq!(A.stats().unwrap().live_blocks, 0);
+/// ```
+#[repr(C, align(16))]
+pub struct StaticHeap<const BYTES: usize> {
+    arena: UnsafeCell<[u8; BYTES]>,
+    inner: Inner,
+}
+
+// SAFETY: the arena and `inner.base` are only touched with `inner.lock` held
+// (or on a single-threaded target).
+unsafe impl<const BYTES: usize> Sync for StaticHeap<BYTES> {}
+
+impl<const BYTES: usize> StaticHeap<BYTES> {
+    /// An allocator with a zeroed arena of `BYTES` bytes; the heap is
+    /// created on the first allocation. `BYTES` must be at least
+    /// `ffi::SDMM_MIN_ARENA_BYTES` for any allocation to succeed.
+    #[must_use]
+    pub const fn new() -> StaticHeap<BYTES> {
+        StaticHeap {
+            arena: UnsafeCell::new([0; BYTES]),
+            inner: Inner::new(true),
+        }
+    }
+
+    fn arena(&self) -> *mut u8 {
+        self.arena.get().cast()
+    }
+
+    /// Statistics of the heap (`None` if `BYTES` cannot hold a heap).
+    #[must_use]
+    pub fn stats(&self) -> Option<Stats> {
+        self.inner.stats(self.arena(), BYTES)
+    }
+
+    /// Verifies every invariant of the heap.
+    ///
+    /// # Errors
+    /// [`crate::Error::Corrupted`], or [`crate::Error::InvalidHeap`] if
+    /// `BYTES` cannot hold a heap.
+    pub fn check(&self) -> Result<(), crate::Error> {
+        self.inner.check(self.arena(), BYTES)
+    }
+}
+
+impl<const BYTES: usize> Default for StaticHeap<BYTES> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: as for GlobalHeap.
+unsafe impl<const BYTES: usize> GlobalAlloc for StaticHeap<BYTES> {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.inner.alloc(self.arena(), BYTES, layout, false)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        self.inner.alloc(self.arena(), BYTES, layout, true)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        self.inner.dealloc(self.arena(), BYTES, ptr);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        match self.inner.realloc(self.arena(), BYTES, ptr, layout, new_size) {
+            Some(p) => p,
+            // SAFETY: forwarded caller contract.
+            None => unsafe { realloc_by_copy(self, ptr, layout, new_size) },
+        }
+    }
+}
+
+/// GlobalAlloc's default realloc (alloc, copy, free), for over-aligned blocks.
+///
+/// # Safety
+/// The contract of `GlobalAlloc::realloc`.
+unsafe fn realloc_by_copy(a: &impl GlobalAlloc, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
+        return core::ptr::null_mut();
+    };
+    // SAFETY: caller contract: new_size is non-zero and valid for the align.
+    let new = unsafe { a.alloc(new_layout) };
+    if !new.is_null() {
+        // SAFETY: both blocks are live and at least min(old, new) bytes long.
+        unsafe {
+            core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+            a.dealloc(ptr, layout);
+        }
+    }
+    new
+}
