@@ -29,9 +29,12 @@
 // Allocation looks at the head of the request's own class (it may already be
 // big enough), otherwise takes the head of the first non-empty larger class:
 // every block there is big enough, found with one count-trailing-zeros over a
-// two-word bitmap. Free coalesces immediately with both neighbours. Both are
-// O(1): no loop depends on the heap's state. The invariant checker (check())
-// walks every block and every list.
+// two-word bitmap. Only when no listed block fits is the "top" used: the free
+// block that ends at the sentinel (dlmalloc's top chunk). It is kept out of
+// the lists, so carving from it and freeing next to it -- the common case
+// for a young heap and for LIFO use -- costs no list operation. Free coalesces immediately with both
+// neighbours. Both are O(1): no loop depends on the heap's state. The invariant checker (check()) walks every
+// block and every list.
 //
 // Generations: each allocation takes the next value of a 24-bit counter
 // (never 0) into its header and its handle. A handle whose block was freed
@@ -40,12 +43,6 @@
 #include "heap.hpp"
 
 #include "bits.hpp"
-#ifdef SDMM_DEBUG_CHECK
-#include <cstdio>
-#define SDMM_DEBUG_LINE(l) std::fprintf(stderr, "corrupt at line %d\n", l)
-#else
-#define SDMM_DEBUG_LINE(l) (void)0
-#endif
 
 namespace sdmm::core {
 namespace {
@@ -58,7 +55,7 @@ using u64 = uint64_t;  // hot-path locals are 64-bit: SBF has no 32-bit ALU ops
 #define SDMM_HOT [[gnu::always_inline]] inline
 
 constexpr u32 kMagic = 0x4D4D4453u;  // "SDMM"
-constexpr u32 kLayoutVersion = 1;
+constexpr u32 kLayoutVersion = 2;    // 2: the top block
 constexpr u64 kGranule = 8;
 constexpr u64 kHeader = SDMM_BLOCK_HEADER_BYTES;
 constexpr u64 kMinBlock = 16;
@@ -84,8 +81,8 @@ struct Control {
     u32 seal;             // hash of the geometry: tells a heap from random bytes
     u32 next_generation;  // 1..0xFFFFFF
     u32 clean_from;       // bytes at and above are zero, but for free-block metadata
-    u32 reserved;
-    u64 nonempty[2];  // bit c: class c has a free block
+    u32 top;              // the free block that ends at the sentinel (0: none); never listed
+    u64 nonempty[2];      // bit c: class c has a free block
     u64 allocated;
     u64 peak_allocated;
     u64 live_blocks;
@@ -191,20 +188,43 @@ SDMM_HOT u64 take_free_block(sdmm_heap *heap, u64 need) {
     u64 off = word(heap, head_offset(cls));
     if (off == 0 || block_size(heap, off) < need) {
         const u64 bigger = first_class_from(heap, cls + 1);
-        if (bigger >= kMaxClasses) return 0;
+        if (bigger >= kMaxClasses) {
+            // No listed block fits: the top, if it is big enough.
+            Control &c = control(heap);
+            off = c.top;
+            if (off == 0 || block_size(heap, off) < need) return 0;
+            c.top = 0;
+            return off;
+        }
         off = word(heap, head_offset(bigger));
     }
     list_remove(heap, off, block_size(heap, off));
     return off;
 }
 
-// Turns the free block [off, off + size) -- already out of its list -- into
-// a free block with its footer, puts it in its list and tells its successor.
+// Turns [off, off + size) -- in no list -- into a free block with its
+// footer, tells its successor, and lists it; or, if it ends at the
+// sentinel, makes it the top.
 SDMM_HOT void make_free(sdmm_heap *heap, u64 off, u64 size, u64 prev_used_flag) {
     word(heap, off) = static_cast<u32>(size | prev_used_flag);
     word(heap, off + size - 4) = static_cast<u32>(size);
     word(heap, off + size) &= ~static_cast<u32>(kPrevUsed);
-    list_insert(heap, off, size);
+    Control &c = control(heap);
+    if (off + size == c.sentinel) {
+        c.top = static_cast<u32>(off);
+    } else {
+        list_insert(heap, off, size);
+    }
+}
+
+// Takes a free neighbour out of wherever it is kept (its list, or the top).
+SDMM_HOT void unlink_free(sdmm_heap *heap, u64 off, u64 size) {
+    Control &c = control(heap);
+    if (off == c.top) {
+        c.top = 0;
+    } else {
+        list_remove(heap, off, size);
+    }
 }
 
 inline void raise_clean_from(sdmm_heap *heap, u64 end) {
@@ -317,10 +337,7 @@ SDMM_HOT sdmm_status locate(const sdmm_heap *heap, u64 handle, u64 *off_out, sdm
     const u64 w0 = word(heap, off);
     const u64 w1 = word(heap, off + 4);
     const u64 size = w0 & ~kFlagBits;
-    if ((w0 & kUsed) == 0 || size < kMinBlock || off + size > c.sentinel) {
-        SDMM_DEBUG_LINE(__LINE__);
-        return SDMM_ERR_CORRUPTED;
-    }
+    if ((w0 & kUsed) == 0 || size < kMinBlock || off + size > c.sentinel) return SDMM_ERR_CORRUPTED;
     if ((w1 & kGenerationMask) != ((handle >> 32) & kGenerationMask)) return gone;
     if ((w1 & kTagMask) != ((handle >> 32) & kTagMask)) return SDMM_ERR_INVALID_BLOCK;
     *off_out = off;
@@ -352,7 +369,7 @@ SDMM_HOT void release(sdmm_heap *heap, u64 off) {
     const u64 next_w0 = word(heap, next);
     if ((next_w0 & kUsed) == 0) {
         const u64 next_size = next_w0 & ~kFlagBits;
-        list_remove(heap, next, next_size);
+        unlink_free(heap, next, next_size);
         scrub_absorbed_header(heap, next);
         size += next_size;
     }
@@ -360,7 +377,7 @@ SDMM_HOT void release(sdmm_heap *heap, u64 off) {
     if (prev_used == 0) {
         const u64 prev_size = word(heap, off - 4);
         off -= prev_size;
-        list_remove(heap, off, prev_size);
+        unlink_free(heap, off, prev_size);
         size += prev_size;
         prev_used = word(heap, off) & kPrevUsed;  // always set: no two free neighbours
     }
@@ -431,10 +448,8 @@ sdmm_status attach(void *arena, size_t len, sdmm_heap **out) {
     // The geometry must fit the memory we were given now.
     if (c.arena_len > len) return SDMM_ERR_ARENA_TOO_SMALL;
     if (c.sentinel != c.arena_len - kHeader || c.first_block + kMinBlock > c.sentinel ||
-        c.class_count > kMaxClasses) {
-        SDMM_DEBUG_LINE(__LINE__);
+        c.class_count > kMaxClasses || (c.top != 0 && (c.top < c.first_block || c.top >= c.sentinel)))
         return SDMM_ERR_CORRUPTED;
-    }
     c.flags = (c.flags & ~kFlagHasLzcnt) | (bits::cpu_has_lzcnt() ? kFlagHasLzcnt : 0);
     *out = heap;
     return SDMM_OK;
@@ -563,7 +578,7 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
         Control &c = control(heap);
         c.allocated -= size;
         if (next_free != 0) {
-            list_remove(heap, next, next_free);
+            unlink_free(heap, next, next_free);
             scrub_absorbed_header(heap, next);  // it may end up inside the split-off tail
             size += next_free;
         }
@@ -618,14 +633,10 @@ sdmm_status check(const sdmm_heap *heap) {
     if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
     const Control &c = control(heap);
     if (c.seal != seal_of(c) || c.sentinel != c.arena_len - kHeader || c.class_count > kMaxClasses ||
-        c.first_block + kMinBlock > c.sentinel) {
-        SDMM_DEBUG_LINE(__LINE__);
+        c.first_block + kMinBlock > c.sentinel)
         return SDMM_ERR_CORRUPTED;
-    }
-    if (word(heap, c.sentinel) != kUsed && word(heap, c.sentinel) != (kUsed | kPrevUsed)) {
-        SDMM_DEBUG_LINE(__LINE__);
+    if (word(heap, c.sentinel) != kUsed && word(heap, c.sentinel) != (kUsed | kPrevUsed))
         return SDMM_ERR_CORRUPTED;
-    }
 
     // 1. Walk the blocks in address order.
     u64 off = c.first_block;
@@ -634,52 +645,32 @@ sdmm_status check(const sdmm_heap *heap) {
     while (off < c.sentinel) {
         const u64 w0 = word(heap, off);
         const u64 size = w0 & ~kFlagBits;
-        if (size < kMinBlock || off + size > c.sentinel) {
-            SDMM_DEBUG_LINE(__LINE__);
-            return SDMM_ERR_CORRUPTED;
-        }
-        if (((w0 & kPrevUsed) != 0) != (prev_was_used != 0)) {
-            SDMM_DEBUG_LINE(__LINE__);
-            return SDMM_ERR_CORRUPTED;
-        }
+        if (size < kMinBlock || off + size > c.sentinel) return SDMM_ERR_CORRUPTED;
+        if (((w0 & kPrevUsed) != 0) != (prev_was_used != 0)) return SDMM_ERR_CORRUPTED;
         const bool used = (w0 & kUsed) != 0;
-        if (used != is_block_start(heap, off)) {
-            SDMM_DEBUG_LINE(__LINE__);
-            return SDMM_ERR_CORRUPTED;
-        }
+        if (used != is_block_start(heap, off)) return SDMM_ERR_CORRUPTED;
         if (used) {
             const u64 w1 = word(heap, off + 4);
             const u64 tag = w1 & kTagMask;
             const u64 tail = (w1 >> kTailShift) & 0xF;
             if (tag == SDMM_TAG_NONE || tag >= SDMM_TAG_COUNT || (w1 & kGenerationMask) == 0 ||
-                tail > size - kHeader - 1) {
-                SDMM_DEBUG_LINE(__LINE__);
+                tail > size - kHeader - 1)
                 return SDMM_ERR_CORRUPTED;
-            }
             used_blocks += 1;
             used_bytes += size;
         } else {
-            if (!prev_was_used) {
-                SDMM_DEBUG_LINE(__LINE__);
-                return SDMM_ERR_CORRUPTED;
-            }  // two free neighbours
-            if (word(heap, off + size - 4) != size) {
-                SDMM_DEBUG_LINE(__LINE__);
-                return SDMM_ERR_CORRUPTED;
-            }
+            if (!prev_was_used) return SDMM_ERR_CORRUPTED;  // two free neighbours
+            // The free block that ends at the sentinel is the top, and only it.
+            if ((off + size == c.sentinel) != (off == c.top)) return SDMM_ERR_CORRUPTED;
+            if (word(heap, off + size - 4) != size) return SDMM_ERR_CORRUPTED;
             free_blocks += 1;
         }
         prev_was_used = used ? 1 : 0;
         off += size;
     }
-    if (off != c.sentinel || ((word(heap, off) & kPrevUsed) != 0) != (prev_was_used != 0)) {
-        SDMM_DEBUG_LINE(__LINE__);
+    if (off != c.sentinel || ((word(heap, off) & kPrevUsed) != 0) != (prev_was_used != 0))
         return SDMM_ERR_CORRUPTED;
-    }
-    if (used_blocks != c.live_blocks || used_bytes != c.allocated) {
-        SDMM_DEBUG_LINE(__LINE__);
-        return SDMM_ERR_CORRUPTED;
-    }
+    if (used_blocks != c.live_blocks || used_bytes != c.allocated) return SDMM_ERR_CORRUPTED;
 
     // 2. The start map has no bit but at live block starts.
     u64 map_bits = 0;
@@ -687,35 +678,24 @@ sdmm_status check(const sdmm_heap *heap) {
         const u64 w = word(heap, at);
         map_bits += static_cast<u64>(__builtin_popcountll(w));
     }
-    if (map_bits != used_blocks) {
-        SDMM_DEBUG_LINE(__LINE__);
-        return SDMM_ERR_CORRUPTED;
-    }
+    if (map_bits != used_blocks) return SDMM_ERR_CORRUPTED;
 
     // 3. Every free list: right class, consistent links, bounded length.
     u64 listed = 0;
     for (u64 cls = 0; cls < kMaxClasses; ++cls) {
         const bool marked = ((c.nonempty[cls >> 6] >> (cls & 63)) & 1) != 0;
         const u64 head = cls < c.class_count ? word(heap, head_offset(cls)) : 0;
-        if (marked != (head != 0)) {
-            SDMM_DEBUG_LINE(__LINE__);
-            return SDMM_ERR_CORRUPTED;
-        }
+        if (marked != (head != 0)) return SDMM_ERR_CORRUPTED;
         u64 prev = 0;
         for (u64 at = head; at != 0; at = word(heap, at + 4)) {
             if (at < c.first_block || at >= c.sentinel || (at & 7) != 0 || is_used(heap, at) ||
-                word(heap, at + 8) != prev || class_of(heap, block_size(heap, at)) != cls ||
-                ++listed > free_blocks) {
-                SDMM_DEBUG_LINE(__LINE__);
+                word(heap, at + 8) != prev || class_of(heap, block_size(heap, at)) != cls || at == c.top ||
+                ++listed > free_blocks)
                 return SDMM_ERR_CORRUPTED;
-            }
             prev = at;
         }
     }
-    if (listed != free_blocks) {
-        SDMM_DEBUG_LINE(__LINE__);
-        return SDMM_ERR_CORRUPTED;
-    }
+    if (listed + (c.top != 0 ? 1 : 0) != free_blocks) return SDMM_ERR_CORRUPTED;
     return SDMM_OK;
 }
 
@@ -730,6 +710,10 @@ void stats(const sdmm_heap *heap, sdmm_stats *out) {
     out->live_blocks = c.live_blocks;
     out->oom_count = c.oom_count;
     out->control_bytes = c.first_block + kHeader;  // the sentinel is overhead too
+    if (c.top != 0) {
+        out->free_blocks = 1;
+        out->largest_free = block_size(heap, c.top) - kHeader;
+    }
     const u64 block_limit = out->capacity / kMinBlock;
     for (u64 cls = 0; cls < c.class_count && cls < kMaxClasses; ++cls) {
         for (u64 at = word(heap, head_offset(cls)); at != 0 && out->free_blocks <= block_limit;
