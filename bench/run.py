@@ -21,6 +21,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PEERS = ["glibc", "jemalloc", "mimalloc", "tcmalloc"]
+RUST_PEERS = ["sdmm", "talc", "rlsf", "linked_list", "buddy"]
 
 
 def sh(cmd, **kw):
@@ -34,8 +35,20 @@ def build(build_dir):
     return os.path.join(build_dir, "bench", "native")
 
 
+def build_rust(target_dir):
+    """The Rust arena harness (bench/rust): sdmm-sys against talc, rlsf, ..."""
+    env = dict(os.environ, CARGO_TARGET_DIR=target_dir)
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=os.path.join(HERE, "rust"), env=env,
+                   check=True)
+    return os.path.join(target_dir, "release", "sdmm-bench-arena")
+
+
+def binary(bindir, peer):
+    return bindir if peer == "rust" else os.path.join(bindir, f"bench_{peer}")
+
+
 def run_times(bindir, peer, workload, alloc, steps, reps):
-    out = sh([os.path.join(bindir, f"bench_{peer}"), workload, alloc, str(steps), str(reps)])
+    out = sh([binary(bindir, peer), workload, alloc, str(steps), str(reps)])
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     ns = [r["ns"] for r in rows]
     return {"median": statistics.median(ns), "min": min(ns), "max": max(ns),
@@ -47,7 +60,7 @@ def callgrind_ir(bindir, peer, workload, alloc, steps):
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "cg.out")
             proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                                   os.path.join(bindir, f"bench_{peer}"), workload, alloc, str(n), "1"],
+                                   binary(bindir, peer), workload, alloc, str(n), "1"],
                                   text=True, capture_output=True, check=True)
             for line in proc.stderr.splitlines():
                 if "Collected :" in line:
@@ -113,6 +126,23 @@ def main():
     for lo, hi in [(8, 1024), (8, 128)]:
         results["efficiency"].append(efficiency(bindir, lo, hi, seeds))
 
+    # Rust arena allocators over the same fixed arena (ratios to talc).
+    rust_bin = build_rust(os.path.abspath(os.path.join(args.build_dir, "rust-target")))
+    rust_steps = steps // 10 if not smoke else steps  # linked_list_allocator is O(n) per operation
+    results["rust"] = {"time": {}, "ir": {}, "efficiency": []}
+    for workload in ["random", "lifo"]:
+        base_ir = callgrind_ir(rust_bin, "rust", workload, "none", cg_steps // 10)
+        for alloc in RUST_PEERS:
+            t = run_times(rust_bin, "rust", workload, alloc, rust_steps, reps)
+            ir = callgrind_ir(rust_bin, "rust", workload, alloc, cg_steps // 10) - base_ir
+            results["rust"]["time"][(workload, alloc)] = t
+            results["rust"]["ir"][(workload, alloc)] = ir
+            print(f"rust {workload:7} {alloc:12} {t['median']:8.2f} ns {ir:8.1f} Ir", file=sys.stderr)
+    for lo, hi in [(8, 1024), (8, 128)]:
+        for alloc in RUST_PEERS:
+            out = sh([rust_bin, "efficiency", alloc, str(lo), str(hi), str(seeds)])
+            results["rust"]["efficiency"].append(json.loads(out.strip().splitlines()[-1]))
+
     write_report(outdir, results, rows, harness, steps, cg_steps, reps, seeds, smoke)
 
 
@@ -157,12 +187,37 @@ def write_report(outdir, results, rows, harness, steps, cg_steps, reps, seeds, s
     for e in results["efficiency"]:
         lines.append(f"| {e['min']}..{e['max']} | {e['efficiency']:.3f} | {e['control_bytes']} | {e['header_bytes']} |")
     lines.append("")
+    rust = results["rust"]
+    lines += ["## Rust arena allocators over the same arena (bench/rust)", "",
+              "sdmm through `sdmm-sys`'s safe typed API (`heap.alloc_u8(n)`, zero-filled, freed on drop) "
+              "against the raw interfaces of talc 4, rlsf 0.2 (TLSF), linked_list_allocator 0.10 (first fit) "
+              "and buddy_system_allocator 0.11, none of which zero-fill. 4 MiB arena, 8-byte alignment.", ""]
+    for workload in ["random", "lifo"]:
+        base_t = rust["time"][(workload, "talc")]["median"]
+        base_ir = rust["ir"][(workload, "talc")]
+        lines += [f"### {workload}", "", "| allocator | ns/step | ratio to talc | instructions/step | ratio |",
+                  "|---|---|---|---|---|"]
+        for alloc in RUST_PEERS:
+            t = rust["time"][(workload, alloc)]
+            ir = rust["ir"][(workload, alloc)]
+            lines.append(f"| {alloc} | {t['median']:.2f} [{t['min']:.2f}–{t['max']:.2f}] | {t['median'] / base_t:.2f} "
+                         f"| {ir:.1f} | {ir / base_ir:.2f} |")
+        lines.append("")
+    lines += ["### Heap efficiency, 32 KiB (metadata outside the arena is subtracted from it)", "",
+              "| sizes | " + " | ".join(RUST_PEERS) + " |", "|---" * (len(RUST_PEERS) + 1) + "|"]
+    for lo, hi in [(8, 1024), (8, 128)]:
+        vals = {e["allocator"]: e["efficiency"] for e in rust["efficiency"] if e["min"] == lo and e["max"] == hi}
+        lines.append(f"| {lo}..{hi} | " + " | ".join(f"{vals[a]:.3f}" for a in RUST_PEERS) + " |")
+    lines.append("")
     with open(os.path.join(outdir, "REPORT.md"), "w") as f:
         f.write("\n".join(lines))
     with open(os.path.join(outdir, "results.json"), "w") as f:
         json.dump({"time": {f"{k[0]}/{k[1]}": v for k, v in results["time"].items()},
                    "ir": {f"{k[0]}/{k[1]}": v for k, v in results["ir"].items()},
-                   "harness_ir": harness, "efficiency": results["efficiency"]}, f, indent=1)
+                   "harness_ir": harness, "efficiency": results["efficiency"],
+                   "rust_time": {f"{k[0]}/{k[1]}": v for k, v in results["rust"]["time"].items()},
+                   "rust_ir": {f"{k[0]}/{k[1]}": v for k, v in results["rust"]["ir"].items()},
+                   "rust_efficiency": results["rust"]["efficiency"]}, f, indent=1)
     print(f"wrote {os.path.join(outdir, 'REPORT.md')}", file=sys.stderr)
 
 
