@@ -1,0 +1,221 @@
+// sdmm_bpf.cpp -- the allocator core and the C boundary compiled for the
+// Linux kernel BPF target, behind the scalar-only API of sdmm_bpf.h.
+//
+// Built with clang++ -target bpf -g (BTF is what lets the kernel verify each
+// global function once, separately). This translation unit includes the core
+// sources rather than linking them so that:
+//  - the verifier-facing hooks (SDMM_OFFSET_MASK, SDMM_ZERO, SDMM_COPY) are
+//    defined before the core sees platform.hpp;
+//  - every core function gets internal linkage (the pragma below): libbpf's
+//    static linker needs BTF for every global ELF symbol and finds it by name,
+//    which C++-mangled names would not match; internal functions are inlined
+//    or emitted as static subprograms;
+//  - each API function is `flatten`ed: the whole alloc/free path is inlined
+//    into it, with the heap known to be the (8-aligned) pool, so checks such
+//    as "heap is 8-aligned" fold away instead of reaching the verifier as
+//    arithmetic on a pointer.
+#include <linux/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sdmm_bpf.h"
+
+namespace sdmm_bpf {
+
+constexpr __u64 kMask = SDMM_BPF_POOL_MASK;
+
+// bpf_loop (helper 181, kernel >= 5.17): a loop the verifier checks once
+// whatever the count. Declared here because libbpf's bpf_helpers.h is C only.
+using LoopFn = long (*)(__u32 nr_loops, void *callback, void *ctx, __u64 flags);
+inline long bpf_loop(__u32 nr_loops, long (*callback)(__u32, void *), void *ctx) {
+    return reinterpret_cast<LoopFn>(181)(nr_loops, reinterpret_cast<void *>(callback), ctx, 0);
+}
+
+// Offset of a pointer the core made as `pool + (off & mask)`; the compiler
+// folds the subtraction back to the masked offset (no pointer arithmetic
+// reaches the verifier).
+inline __u64 offset_of(const void *p) {
+    return static_cast<__u64>(static_cast<const __u8 *>(p) - sdmm_bpf_pool);
+}
+// 8 bytes at a masked offset: with SDMM_BPF_SLACK >= 64 the verifier proves
+// `pool + (off & mask) + k`, k <= 56, in bounds.
+inline __u64 *words_at(__u64 off) { return reinterpret_cast<__u64 *>(sdmm_bpf_pool + (off & kMask)); }
+
+struct Span {
+    __u64 dst;
+    __u64 src;
+};
+
+// Callbacks of bpf_loop: one 64-byte chunk, or one byte, per iteration.
+static long zero_chunk(__u32 i, void *ctx) {
+    __u64 *w = words_at(static_cast<Span *>(ctx)->dst + (__u64{i} << 6));
+    w[0] = 0, w[1] = 0, w[2] = 0, w[3] = 0, w[4] = 0, w[5] = 0, w[6] = 0, w[7] = 0;
+    return 0;
+}
+static long zero_byte(__u32 i, void *ctx) {
+    sdmm_bpf_pool[(static_cast<Span *>(ctx)->dst + i) & kMask] = 0;
+    return 0;
+}
+static long copy_chunk(__u32 i, void *ctx) {
+    const Span *s = static_cast<Span *>(ctx);
+    __u64 *d = words_at(s->dst + (__u64{i} << 6));
+    const __u64 *from = words_at(s->src + (__u64{i} << 6));
+    d[0] = from[0], d[1] = from[1], d[2] = from[2], d[3] = from[3];
+    d[4] = from[4], d[5] = from[5], d[6] = from[6], d[7] = from[7];
+    return 0;
+}
+static long copy_byte(__u32 i, void *ctx) {
+    const Span *s = static_cast<Span *>(ctx);
+    sdmm_bpf_pool[(s->dst + i) & kMask] = sdmm_bpf_pool[(s->src + i) & kMask];
+    return 0;
+}
+
+// Zero-fill: whole 64-byte chunks through bpf_loop, the last < 64 bytes (or
+// everything, for the small blocks that are the common case) inline with no
+// loop at all. Unaligned or odd sizes (only resize's growth) go byte by byte.
+[[gnu::always_inline]] inline void zero(__u64 dst, __u64 bytes) {
+    Span span{dst, 0};
+    if (((dst | bytes) & 7) != 0) {
+        bpf_loop(static_cast<__u32>(bytes), zero_byte, &span);
+        return;
+    }
+    const __u64 chunks = bytes >> 6;
+    if (chunks != 0) bpf_loop(static_cast<__u32>(chunks), zero_chunk, &span);
+    const __u64 tail = bytes & 63;
+    __u64 *w = words_at(dst + (chunks << 6));
+    if (tail > 0) w[0] = 0;
+    if (tail > 8) w[1] = 0;
+    if (tail > 16) w[2] = 0;
+    if (tail > 24) w[3] = 0;
+    if (tail > 32) w[4] = 0;
+    if (tail > 40) w[5] = 0;
+    if (tail > 48) w[6] = 0;
+}
+
+// Copy between two non-overlapping ranges (resize moving a block).
+[[gnu::always_inline]] inline void copy(__u64 dst, __u64 src, __u64 bytes) {
+    Span span{dst, src};
+    if (((dst | src | bytes) & 63) == 0 || ((dst | src | bytes) & 7) == 0) {
+        const __u64 chunks = bytes >> 6;
+        if (chunks != 0) bpf_loop(static_cast<__u32>(chunks), copy_chunk, &span);
+        span.dst += chunks << 6;
+        span.src += chunks << 6;
+        bytes &= 63;
+    }
+    if (bytes != 0) bpf_loop(static_cast<__u32>(bytes), copy_byte, &span);
+}
+
+}  // namespace sdmm_bpf
+
+// The hooks the core reads from platform.hpp.
+#define SDMM_OFFSET_MASK ((unsigned long long)SDMM_BPF_POOL_MASK)
+#define SDMM_ZERO(dst, bytes) ::sdmm_bpf::zero(::sdmm_bpf::offset_of(dst), (bytes))
+#define SDMM_COPY(dst, src, bytes) \
+    ::sdmm_bpf::copy(::sdmm_bpf::offset_of(dst), ::sdmm_bpf::offset_of(src), (bytes))
+
+// Parts of the contract the BPF API does not expose (the walks, the aligned
+// adapters) are then simply not emitted: hence -Wunused-function is off here.
+#ifndef SDMM_BPF_CORE
+#define SDMM_BPF_CORE "../cpp/core/heap.cpp"
+#endif
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wunused-function"
+#pragma clang attribute push(__attribute__((internal_linkage, always_inline)), apply_to = function)
+#pragma clang attribute push(__attribute__((internal_linkage)), apply_to = variable(is_global))
+#include SDMM_BPF_CORE
+#include "../ffi/sdmm.cpp"
+#pragma clang attribute pop
+#pragma clang attribute pop
+#pragma clang diagnostic pop
+
+// ---- the pool and the API -------------------------------------------------------
+
+extern "C" {
+
+__attribute__((section(SDMM_BPF_POOL_SECTION),
+               aligned(8))) __u8 sdmm_bpf_pool[SDMM_BPF_POOL_BYTES + SDMM_BPF_SLACK];
+
+}  // extern "C"
+
+namespace sdmm_bpf {
+inline sdmm_heap *heap() { return reinterpret_cast<sdmm_heap *>(sdmm_bpf_pool); }
+
+// A handle or a status, as sdmm_bpf.h describes.
+inline __u64 handle_or_status(__u32 status, const sdmm_block &b) {
+    return status == SDMM_OK ? b.handle : status;
+}
+
+// The block a BPF caller means by (handle, tag): what a C caller holding the
+// sdmm_block would pass to sdmm_free_ref. The core still checks everything:
+// offset range, block start, generation, tag.
+inline sdmm_block block_of(__u64 handle, __u32 tag) {
+    sdmm_block b{};
+    b.tag = tag;
+    b.handle = handle;
+    b.as.raw = reinterpret_cast<uint64_t>(sdmm_bpf_pool + (handle & 0xFFFFFFFFu) + SDMM_BLOCK_HEADER_BYTES);
+    return b;
+}
+}  // namespace sdmm_bpf
+
+// A run-time tag the verifier can see is below SDMM_TAG_COUNT: the core
+// indexes its size table with it. The core does check the tag first, but
+// clang merges `tag == NONE || tag >= COUNT` into one range test on a copy
+// (w3 = w1 - 14; if w3 < -13), so the verifier never learns the bound of the
+// register used as index ("R1 unbounded memory access" at kSizeLog2[tag]).
+// Out-of-table tags become SDMM_TAG_NONE, which every call refuses with the
+// same status it gives any unknown tag; the empty asm keeps clang from
+// folding the clamp into the core's own test.
+inline __u32 bounded_tag(__u32 tag) {
+    if (tag >= SDMM_TAG_COUNT) tag = SDMM_TAG_NONE;
+    asm volatile("" : "+r"(tag));
+    return tag;
+}
+
+#define SDMM_BPF_API extern "C" __attribute__((noinline, flatten))
+
+SDMM_BPF_API __u32 sdmm_bpf_init(__u32 flags) {
+    sdmm_heap *h = nullptr;
+    return sdmm_heap_init_flags(sdmm_bpf_pool, SDMM_BPF_POOL_BYTES, flags, &h);
+}
+
+SDMM_BPF_API __u32 sdmm_bpf_ready(void) {
+    return sdmm::core::heap_ok(sdmm_bpf::heap()) ? SDMM_OK : SDMM_ERR_INVALID_HEAP;
+}
+
+#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                      \
+    SDMM_BPF_API __u64 sdmm_bpf_alloc_##name(__u32 n) {                     \
+        sdmm_block b;                                                       \
+        const __u32 st = sdmm_alloc_##name##_into(sdmm_bpf::heap(), n, &b); \
+        return sdmm_bpf::handle_or_status(st, b);                           \
+    }                                                                       \
+    SDMM_BPF_API __u32 sdmm_bpf_free_##name(__u64 handle) {                 \
+        const sdmm_block b = sdmm_bpf::block_of(handle, SDMM_TAG_##TAG);    \
+        return sdmm_free_ref(sdmm_bpf::heap(), &b);                         \
+    }
+#include "sdmm_types.def"
+#undef SDMM_TYPE
+
+SDMM_BPF_API __u64 sdmm_bpf_alloc(__u32 tag, __u32 n) {
+    sdmm_block b;
+    const __u32 st = sdmm_alloc_tagged_into(sdmm_bpf::heap(), bounded_tag(tag), n, &b);
+    return sdmm_bpf::handle_or_status(st, b);
+}
+
+SDMM_BPF_API __u32 sdmm_bpf_free(__u64 handle, __u32 tag) {
+    const sdmm_block b = sdmm_bpf::block_of(handle, bounded_tag(tag));
+    return sdmm_free_ref(sdmm_bpf::heap(), &b);
+}
+
+SDMM_BPF_API __u64 sdmm_bpf_resolve(__u64 handle, __u32 tag) {
+    sdmm_block b;
+    const __u32 st = sdmm_resolve_into(sdmm_bpf::heap(), handle, bounded_tag(tag), &b);
+    if (st != SDMM_OK) return st;
+    return (__u64{b.len} << 32) | ((handle & 0xFFFFFFFFu) + SDMM_BLOCK_HEADER_BYTES);
+}
+
+SDMM_BPF_API __u64 sdmm_bpf_resize(__u64 handle, __u32 tag, __u32 new_len) {
+    const sdmm_block b = sdmm_bpf::block_of(handle, bounded_tag(tag));
+    sdmm_block out;
+    const __u32 st = sdmm_resize_into(sdmm_bpf::heap(), &b, new_len, &out);
+    return sdmm_bpf::handle_or_status(st, out);
+}

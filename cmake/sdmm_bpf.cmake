@@ -1,0 +1,120 @@
+# Kernel eBPF consumer of sdmm (included by the top-level CMakeLists inside
+# the tests block).
+#
+#  - sdmm_bpf_core: bpf/sdmm_bpf.o, the allocator core + C boundary + the
+#    scalar-only BPF API (bpf/sdmm_bpf.h) compiled with clang++ -target bpf -g.
+#  - sdmm_add_bpf_object(<name> SOURCES a.bpf.c ...): compiles BPF programs
+#    written in C and links them with sdmm_bpf.o using libbpf's static linker
+#    (`bpftool gen object`) into ${CMAKE_CURRENT_BINARY_DIR}/bpf/<name>.o.
+#  - tests bpf.* (real verifier + BPF_PROG_TEST_RUN), the example loader, the
+#    benchmark runner.
+# Needs clang-22, bpftool and libbpf-dev (tools/setup.sh installs them).
+
+find_program(SDMM_BPF_CLANG NAMES clang-22)
+find_program(SDMM_BPF_CLANGXX NAMES clang++-22)
+find_program(SDMM_BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin)
+find_library(SDMM_LIBBPF NAMES bpf)
+find_path(SDMM_LIBBPF_INCLUDE NAMES bpf/libbpf.h)
+
+if(NOT SDMM_BPF_CLANG OR NOT SDMM_BPF_CLANGXX OR NOT SDMM_BPFTOOL OR NOT SDMM_LIBBPF OR NOT SDMM_LIBBPF_INCLUDE)
+  message(WARNING "sdmm BPF: clang-22, bpftool or libbpf missing; the bpf.* tests report SKIP")
+  add_test(NAME bpf.toolchain COMMAND ${CMAKE_COMMAND} -E echo
+           "SKIP: clang-22, bpftool or libbpf-dev missing (run tools/setup.sh)")
+  set_tests_properties(bpf.toolchain PROPERTIES SKIP_REGULAR_EXPRESSION "SKIP:")
+  return()
+endif()
+
+# Kernel UAPI headers (asm/types.h) live in the multiarch directory.
+execute_process(COMMAND ${CMAKE_C_COMPILER} -print-multiarch OUTPUT_VARIABLE _sdmm_multiarch
+                OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+if(NOT _sdmm_multiarch)
+  set(_sdmm_multiarch x86_64-linux-gnu)
+endif()
+
+set(SDMM_BPF_DIR ${PROJECT_BINARY_DIR}/bpf)
+file(MAKE_DIRECTORY ${SDMM_BPF_DIR})
+# -mcpu=v3: 32-bit jumps and ALU; -ffreestanding: no libc headers (the BPF
+# target has none) and no loop turned into a memset call.
+set(SDMM_BPF_COMMON_FLAGS -target bpf -mcpu=v3 -O2 -g -ffreestanding -Wall -Wextra -Werror
+    -I${PROJECT_SOURCE_DIR}/bpf -I${PROJECT_SOURCE_DIR}/ffi -I/usr/include/${_sdmm_multiarch})
+
+# The core, with the verifier's one change (bpf/patch-core.cmake explains it).
+set(SDMM_BPF_CORE_COPY ${SDMM_BPF_DIR}/heap_bpf.cpp)
+add_custom_command(
+  OUTPUT ${SDMM_BPF_CORE_COPY}
+  COMMAND ${CMAKE_COMMAND} -DIN=${PROJECT_SOURCE_DIR}/cpp/core/heap.cpp -DOUT=${SDMM_BPF_CORE_COPY}
+          -P ${PROJECT_SOURCE_DIR}/bpf/patch-core.cmake
+  DEPENDS ${PROJECT_SOURCE_DIR}/cpp/core/heap.cpp ${PROJECT_SOURCE_DIR}/bpf/patch-core.cmake
+  COMMENT "BPF: core source for the verifier"
+  VERBATIM)
+
+set(SDMM_BPF_CORE_OBJECT ${SDMM_BPF_DIR}/sdmm_bpf.o)
+add_custom_command(
+  OUTPUT ${SDMM_BPF_CORE_OBJECT}
+  COMMAND ${SDMM_BPF_CLANGXX} ${SDMM_BPF_COMMON_FLAGS} -std=c++20 -fno-builtin -fno-exceptions -fno-rtti
+          -fno-strict-aliasing -I${PROJECT_SOURCE_DIR}/cpp/core "-DSDMM_BPF_CORE=\"${SDMM_BPF_CORE_COPY}\""
+          -MD -MF ${SDMM_BPF_CORE_OBJECT}.d -c ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf.cpp -o ${SDMM_BPF_CORE_OBJECT}
+  DEPENDS ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf.cpp ${SDMM_BPF_CORE_COPY}
+  DEPFILE ${SDMM_BPF_CORE_OBJECT}.d
+  COMMENT "BPF: sdmm core (clang++ -target bpf)"
+  VERBATIM)
+add_custom_target(sdmm_bpf_core ALL DEPENDS ${SDMM_BPF_CORE_OBJECT})
+
+# sdmm_add_bpf_object(<name> SOURCES <file.bpf.c>... [INCLUDES <dir>...])
+function(sdmm_add_bpf_object name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;INCLUDES" ${ARGN})
+  set(objects)
+  set(include_flags)
+  foreach(dir IN LISTS ARG_INCLUDES)
+    list(APPEND include_flags -I${dir})
+  endforeach()
+  foreach(src IN LISTS ARG_SOURCES)
+    get_filename_component(base ${src} NAME_WE)
+    set(obj ${SDMM_BPF_DIR}/${name}.${base}.o)
+    add_custom_command(
+      OUTPUT ${obj}
+      COMMAND ${SDMM_BPF_CLANG} ${SDMM_BPF_COMMON_FLAGS} ${include_flags} -MD -MF ${obj}.d -c ${src} -o ${obj}
+      DEPENDS ${src}
+      DEPFILE ${obj}.d
+      COMMENT "BPF: ${name}: ${base}"
+  VERBATIM)
+    list(APPEND objects ${obj})
+  endforeach()
+  set(linked ${SDMM_BPF_DIR}/${name}.o)
+  add_custom_command(
+    OUTPUT ${linked}
+    COMMAND ${SDMM_BPFTOOL} gen object ${linked} ${objects} ${SDMM_BPF_CORE_OBJECT}
+    DEPENDS ${objects} ${SDMM_BPF_CORE_OBJECT}
+    COMMENT "BPF: ${name}: link with sdmm (bpftool gen object)"
+  VERBATIM)
+  add_custom_target(${name} ALL DEPENDS ${linked})
+  set(${name}_OBJECT ${linked} PARENT_SCOPE)
+endfunction()
+
+# A user-space tool that loads BPF objects (libbpf) and may use native sdmm.
+function(sdmm_add_bpf_loader name)
+  add_executable(${name} ${ARGN})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/bpf ${SDMM_LIBBPF_INCLUDE})
+  target_link_libraries(${name} PRIVATE sdmm::sdmm ${SDMM_LIBBPF})
+  sdmm_warnings(${name})
+endfunction()
+
+# ---- tests ------------------------------------------------------------------------
+sdmm_add_bpf_object(sdmm_bpf_tests SOURCES ${PROJECT_SOURCE_DIR}/tests/bpf/sdmm_test.bpf.c
+                    INCLUDES ${PROJECT_SOURCE_DIR}/tests/bpf)
+sdmm_add_bpf_loader(sdmm_bpf_test ${PROJECT_SOURCE_DIR}/tests/bpf/test_bpf.c)
+target_include_directories(sdmm_bpf_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/bpf)
+add_dependencies(sdmm_bpf_test sdmm_bpf_tests)
+
+foreach(t IN ITEMS all_types statuses random)
+  set(mode ${t})
+  if(t STREQUAL "all_types")
+    set(mode types)
+  endif()
+  add_test(NAME bpf.${t} COMMAND sdmm_bpf_test ${mode} ${sdmm_bpf_tests_OBJECT})
+  set_tests_properties(bpf.${t} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
+endforeach()
+
+# ---- example and benchmark (present once written) ------------------------------------
+include(${PROJECT_SOURCE_DIR}/examples/bpf/example.cmake OPTIONAL)
+include(${PROJECT_SOURCE_DIR}/bench/bpf/bench.cmake OPTIONAL)

@@ -1,0 +1,38 @@
+/* Shared between the test BPF programs and their user-space runner. */
+#ifndef SDMM_TEST_BPF_H
+#define SDMM_TEST_BPF_H
+
+#include <linux/types.h>
+
+/* One operation of the `op` program (the random sequence is replayed one op
+ * per BPF_PROG_TEST_RUN, the same op on the native heap). */
+enum sdmm_test_op {
+    SDMM_OP_INIT = 1,     /* flags = n */
+    SDMM_OP_ALLOC,        /* typed call chosen by tag (a switch generated from the table) */
+    SDMM_OP_ALLOC_TAGGED, /* sdmm_bpf_alloc(tag, n) */
+    SDMM_OP_FREE,         /* typed free chosen by tag */
+    SDMM_OP_FREE_TAGGED,  /* sdmm_bpf_free(handle, tag) */
+    SDMM_OP_RESOLVE,
+    SDMM_OP_RESIZE,
+};
+
+struct sdmm_test_op_ctx {
+    __u32 op;
+    __u32 tag;
+    __u32 n;
+    __u32 pad;
+    __u64 handle;
+    __u64 result; /* out: what the call returned */
+};
+
+#define SDMM_TEST_MAX_STATUSES 32
+
+/* The `statuses` and `all_types` programs: step-by-step results. */
+struct sdmm_test_report {
+    __u32 count;
+    __u32 failed_step; /* all_types: 0 = success, else the failing check */
+    __u32 status[SDMM_TEST_MAX_STATUSES];
+    __u64 handle[SDMM_TEST_MAX_STATUSES];
+};
+
+#endif

@@ -1,0 +1,283 @@
+// Kernel tests of sdmm in BPF: loads tests/bpf/sdmm_test.bpf.c (linked with
+// the BPF build of the core) into the real verifier and runs its programs
+// with BPF_PROG_TEST_RUN.
+//
+//   test_bpf types    OBJ   every type allocated, accessed and freed inside BPF
+//   test_bpf statuses OBJ   the contract's error statuses returned inside BPF
+//   test_bpf random   OBJ [STEPS]  a random alloc/free/resize/resolve sequence,
+//                           replayed on the native build of the same core:
+//                           every result (status, handle = generation + tag +
+//                           offset) must be equal, and so must the final arena
+//                           bytes; the kernel's pool must pass the native
+//                           sdmm_heap_check.
+//
+// Exit 0 = pass, 1 = fail, 77 = skipped (bpf() refused; the reason is printed).
+#include <inttypes.h>
+#include <stdint.h>
+
+#include "sdmm.h"
+#include "sdmm_bpf_user.h"
+#include "sdmm_test.h"
+
+static int failures;
+#define CHECK(cond, ...)                                           \
+    do {                                                           \
+        if (!(cond)) {                                             \
+            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            printf(__VA_ARGS__);                                   \
+            printf("\n");                                          \
+            failures++;                                            \
+        }                                                          \
+    } while (0)
+
+static void print_insns(const sdmm_bpf_loaded *l, const char *name) {
+    long insns = -1;
+    sdmm_bpf_prog(l, name, &insns);
+    printf("verifier: program %-10s processed %ld insns\n", name, insns);
+}
+
+// ---- every type -------------------------------------------------------------------
+
+static int test_types(const sdmm_bpf_loaded *l) {
+    print_insns(l, "all_types");
+    struct sdmm_test_report rep;
+    memset(&rep, 0, sizeof rep);
+    __u32 ret = sdmm_bpf_run_syscall(sdmm_bpf_prog(l, "all_types", NULL), &rep, sizeof rep);
+    CHECK(ret == 0 && rep.failed_step == 0,
+          "all_types failed at step %u (100+tag: alloc, 200: get, 300: "
+          "bounds, 400: zero fill, 500: write/read, 600: free, 700: get after free, 800: double free)",
+          rep.failed_step);
+    CHECK(rep.count == 2 * (SDMM_TAG_COUNT - 1), "%u results", rep.count);
+    for (__u32 tag = 1; tag < SDMM_TAG_COUNT && tag <= rep.count; ++tag) {
+        __u64 h = rep.handle[tag - 1];
+        CHECK(rep.status[tag - 1] == SDMM_OK, "alloc %s: %s", sdmm_tag_name(tag),
+              sdmm_status_str(rep.status[tag - 1]));
+        CHECK(((h >> 32) & 0xF) == tag, "handle of %s carries tag %u", sdmm_tag_name(tag),
+              (unsigned)((h >> 32) & 0xF));
+        printf("  %-9s handle 0x%016" PRIx64 " offset %u: allocated, zero-filled, written, freed\n",
+               sdmm_tag_name(tag), (uint64_t)h, (unsigned)(__u32)h);
+    }
+    return 0;
+}
+
+// ---- error statuses -----------------------------------------------------------------
+
+static const struct {
+    __u32 status;
+    const char *what;
+} kStatusCases[] = {
+    {SDMM_OK, "init"},
+    {SDMM_ERR_ZERO_COUNT, "alloc_u32(0)"},
+    {SDMM_ERR_TOO_LARGE, "alloc_signature(0xFFFFFFFF)"},
+    {SDMM_OK, "alloc_u8(40000)"},
+    {SDMM_ERR_OUT_OF_MEMORY, "second alloc_u8(40000)"},
+    {SDMM_OK, "free_u8(first)"},
+    {SDMM_OK, "alloc_u64(3) = a"},
+    {SDMM_ERR_TAG_MISMATCH, "free_pubkey(a)"},
+    {SDMM_ERR_TAG_MISMATCH, "resolve(a, I64)"},
+    {SDMM_OK, "resolve(a, U64)"},
+    {SDMM_OK, "free_u64(a)"},
+    {SDMM_ERR_DOUBLE_FREE, "free_u64(a) again"},
+    {SDMM_ERR_STALE_HANDLE, "resolve(a) after free"},
+    {SDMM_OK, "alloc_u64(3) = b, same block"},
+    {SDMM_ERR_STALE_HANDLE, "resolve(a) after reuse"},
+    {SDMM_ERR_DOUBLE_FREE, "free_u64(a) after reuse"},
+    {SDMM_ERR_STALE_HANDLE, "resize(a) after reuse"},
+    {SDMM_ERR_INVALID_BLOCK, "free_u64(b + 4): misaligned"},
+    {SDMM_ERR_INVALID_BLOCK, "free_u64(b at 0xFFFF0): outside"},
+    {SDMM_ERR_TAG_MISMATCH, "free_u64(0x12345): tag bits 0"},
+    {SDMM_ERR_INVALID_BLOCK, "free(b, TAG_NONE)"},
+    {SDMM_ERR_TAG_MISMATCH, "alloc(tag 99)"},
+    {SDMM_ERR_ZERO_COUNT, "resize(b, 0)"},
+    {SDMM_OK, "free_u64(b)"},
+};
+
+static int test_statuses(const sdmm_bpf_loaded *l) {
+    print_insns(l, "statuses");
+    struct sdmm_test_report rep;
+    memset(&rep, 0, sizeof rep);
+    sdmm_bpf_run_syscall(sdmm_bpf_prog(l, "statuses", NULL), &rep, sizeof rep);
+    const __u32 n = sizeof kStatusCases / sizeof kStatusCases[0];
+    CHECK(rep.count == n, "%u results, expected %u", rep.count, n);
+    for (__u32 i = 0; i < n && i < rep.count; ++i) {
+        CHECK(rep.status[i] == kStatusCases[i].status, "%s: got %s, expected %s", kStatusCases[i].what,
+              sdmm_status_str(rep.status[i]), sdmm_status_str(kStatusCases[i].status));
+        printf("  %-30s -> %s\n", kStatusCases[i].what, sdmm_status_str(rep.status[i]));
+    }
+    // The same story on the native build gives the same statuses (the table
+    // above is the contract, not a transcript of the BPF run).
+    return 0;
+}
+
+// ---- random sequence against the native build -----------------------------------------
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static _Alignas(8) uint8_t native_arena[SDMM_BPF_POOL_BYTES];
+static _Alignas(8) uint8_t kernel_pool[SDMM_BPF_POOL_BYTES + SDMM_BPF_SLACK];
+
+// The native twin of one `op` run, returning what the BPF API returns.
+static __u64 native_op(const struct sdmm_test_op_ctx *c) {
+    sdmm_heap *heap = (sdmm_heap *)native_arena;  // may be uninitialised: that is a status too
+    sdmm_block b, out;
+    memset(&b, 0, sizeof b);
+    b.tag = c->tag;
+    b.handle = c->handle;
+    b.as.raw = (uint64_t)(uintptr_t)native_arena + (c->handle & 0xFFFFFFFFu) + SDMM_BLOCK_HEADER_BYTES;
+    sdmm_status st;
+    switch (c->op) {
+        case SDMM_OP_INIT:
+            return sdmm_heap_init_flags(native_arena, sizeof native_arena, c->n, &heap);
+        case SDMM_OP_ALLOC:
+        case SDMM_OP_ALLOC_TAGGED:
+            st = sdmm_alloc_tagged_into(heap, c->tag, c->n, &out);
+            return st == SDMM_OK ? out.handle : st;
+        case SDMM_OP_FREE:
+        case SDMM_OP_FREE_TAGGED:
+            return sdmm_free_ref(heap, &b);
+        case SDMM_OP_RESOLVE:
+            st = sdmm_resolve_into(heap, c->handle, c->tag, &out);
+            if (st != SDMM_OK) return st;
+            return ((__u64)out.len << 32) | (__u64)((uint8_t *)out.as.u8 - native_arena);
+        case SDMM_OP_RESIZE:
+            st = sdmm_resize_into(heap, &b, c->n, &out);
+            return st == SDMM_OK ? out.handle : st;
+    }
+    return ~0ull;
+}
+
+#define SLOTS 256
+struct slot {
+    __u64 handle;
+    __u32 tag;
+    __u32 live;
+};
+
+static int test_random(const sdmm_bpf_loaded *l, long steps) {
+    print_insns(l, "op");
+    struct bpf_program *prog = sdmm_bpf_prog(l, "op", NULL);
+    struct slot slots[SLOTS];
+    __u64 graveyard[64];
+    memset(slots, 0, sizeof slots);
+    memset(graveyard, 0, sizeof graveyard);
+    long counts[8] = {0}, errors = 0, ops = 0;
+
+    for (long step = -1; step < steps && failures == 0; ++step) {
+        struct sdmm_test_op_ctx c;
+        memset(&c, 0, sizeof c);
+        __u32 r = (__u32)(rnd() % 100);
+        struct slot *s = &slots[rnd() % SLOTS];
+        if (step == -1) {  // before init: no heap in the pool
+            c.op = SDMM_OP_ALLOC, c.tag = SDMM_TAG_U64, c.n = 1;
+        } else if (step == 0 || step == steps / 2) {  // fresh pool first (known zero), later a reset
+            c.op = SDMM_OP_INIT, c.n = step == 0 ? SDMM_INIT_ZEROED : 0;
+            memset(slots, 0, sizeof slots);
+        } else if (r < 45 && !s->live) {
+            c.op = rnd() % 2 ? SDMM_OP_ALLOC : SDMM_OP_ALLOC_TAGGED;
+            c.tag = 1 + (__u32)(rnd() % (SDMM_TAG_COUNT - 1));
+            __u32 bytes = (__u32)(rnd() % (rnd() % 8 == 0 ? 4096 : 256));
+            c.n = bytes >> sdmm_tag_size(c.tag) / 8 ? bytes / sdmm_tag_size(c.tag)
+                                                    : bytes / sdmm_tag_size(c.tag);
+            if (c.n == 0) c.n = 1;
+            if (rnd() % 100 == 0) c.n = 0;                      // zero count
+            if (rnd() % 200 == 0) c.n = 0xFFFFFFFFu;            // too large
+            if (rnd() % 200 == 0) c.tag = (__u32)(rnd() % 20);  // unknown or NONE tag (tagged op only)
+            if (c.tag == 0 || c.tag >= SDMM_TAG_COUNT) c.op = SDMM_OP_ALLOC_TAGGED;
+        } else if (r < 80 && s->live) {
+            c.op = rnd() % 2 ? SDMM_OP_FREE : SDMM_OP_FREE_TAGGED;
+            c.handle = s->handle, c.tag = s->tag;
+        } else if (r < 85 && s->live) {  // wrong tag
+            c.op = SDMM_OP_FREE, c.handle = s->handle, c.tag = 1 + (s->tag % (SDMM_TAG_COUNT - 1));
+        } else if (r < 90) {  // a freed (maybe reused) handle, or garbage
+            c.op = rnd() % 2 ? SDMM_OP_FREE : SDMM_OP_RESOLVE;
+            c.handle = rnd() % 8 ? graveyard[rnd() % 64] : rnd();
+            c.tag = c.handle ? (__u32)((c.handle >> 32) & 0xF) : SDMM_TAG_U8;
+            if (c.tag == 0 || c.tag >= SDMM_TAG_COUNT) c.op = SDMM_OP_FREE_TAGGED;
+        } else if (r < 95 && s->live) {
+            c.op = SDMM_OP_RESOLVE, c.handle = s->handle, c.tag = s->tag;
+        } else if (s->live) {
+            c.op = SDMM_OP_RESIZE, c.handle = s->handle, c.tag = s->tag;
+            c.n = 1 + (__u32)(rnd() % (512 / sdmm_tag_size(s->tag) + 1));
+        } else {
+            continue;
+        }
+        struct sdmm_test_op_ctx k = c;
+        __u32 ret = sdmm_bpf_run_syscall(prog, &k, sizeof k);
+        __u64 expect = native_op(&c);
+        ops++;
+        counts[c.op]++;
+        CHECK(ret == 0 && k.result == expect,
+              "step %ld op %u tag %u n %u handle 0x%" PRIx64 ": BPF 0x%" PRIx64 " native 0x%" PRIx64, step,
+              c.op, c.tag, c.n, (uint64_t)c.handle, (uint64_t)k.result, (uint64_t)expect);
+        if (!SDMM_BPF_IS_VALUE(expect) && c.op != SDMM_OP_INIT && expect != SDMM_OK) errors++;
+        // Track the model.
+        if ((c.op == SDMM_OP_ALLOC || c.op == SDMM_OP_ALLOC_TAGGED) && SDMM_BPF_IS_VALUE(expect)) {
+            s->handle = expect, s->tag = c.tag, s->live = 1;
+        } else if ((c.op == SDMM_OP_FREE || c.op == SDMM_OP_FREE_TAGGED) && expect == SDMM_OK && s->live &&
+                   c.handle == s->handle) {
+            graveyard[rnd() % 64] = s->handle;
+            s->live = 0;
+        } else if (c.op == SDMM_OP_RESIZE && SDMM_BPF_IS_VALUE(expect)) {
+            if (expect != s->handle) graveyard[rnd() % 64] = s->handle;
+            s->handle = expect;
+        }
+    }
+    printf(
+        "random: %ld operations (alloc %ld, alloc_tagged %ld, free %ld, free_tagged %ld, resolve %ld, "
+        "resize %ld, init %ld), %ld refused with an error status; every result equal to the native build: "
+        "%s\n",
+        ops, counts[SDMM_OP_ALLOC], counts[SDMM_OP_ALLOC_TAGGED], counts[SDMM_OP_FREE],
+        counts[SDMM_OP_FREE_TAGGED], counts[SDMM_OP_RESOLVE], counts[SDMM_OP_RESIZE], counts[SDMM_OP_INIT],
+        errors, failures ? "NO" : "yes");
+    CHECK(ops >= 10000, "only %ld operations", ops);
+
+    // The whole arena: byte for byte the same, but for the control word that
+    // records whether the CPU has LZCNT (a per-attach CPU fact, not heap state).
+    CHECK(sdmm_bpf_read_pool(l, kernel_pool) == 0, "cannot read the pool map");
+    const size_t flags_at = 28;
+    long diff = 0;
+    for (size_t i = 0; i < SDMM_BPF_POOL_BYTES; ++i)
+        if ((i < flags_at || i >= flags_at + 4) && kernel_pool[i] != native_arena[i]) diff++;
+    CHECK(diff == 0, "%ld arena bytes differ between the kernel pool and the native arena", diff);
+    sdmm_heap *kheap = NULL;
+    CHECK(sdmm_heap_attach(kernel_pool, SDMM_BPF_POOL_BYTES, &kheap) == SDMM_OK, "attach to the kernel pool");
+    CHECK(sdmm_heap_check(kheap) == SDMM_OK, "the kernel pool fails sdmm_heap_check");
+    sdmm_stats ks, ns;
+    sdmm_heap_stats(kheap, &ks);
+    sdmm_heap_stats((sdmm_heap *)native_arena, &ns);
+    CHECK(memcmp(&ks, &ns, sizeof ks) == 0, "stats differ");
+    printf("arena: %ld bytes differ; kernel pool passes sdmm_heap_check; %" PRIu64 " live blocks, %" PRIu64
+           " bytes allocated, peak %" PRIu64 ", %" PRIu64 " out-of-memory refusals\n",
+           diff, ks.live_blocks, ks.allocated, ks.peak_allocated, ks.oom_count);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s types|statuses|random OBJECT [STEPS]\n", argv[0]);
+        return 2;
+    }
+    int probe = sdmm_bpf_probe();
+    if (probe) return probe;
+    sdmm_bpf_loaded l;
+    if (sdmm_bpf_load(argv[2], &l) != 0) return 1;
+    if (strcmp(argv[1], "types") == 0)
+        test_types(&l);
+    else if (strcmp(argv[1], "statuses") == 0)
+        test_statuses(&l);
+    else if (strcmp(argv[1], "random") == 0)
+        test_random(&l, argc > 3 ? atol(argv[3]) : 12000);
+    else {
+        fprintf(stderr, "unknown test %s\n", argv[1]);
+        failures++;
+    }
+    sdmm_bpf_unload(&l);
+    printf("%s\n", failures ? "FAILED" : "PASSED");
+    return failures ? 1 : 0;
+}
