@@ -1,8 +1,9 @@
 // The BPF side of the kernel tests: programs the real verifier must accept,
 // run with BPF_PROG_TEST_RUN by test_bpf.c. Everything per type is generated
 // from ffi/sdmm_types.def.
-#include <bpf/bpf_helpers.h>
 #include <linux/bpf.h>
+// (after linux/bpf.h, which defines the types it uses)
+#include <bpf/bpf_helpers.h>
 
 #include "sdmm_bpf.h"
 #include "sdmm_test.h"
