@@ -85,10 +85,15 @@ export async function send(svm, payer, instructions, { heap = 0, cuLimit = 1_400
   const failed = typeof res.err === "function";
   const meta = failed ? res.meta() : res;
   const logs = meta.logs();
+  // Nested invocations log their "consumed" line first: take the top-level
+  // program's own line (the last one naming it).
   let programCu = null;
+  let top = null;
   for (const line of logs) {
-    const m = /Program (\w+) consumed (\d+) of (\d+) compute units/.exec(line);
-    if (m && m[1] !== COMPUTE_BUDGET) { programCu = Number(m[2]); break; }
+    const inv = /^Program (\w+) invoke \[1\]/.exec(line);
+    if (inv && inv[1] !== COMPUTE_BUDGET && top === null) top = inv[1];
+    const m = /^Program (\w+) consumed (\d+) of (\d+) compute units/.exec(line);
+    if (m && m[1] === top) programCu = Number(m[2]);
   }
   const rd = meta.returnData();
   return {
