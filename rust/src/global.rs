@@ -101,7 +101,12 @@ impl Inner {
     /// on first use and re-attaching it if the arena moved (a `StaticHeap`
     /// value can be moved before it is placed). `None` if no heap can live
     /// there (too small, misaligned).
-    fn with<R>(&self, arena: *mut u8, len: usize, f: impl FnOnce(*mut ffi::sdmm_heap) -> R) -> Option<R> {
+    fn with<R>(
+        &self,
+        arena: *mut u8,
+        len: usize,
+        f: impl FnOnce(*mut ffi::sdmm_heap) -> R,
+    ) -> Option<R> {
         let _guard = self.lock.lock();
         let base = self.base.get();
         if base != arena as usize {
@@ -109,7 +114,11 @@ impl Inner {
             // SAFETY: the constructors' contracts make `arena[..len]` ours.
             let status = unsafe {
                 if base == 0 {
-                    let flags = if self.zeroed { ffi::SDMM_INIT_ZEROED } else { 0 };
+                    let flags = if self.zeroed {
+                        ffi::SDMM_INIT_ZEROED
+                    } else {
+                        0
+                    };
                     ffi::sdmm_heap_init_flags(arena.cast(), len, flags, &mut heap)
                 } else {
                     ffi::sdmm_heap_attach(arena.cast(), len, &mut heap)
@@ -131,7 +140,12 @@ impl Inner {
                 if zero {
                     ffi::sdmm_alloc_aligned_into(heap, layout.size(), layout.align(), &mut out)
                 } else {
-                    ffi::sdmm_alloc_aligned_uninit_into(heap, layout.size(), layout.align(), &mut out)
+                    ffi::sdmm_alloc_aligned_uninit_into(
+                        heap,
+                        layout.size(),
+                        layout.align(),
+                        &mut out,
+                    )
                 }
             };
             if status == ffi::SDMM_OK {
@@ -150,7 +164,9 @@ impl Inner {
             // block start of this heap, so a foreign pointer changes nothing.
             // dealloc cannot report an error: a refused pointer is ignored.
             unsafe {
-                if ffi::sdmm_block_from_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, &mut block) == ffi::SDMM_OK {
+                if ffi::sdmm_block_from_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, &mut block)
+                    == ffi::SDMM_OK
+                {
                     ffi::sdmm_free_ref(heap, &block);
                 }
             }
@@ -159,7 +175,14 @@ impl Inner {
 
     /// In-place growth or shrink when the alignment is the heap's natural one
     /// (8); `None` means "use the generic alloc + copy + free".
-    fn realloc(&self, arena: *mut u8, len: usize, ptr: *mut u8, layout: Layout, new_size: usize) -> Option<*mut u8> {
+    fn realloc(
+        &self,
+        arena: *mut u8,
+        len: usize,
+        ptr: *mut u8,
+        layout: Layout,
+        new_size: usize,
+    ) -> Option<*mut u8> {
         if layout.align() > 8 {
             return None;
         }
@@ -170,7 +193,9 @@ impl Inner {
             // SAFETY: live heap; `ptr` is checked by the core; on failure the
             // old block is left intact, as GlobalAlloc::realloc requires.
             unsafe {
-                if ffi::sdmm_block_from_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, &mut block) != ffi::SDMM_OK {
+                if ffi::sdmm_block_from_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, &mut block)
+                    != ffi::SDMM_OK
+                {
                     return core::ptr::null_mut();
                 }
                 if ffi::sdmm_resize_into(heap, &block, new_len, &mut out) != ffi::SDMM_OK {
@@ -300,7 +325,10 @@ unsafe impl GlobalAlloc for GlobalHeap {
         self.inner.dealloc(self.arena(), self.len, ptr);
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        match self.inner.realloc(self.arena(), self.len, ptr, layout, new_size) {
+        match self
+            .inner
+            .realloc(self.arena(), self.len, ptr, layout, new_size)
+        {
             Some(p) => p,
             // SAFETY: forwarded caller contract.
             None => unsafe { realloc_by_copy(self, ptr, layout, new_size) },
@@ -387,7 +415,10 @@ unsafe impl<const BYTES: usize> GlobalAlloc for StaticHeap<BYTES> {
         self.inner.dealloc(self.arena(), BYTES, ptr);
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        match self.inner.realloc(self.arena(), BYTES, ptr, layout, new_size) {
+        match self
+            .inner
+            .realloc(self.arena(), BYTES, ptr, layout, new_size)
+        {
             Some(p) => p,
             // SAFETY: forwarded caller contract.
             None => unsafe { realloc_by_copy(self, ptr, layout, new_size) },
@@ -399,7 +430,12 @@ unsafe impl<const BYTES: usize> GlobalAlloc for StaticHeap<BYTES> {
 ///
 /// # Safety
 /// The contract of `GlobalAlloc::realloc`.
-unsafe fn realloc_by_copy(a: &impl GlobalAlloc, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+unsafe fn realloc_by_copy(
+    a: &impl GlobalAlloc,
+    ptr: *mut u8,
+    layout: Layout,
+    new_size: usize,
+) -> *mut u8 {
     let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
         return core::ptr::null_mut();
     };

@@ -140,7 +140,15 @@ macro_rules! sdmm_types {
             // alignment the heap's 8-byte granule always satisfies.
             const _: () = assert!(core::mem::size_of::<$elem>() == 1usize << $log2);
             const _: () = assert!(core::mem::align_of::<$elem>() <= 8);
+        )*
+    };
+}
 
+/// Defines one block type and its `alloc_*`/`resolve_*` methods (one row of
+/// `sdmm_types.def`; invoked once per row so errors quote only that row).
+macro_rules! sdmm_block_type {
+    ( ($name:literal, $Camel:ident, $Block:ident, $elem:ty, $ctag:path, $tagv:literal, $log2:literal,
+       $alloc:ident, $resolve:ident, $into:path) ) => {
             #[doc = concat!("An owning block of `", $name, "` elements in a [`Heap`]: derefs to `[",
                             stringify!($elem), "]`, frees itself on drop, cannot outlive its heap.")]
             pub struct $Block<'heap> {
@@ -211,10 +219,8 @@ macro_rules! sdmm_types {
                         .finish()
                 }
             }
-        )*
 
         impl<'arena> Heap<'arena> {
-            $(
                 #[doc = concat!("Allocates `n` zero-filled `", $name, "` elements (`sdmm_alloc_",
                                 $name, "`); the block frees itself on drop.")]
                 ///
@@ -244,7 +250,6 @@ macro_rules! sdmm_types {
                 pub fn $resolve(&mut self, handle: Handle) -> Result<$Block<'_>, Error> {
                     Ok($Block { raw: self.resolve_raw(handle, $ctag)? })
                 }
-            )*
         }
     };
 }
@@ -398,7 +403,9 @@ impl<'arena> Heap<'arena> {
     pub fn attach(arena: &'arena mut [u8]) -> Result<Heap<'arena>, Error> {
         let mut out: *mut ffi::sdmm_heap = core::ptr::null_mut();
         // SAFETY: the slice is valid and exclusively ours for 'arena.
-        Error::check(unsafe { ffi::sdmm_heap_attach(arena.as_mut_ptr().cast(), arena.len(), &mut out) })?;
+        Error::check(unsafe {
+            ffi::sdmm_heap_attach(arena.as_mut_ptr().cast(), arena.len(), &mut out)
+        })?;
         let heap = Self::from_raw(out, arena.len())?;
         heap.check()?;
         Ok(heap)
@@ -451,7 +458,9 @@ impl<'arena> Heap<'arena> {
     fn resolve_raw(&mut self, handle: Handle, tag: u32) -> Result<RawBlock<'_>, Error> {
         let mut out = ffi::sdmm_block::default();
         // SAFETY: live heap, valid out-pointer; the core validates the handle.
-        Error::check(unsafe { ffi::sdmm_resolve_into(self.raw.as_ptr(), handle.0, tag, &mut out) })?;
+        Error::check(unsafe {
+            ffi::sdmm_resolve_into(self.raw.as_ptr(), handle.0, tag, &mut out)
+        })?;
         Ok(RawBlock::new(self.raw, out))
     }
 }
@@ -498,7 +507,8 @@ impl Drop for Heap<'_> {
     fn drop(&mut self) {
         #[cfg(feature = "alloc")]
         if self.owned_words != 0 {
-            let layout = alloc::alloc::Layout::array::<u64>(self.owned_words).expect("layout was valid at allocation");
+            let layout = alloc::alloc::Layout::array::<u64>(self.owned_words)
+                .expect("layout was valid at allocation");
             // SAFETY: `owned` allocated the arena, which starts at the heap
             // (the core puts its control block at the arena start), with this
             // layout; no block outlives the heap.
@@ -520,51 +530,76 @@ impl fmt::Debug for Heap<'_> {
 
 // ---- the untyped part shared by every block type ----------------------------
 
-/// The C block plus the heap it belongs to; the typed blocks wrap it.
+/// What the typed blocks share: the heap and the C block, kept as the few
+/// fields that vary (the tag is a property of the block type, the status is
+/// always OK). Only `NonNull`s make it `!Send`/`!Sync`, which also keeps the
+/// compiler's explanation of that short.
 struct RawBlock<'heap> {
     heap: NonNull<ffi::sdmm_heap>,
-    raw: ffi::sdmm_block,
+    elements: NonNull<u8>,
+    handle: u64,
+    len: u32,
+    tag: u32,
     _heap: PhantomData<&'heap ()>,
 }
 
 impl RawBlock<'_> {
+    /// Wraps a block the C side just returned with `SDMM_OK`.
     fn new(heap: NonNull<ffi::sdmm_heap>, raw: ffi::sdmm_block) -> Self {
         RawBlock {
             heap,
-            raw,
+            elements: element_ptr(&raw),
+            handle: raw.handle,
+            len: raw.len,
+            tag: raw.tag,
             _heap: PhantomData,
         }
     }
 
+    /// The C view of this block, for the calls that take one.
+    fn to_c(&self) -> ffi::sdmm_block {
+        ffi::sdmm_block {
+            tag: self.tag,
+            status: ffi::SDMM_OK,
+            len: self.len,
+            reserved: 0,
+            handle: self.handle,
+            as_: ffi::sdmm_block_data {
+                u8_: self.elements.as_ptr(),
+            },
+        }
+    }
+
     fn handle(&self) -> Handle {
-        Handle(self.raw.handle)
+        Handle(self.handle)
     }
 
     fn len(&self) -> usize {
-        self.raw.len as usize
+        self.len as usize
     }
 
-    /// The element pointer, whichever union member C wrote: every member is
-    /// an element pointer, so reading it as `*mut T` keeps the pointer's
-    /// provenance (an integer round trip through `as_.raw` would not).
     fn elements<T>(&self) -> *mut T {
-        // SAFETY: reads 8 initialised bytes of the union as a pointer.
-        unsafe { (&raw const self.raw.as_).cast::<*mut T>().read() }
+        self.elements.as_ptr().cast()
     }
 
     fn resize(&mut self, new_len: usize) -> Result<(), Error> {
         let new_len = u32::try_from(new_len).map_err(|_| Error::TooLarge)?;
         let mut out = ffi::sdmm_block::default();
         // SAFETY: live heap, live block owned by `self`.
-        Error::check(unsafe { ffi::sdmm_resize_into(self.heap.as_ptr(), &self.raw, new_len, &mut out) })?;
-        self.raw = out;
+        Error::check(unsafe {
+            ffi::sdmm_resize_into(self.heap.as_ptr(), &self.to_c(), new_len, &mut out)
+        })?;
+        // Field by field: assigning a whole RawBlock would drop (free) the old one.
+        self.elements = element_ptr(&out);
+        self.handle = out.handle;
+        self.len = out.len;
         Ok(())
     }
 
     fn free(self) -> Result<(), Error> {
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: live heap, live block owned by `this`, never used again.
-        Error::check(unsafe { ffi::sdmm_free_ref(this.heap.as_ptr(), &this.raw) })
+        Error::check(unsafe { ffi::sdmm_free_ref(this.heap.as_ptr(), &this.to_c()) })
     }
 
     fn into_handle(self) -> Handle {
@@ -572,12 +607,23 @@ impl RawBlock<'_> {
     }
 }
 
+/// The element pointer of a block the C side returned with `SDMM_OK`.
+fn element_ptr(raw: &ffi::sdmm_block) -> NonNull<u8> {
+    // SAFETY: every union member is an element pointer; reading the bytes as
+    // a pointer keeps the provenance the C side gave it (an integer round
+    // trip through `as_.raw` would not).
+    let p: *mut u8 = unsafe { (&raw const raw.as_).cast::<*mut u8>().read() };
+    // A successful block always has elements (n >= 1); a null would be a
+    // broken library, refused rather than dereferenced.
+    NonNull::new(p).expect("sdmm returned a null block with SDMM_OK")
+}
+
 impl Drop for RawBlock<'_> {
     fn drop(&mut self) {
         // SAFETY: live heap, live block owned by `self`, never used again. A
         // failure here would mean damaged metadata; drop cannot report it, and
         // `check()` will.
-        let status = unsafe { ffi::sdmm_free_ref(self.heap.as_ptr(), &self.raw) };
+        let status = unsafe { ffi::sdmm_free_ref(self.heap.as_ptr(), &self.to_c()) };
         debug_assert_eq!(status, ffi::SDMM_OK, "sdmm_free_ref failed on a live block");
     }
 }

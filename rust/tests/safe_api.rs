@@ -1,0 +1,213 @@
+//! The safe layer as a user sees it: no `unsafe` anywhere in this file.
+#![forbid(unsafe_code)]
+
+use sdmm_sys::{Error, Handle, Heap, Pubkey, U128};
+
+#[test]
+fn blocks_are_zeroed_slices_that_free_on_drop() {
+    let mut arena = [0u8; 8192];
+    let heap = Heap::new(&mut arena).unwrap();
+    {
+        let mut balances = heap.alloc_u64(100).unwrap();
+        assert_eq!(balances.len(), 100);
+        assert!(balances.iter().all(|&b| b == 0));
+        balances[7] = 42;
+        balances.iter_mut().for_each(|b| *b += 1);
+        assert_eq!(balances.iter().sum::<u64>(), 142);
+        let mut keys = heap.alloc_pubkey(4).unwrap();
+        keys[1] = Pubkey { bytes: [9; 32] };
+        assert_eq!(keys[1].bytes[31], 9);
+        assert_eq!(heap.stats().live_blocks, 2);
+    }
+    let s = heap.stats();
+    assert_eq!((s.live_blocks, s.allocated), (0, 0));
+    heap.check().unwrap();
+}
+
+#[test]
+fn wide_integers_and_keys_round_trip() {
+    let mut arena = vec![0u8; 4096];
+    let heap = Heap::new(&mut arena).unwrap();
+    let mut big = heap.alloc_u128(3).unwrap();
+    big[2] = U128::from(u128::MAX - 5);
+    assert_eq!(u128::from(big[2]), u128::MAX - 5);
+    let mut signed = heap.alloc_i128(1).unwrap();
+    signed[0] = (-7i128).into();
+    assert_eq!(signed[0].get(), -7);
+}
+
+#[test]
+fn errors_are_values_with_messages() {
+    let mut arena = [0u8; 1024];
+    let heap = Heap::new(&mut arena).unwrap();
+    assert_eq!(heap.alloc_u32(0).unwrap_err(), Error::ZeroCount);
+    let too_big = heap.alloc_u64(1 << 20).unwrap_err();
+    assert_eq!(too_big, Error::TooLarge);
+    assert_eq!(
+        too_big.to_string(),
+        "request overflows or exceeds the largest block of the heap"
+    );
+    // A std::error::Error, usable with `?` into Box<dyn Error>.
+    let boxed: Box<dyn std::error::Error> = Box::new(Error::OutOfMemory);
+    assert_eq!(boxed.to_string(), "no free block is large enough");
+}
+
+#[test]
+fn out_of_memory_is_reported_and_counted_and_recoverable() {
+    let mut arena = vec![0u8; 4096];
+    let heap = Heap::new(&mut arena).unwrap();
+    let mut held = Vec::new();
+    let err = loop {
+        match heap.alloc_u64(32) {
+            Ok(b) => held.push(b),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err, Error::OutOfMemory);
+    assert!(!held.is_empty());
+    assert_eq!(heap.stats().oom_count, 1);
+    held.clear();
+    assert!(
+        heap.alloc_u64(32).is_ok(),
+        "memory comes back after the blocks drop"
+    );
+    heap.check().unwrap();
+}
+
+#[test]
+fn resize_keeps_contents_and_zero_fills() {
+    let mut arena = vec![0u8; 16 * 1024];
+    let heap = Heap::new(&mut arena).unwrap();
+    let mut v = heap.alloc_u32(4).unwrap();
+    v.copy_from_slice(&[1, 2, 3, 4]);
+    let _neighbour = heap.alloc_u8(1).unwrap(); // forces a move when growing
+    v.resize(1000).unwrap();
+    assert_eq!(&v[..5], &[1, 2, 3, 4, 0]);
+    assert!(v[4..].iter().all(|&x| x == 0));
+    v.resize(2).unwrap();
+    assert_eq!(&v[..], &[1, 2]);
+    assert_eq!(v.resize(0).unwrap_err(), Error::ZeroCount);
+    assert_eq!(v.resize(1 << 30).unwrap_err(), Error::TooLarge);
+    assert_eq!(
+        &v[..],
+        &[1, 2],
+        "a failed resize leaves the block unchanged"
+    );
+    heap.check().unwrap();
+}
+
+#[test]
+fn handles_resolve_by_type_and_never_to_reused_memory() {
+    let mut arena = vec![0u8; 8192];
+    let mut heap = Heap::new(&mut arena).unwrap();
+    let mut b = heap.alloc_u64(8).unwrap();
+    b[0] = 77;
+    let h = b.into_handle();
+
+    assert_eq!(heap.resolve_hash(h).unwrap_err(), Error::TagMismatch);
+    let back = heap.resolve_u64(h).unwrap();
+    assert_eq!((back[0], back.len(), back.handle()), (77, 8, h));
+    drop(back); // frees it
+
+    assert_eq!(heap.resolve_u64(h).unwrap_err(), Error::StaleHandle);
+    // Reuse the memory: the old handle still refuses.
+    let again = heap.alloc_u64(8).unwrap();
+    let h2 = again.handle();
+    drop(again);
+    assert_ne!(h, h2);
+    assert_eq!(heap.resolve_u64(h).unwrap_err(), Error::StaleHandle);
+    assert_eq!(
+        heap.resolve_u64(Handle::from_raw(12345)).unwrap_err(),
+        Error::InvalidBlock
+    );
+    assert_eq!(Handle::from_raw(h.to_raw()), h);
+}
+
+#[test]
+fn explicit_free_reports_ok() {
+    let mut arena = [0u8; 1024];
+    let heap = Heap::new(&mut arena).unwrap();
+    let b = heap.alloc_i16(3).unwrap();
+    assert_eq!(b.free(), Ok(()));
+    assert_eq!(heap.stats().live_blocks, 0);
+}
+
+#[test]
+fn owned_heap_owns_its_memory() {
+    let heap = Heap::owned(64 * 1024).unwrap();
+    let mut sigs = heap.alloc_signature(10).unwrap();
+    sigs[9].bytes[63] = 1;
+    assert_eq!(heap.arena_len(), 64 * 1024);
+    assert!(heap.stats().capacity > 60 * 1024);
+    drop(sigs);
+    // The heap can move (it is Send, too) once no block borrows it.
+    let heap = std::thread::spawn(move || {
+        let b = heap.alloc_u8(3).unwrap();
+        assert_eq!(&b[..], &[0, 0, 0]);
+        drop(b);
+        heap
+    })
+    .join()
+    .unwrap();
+    heap.check().unwrap();
+    assert_eq!(Heap::owned(10).unwrap_err(), Error::ArenaTooSmall);
+    assert_eq!(Heap::owned(usize::MAX).unwrap_err(), Error::TooLarge);
+}
+
+/// A zeroed byte buffer from the global allocator; glibc's malloc returns
+/// 16-aligned memory, which `Heap::attach` needs (it does not re-align).
+fn aligned_buffer(len: usize) -> Vec<u8> {
+    let v = vec![0u8; len];
+    assert_eq!(
+        v.as_ptr() as usize % 8,
+        0,
+        "test precondition: malloc is 8-aligned"
+    );
+    v
+}
+
+#[test]
+fn attach_reopens_a_copied_heap_and_refuses_garbage() {
+    let mut first = aligned_buffer(8192);
+    let handle;
+    {
+        let heap = Heap::new(&mut first).unwrap();
+        let mut b = heap.alloc_u64(3).unwrap();
+        b.copy_from_slice(&[10, 20, 30]);
+        handle = b.into_handle(); // stays allocated in the arena
+    }
+    // Copy the arena elsewhere (an account, a file, another process).
+    let mut second = aligned_buffer(8192);
+    second.copy_from_slice(&first);
+    let mut heap = Heap::attach(&mut second).unwrap();
+    let b = heap.resolve_u64(handle).unwrap();
+    assert_eq!(&b[..], &[10, 20, 30]);
+    drop(b);
+    heap.check().unwrap();
+
+    let mut garbage = aligned_buffer(8192);
+    garbage.fill(0xA5);
+    assert_eq!(Heap::attach(&mut garbage).unwrap_err(), Error::InvalidHeap);
+    assert_eq!(
+        Heap::attach(&mut first[1..]).unwrap_err(),
+        Error::Misaligned
+    );
+}
+
+#[test]
+fn damaged_arena_is_refused_by_attach() {
+    let mut arena = aligned_buffer(8192);
+    let handle = {
+        let heap = Heap::new(&mut arena).unwrap();
+        heap.alloc_u64(4).unwrap().into_handle()
+    };
+    // The low 32 bits of a handle are the block's offset (DESIGN.md): smash
+    // the block's 8-byte header.
+    let offset = (handle.to_raw() & 0xFFFF_FFFF) as usize;
+    arena[offset..offset + 8].fill(0xFF);
+    let err = Heap::attach(&mut arena).unwrap_err();
+    assert!(
+        matches!(err, Error::Corrupted | Error::InvalidHeap),
+        "{err:?}"
+    );
+}
