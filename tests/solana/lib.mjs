@@ -10,7 +10,7 @@ import {
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-export { AccountRole, address, generateKeyPairSigner, getProgramDerivedAddress };
+export { AccountRole, address, generateKeyPairSigner, getProgramDerivedAddress, lamports };
 
 export const SBF_DIR = process.env.SDMM_SBF_DIR ?? process.argv[2];
 if (!SBF_DIR || !existsSync(SBF_DIR)) {

@@ -3,9 +3,8 @@
 // usage: node memory_service.test.mjs SBF_DIR
 import {
   address, addressBytes, cat, check, customError, done, fundedSigner, generateKeyPairSigner,
-  getProgramDerivedAddress, ix, le, newSvm, readLe, readonly, send, signerMeta, writable, AccountRole,
+  getProgramDerivedAddress, ix, lamports, le, newSvm, readLe, readonly, send, signerMeta, writable,
 } from "./lib.mjs";
-import { lamports } from "@solana/kit";
 
 const TYPES = ["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "u128", "i128", "pubkey", "hash", "signature"];
 const SIZE = [1, 2, 4, 8, 1, 2, 4, 8, 16, 16, 32, 32, 64];

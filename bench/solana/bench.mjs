@@ -1,0 +1,121 @@
+// bench.mjs -- compute units of sdmm as an SBF program's heap, against the
+// bump allocator built from the same source the same way, in LiteSVM (CU =
+// executed sBPF instructions + syscall costs, exact and repeatable).
+//
+// Method: each figure is a difference of two runs of the heap-demo BENCH op
+// with n = N1 and n = N2 operations, minus the same difference for a harness
+// run that makes identical calls to do-nothing functions, divided by N2 - N1.
+// Fixed costs (entry, input parsing, heap init, logging) cancel; what stays
+// is one allocator call: call, typed dispatch, alloc with zero-fill, or free.
+// Requests are typed arrays of 16..256 B (pubkey x1..8, u64 x2..32), chosen
+// by xorshift with a fixed seed. The benchmark heap is 256 KiB (RequestHeapFrame)
+// so N2 fresh allocations fit; the 32 KiB totals come from the demo workload.
+//
+// usage: node bench/solana/bench.mjs SBF_DIR   (also run by ctest as solana.bench)
+import { readdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  SBF_DIR, cat, customError, generateKeyPairSigner, getProgramDerivedAddress, ix, lamports, le, newSvm, readLe, readonly,
+  send, writable,
+} from "../../tests/solana/lib.mjs";
+
+const N1 = 256;
+const N2 = 512;
+const HEAP = 256 * 1024;
+const { svm, ids, payer } = await newSvm({
+  sdmm: "heap-demo", bump: "heap-demo-bump", service: "memory-service", client: "memory-client",
+});
+let failed = false;
+
+async function benchCu(prog, kind, n) {
+  const r = await send(svm, payer, [ix(ids[prog], [], cat([1], le(HEAP, 4), [kind], le(n, 4)))], { heap: HEAP });
+  if (!r.ok) {
+    console.log(`FAIL ${prog} bench kind ${kind} n ${n}: ${r.err}`);
+    failed = true;
+  }
+  return r.programCu;
+}
+async function perOp(prog, kind, harness, opsPerN = 1) {
+  const d = (await benchCu(prog, kind, N2)) - (await benchCu(prog, kind, N1));
+  const h = (await benchCu(prog, harness, N2)) - (await benchCu(prog, harness, N1));
+  return (d - h) / ((N2 - N1) * opsPerN);
+}
+
+const results = {};
+for (const prog of ["sdmm", "bump"]) {
+  const alloc = await perOp(prog, 1, 0); // fresh memory
+  const allocFree = await perOp(prog, 3, 2); // batches of 64: alloc 64, free 64
+  const steady = await perOp(prog, 4, 5); // free one + alloc one, 16 live blocks
+  results[prog] = {
+    alloc_fresh: alloc,
+    free: allocFree - alloc, // frees in the batch run on top of the same allocations
+    alloc_free_pair_steady: steady,
+    alloc_reused: steady - (allocFree - alloc),
+  };
+}
+
+// Operations each allocator completes in the default 32 KiB heap (the demo workload).
+async function workload(prog, rounds) {
+  return send(svm, payer, [ix(ids[prog], [], cat([0], le(0, 4), le(rounds, 4)))]);
+}
+let r = await workload("bump", 1000);
+const bumpLine = r.logs.find((l) => /^Program log: 0x/.test(l)) ?? "";
+const bumpOps = r.ok ? null : parseInt(bumpLine.split(" ")[2], 16);
+let sdmmRounds = 0;
+let sdmmOps = 0;
+let sdmmCu = 0;
+for (const rounds of [1000, 900, 800, 600, 400]) {
+  r = await workload("sdmm", rounds);
+  if (r.ok) {
+    sdmmRounds = rounds;
+    sdmmOps = Number(readLe(r.ret, 0, 8));
+    sdmmCu = r.programCu;
+    break;
+  }
+}
+
+// The memory service: a CPI round trip (alloc + write + read + free of 8 u64).
+async function cpiRoundTrip(bytes) {
+  const heap = (await generateKeyPairSigner()).address;
+  svm.setAccount({ address: heap, data: new Uint8Array(bytes), executable: false, lamports: lamports(10n ** 12n),
+    programAddress: ids.service, space: BigInt(bytes), exists: true });
+  await send(svm, payer, [ix(ids.service, [writable(heap)], [0])]);
+  const [pda, bump] = await getProgramDerivedAddress({ programAddress: ids.client, seeds: ["sdmm-client"] });
+  const accts = [readonly(ids.service), writable(heap), readonly(pda)];
+  const rt = await send(svm, payer, [ix(ids.client, accts, cat([2, bump], le(8, 4), le(5n, 8)))]);
+  const base = await send(svm, payer, [ix(ids.client, accts, [4, bump])]);
+  if (!rt.ok || !base.ok) {
+    console.log(`FAIL CPI round trip on a ${bytes}-byte heap: ${rt.err ?? base.err} ${customError(rt)}`);
+    failed = true;
+  }
+  return rt.programCu - base.programCu;
+}
+const cpi = { "16 KiB": await cpiRoundTrip(16 * 1024), "512 KiB": await cpiRoundTrip(512 * 1024) };
+
+const sizes = Object.fromEntries(readdirSync(SBF_DIR).filter((f) => f.endsWith(".so"))
+  .map((f) => [f, statSync(join(SBF_DIR, f)).size]));
+
+const f = (x) => (x === null ? "—" : x.toFixed(1));
+console.log("\n### Solana compute units per operation (typed arrays of 16..256 B; net of the harness)\n");
+console.log("| allocator | alloc, fresh memory | free | alloc, reusing freed blocks | free + alloc, steady state |");
+console.log("|---|---|---|---|---|");
+console.log(`| sdmm | ${f(results.sdmm.alloc_fresh)} | ${f(results.sdmm.free)} | ${f(results.sdmm.alloc_reused)} | ` +
+  `${f(results.sdmm.alloc_free_pair_steady)} |`);
+console.log(`| bump (same build) | ${f(results.bump.alloc_fresh)} | — (no-op call ${f(results.bump.free)}) | — (never reuses) | — |`);
+console.log("\nGoal: alloc <= 60 CU and free <= 60 CU for blocks <= 256 B on a workload that reuses freed blocks: " +
+  (results.sdmm.alloc_reused <= 60 && results.sdmm.free <= 60 ? "met" : "NOT met"));
+console.log("\n### Operations completed in the default 32 KiB heap (heap-demo workload, 2 allocs + 2 frees per round)\n");
+console.log(`- bump: out of memory after ${bumpOps} operations`);
+console.log(`- sdmm: ${sdmmRounds} rounds = ${sdmmOps} operations completed (${sdmmCu} CU; the limit is the ` +
+  "1.4M CU budget of a transaction, not memory)");
+console.log("\n### memory-service CPI round trip (alloc + write + read + free of 8 u64, 4 CPIs)\n");
+for (const [k, v] of Object.entries(cpi)) console.log(`- ${k} heap account: ${v} CU`);
+console.log("\n### Program sizes\n");
+for (const [k, v] of Object.entries(sizes)) console.log(`- ${k}: ${v} bytes`);
+writeFileSync(join(SBF_DIR, "bench.json"), JSON.stringify({ per_op: results, bump_ops_32k: bumpOps,
+  sdmm_rounds_32k: sdmmRounds, sdmm_ops_32k: sdmmOps, cpi_round_trip: cpi, so_sizes: sizes }, null, 2));
+if (bumpOps === null || sdmmOps <= bumpOps) {
+  console.log("FAIL the demo no longer shows the bump allocator running out where sdmm completes");
+  failed = true;
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,88 @@
+# sdmm_solana.cmake -- Solana on-chain consumers: SBF programs built with
+# upstream clang and relinked to SBPF v0 (tools/sbpf-relink), run in LiteSVM
+# (Agave's program runtime, from npm) by the `solana.*` tests.
+#
+#   sdmm_add_sbf_program(NAME SOURCES src... [DEFINES D=V...] [WITH_CORE])
+#     -> ${SDMM_SBF_DIR}/NAME.so, built with the target `sbf_NAME` (in ALL).
+#        WITH_CORE links the sdmm core in, with the SBF platform hooks
+#        (examples/solana/include/sdmm_sbf_platform.h).
+#
+# Needs clang-22, llvm-22 (llvm-link, opt, llc), python3; the tests need node
+# and tests/solana/node_modules (tools/setup.d/solana.sh runs `npm ci`). What
+# is missing turns into a test that reports SKIP with the reason.
+
+set(SDMM_SBF_DIR ${PROJECT_BINARY_DIR}/solana)
+set(SDMM_SBF_BUILD ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbf-build.sh)
+set(SDMM_SBF_SKIP 77)
+
+set(_sdmm_sbf_missing "")
+foreach(tool clang-22 clang++-22 llvm-link-22 opt-22 llc-22 python3)
+  string(MAKE_C_IDENTIFIER "SDMM_TOOL_${tool}" var)
+  find_program(${var} ${tool})
+  if(NOT ${var})
+    list(APPEND _sdmm_sbf_missing ${tool})
+  endif()
+endforeach()
+find_program(SDMM_NODE node)
+
+function(sdmm_add_sbf_program NAME)
+  cmake_parse_arguments(ARG "WITH_CORE" "" "SOURCES;DEFINES" ${ARGN})
+  if(_sdmm_sbf_missing)
+    return()
+  endif()
+  set(out ${SDMM_SBF_DIR}/${NAME}.so)
+  set(args -o ${out})
+  foreach(d IN LISTS ARG_DEFINES)
+    list(APPEND args -D ${d})
+  endforeach()
+  set(deps ${ARG_SOURCES} ${SDMM_SBF_BUILD} ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbpf_relink.py
+      ${PROJECT_SOURCE_DIR}/examples/solana/include/sdmm_sbf.h ${PROJECT_SOURCE_DIR}/ffi/sdmm.h
+      ${PROJECT_SOURCE_DIR}/ffi/sdmm_types.def ${PROJECT_SOURCE_DIR}/ffi/sdmm_status.def)
+  if(ARG_WITH_CORE)
+    list(APPEND args --core)
+    list(APPEND deps ${SDMM_CORE_SOURCES} ${PROJECT_SOURCE_DIR}/cpp/core/heap.hpp
+         ${PROJECT_SOURCE_DIR}/cpp/core/bits.hpp ${PROJECT_SOURCE_DIR}/cpp/core/platform.hpp
+         ${PROJECT_SOURCE_DIR}/examples/solana/include/sdmm_sbf_platform.h)
+  endif()
+  add_custom_command(OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${SDMM_SBF_DIR}
+    COMMAND bash ${SDMM_SBF_BUILD} ${args} ${ARG_SOURCES}
+    DEPENDS ${deps}
+    COMMENT "SBF program ${NAME}.so"
+    VERBATIM)
+  add_custom_target(sbf_${NAME} ALL DEPENDS ${out})
+endfunction()
+
+# A node test over the built programs; SKIP when node or the npm packages are missing.
+function(sdmm_add_solana_test NAME SCRIPT)
+  set(script ${PROJECT_SOURCE_DIR}/${SCRIPT})
+  add_test(NAME solana.${NAME}
+    COMMAND bash -c "
+      if [ -n \"$1\" ]; then echo \"SKIP: missing $1 (run tools/setup.sh)\"; exit ${SDMM_SBF_SKIP}; fi
+      command -v node >/dev/null || { echo 'SKIP: node is not installed'; exit ${SDMM_SBF_SKIP}; }
+      [ -d '${PROJECT_SOURCE_DIR}/tests/solana/node_modules/litesvm' ] || {
+        echo 'SKIP: tests/solana/node_modules missing (run tools/setup.d/solana.sh: npm ci)'; exit ${SDMM_SBF_SKIP}; }
+      exec node '${script}' '${SDMM_SBF_DIR}'" _ "${_sdmm_sbf_missing}")
+  set_tests_properties(solana.${NAME} PROPERTIES SKIP_RETURN_CODE ${SDMM_SBF_SKIP} TIMEOUT 900)
+endfunction()
+
+# ---- the programs ----
+set(_sdmm_sol ${PROJECT_SOURCE_DIR}/examples/solana)
+sdmm_add_sbf_program(heap-demo SOURCES ${_sdmm_sol}/heap-demo/heap_demo.cpp WITH_CORE)
+# The bump allocator baseline: the same source, built the same way.
+sdmm_add_sbf_program(heap-demo-bump SOURCES ${_sdmm_sol}/heap-demo/heap_demo.cpp DEFINES HEAP_DEMO_BUMP WITH_CORE)
+sdmm_add_sbf_program(memory-service SOURCES ${_sdmm_sol}/memory-service/memory_service.cpp WITH_CORE)
+sdmm_add_sbf_program(memory-client SOURCES ${_sdmm_sol}/memory-client/memory_client.cpp)
+include(${_sdmm_sol}/rust-heap-demo/sdmm_rust_sbf.cmake OPTIONAL)
+
+# ---- tests ----
+# The relinker's own tests (need clang-22/llc-22 to make input objects).
+add_test(NAME solana.relink
+  COMMAND bash -c "
+    if [ -n \"$1\" ]; then echo \"SKIP: missing $1\"; exit ${SDMM_SBF_SKIP}; fi
+    exec python3 '${PROJECT_SOURCE_DIR}/tools/sbpf-relink/test_sbpf_relink.py'" _ "${_sdmm_sbf_missing}")
+set_tests_properties(solana.relink PROPERTIES SKIP_RETURN_CODE ${SDMM_SBF_SKIP})
+sdmm_add_solana_test(heap_demo tests/solana/heap_demo.test.mjs)
+sdmm_add_solana_test(memory_service tests/solana/memory_service.test.mjs)
+# The benchmark runs in every test run: CU per operation, .so sizes, CPI cost.
+sdmm_add_solana_test(bench bench/solana/bench.mjs)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Extras of the Solana consumers (the SBF cross tools clang-22/llvm-22 come
+# from tools/setup.sh). Idempotent and quick when everything is installed:
+#   - tests/solana/node_modules: LiteSVM + @solana/kit from the committed
+#     lockfile (`npm ci`), redone only when the lockfile changed;
+#   - Debian's rustc-web/cargo-web/rust-web-src (1.96, bookworm-security):
+#     the one Rust here with rust-src for -Zbuild-std, which the Rust on-chain
+#     program (examples/solana/rust-heap-demo) needs; rustup cannot fetch
+#     rust-src for the bpfel target. It installs /usr/bin/rustc and
+#     /usr/bin/cargo and leaves any rustup toolchain in ~/.cargo/bin alone.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+dir=tests/solana
+if command -v npm >/dev/null; then
+  stamp=$dir/node_modules/.sdmm-package-lock.json
+  if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+    echo "setup solana: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$stamp"
+  fi
+else
+  echo "setup solana: npm not found; the solana.* LiteSVM tests will SKIP"
+fi
+
+rust_packages=(rustc-web cargo-web rust-web-src)
+missing=()
+for p in "${rust_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup solana: installing ${missing[*]}"
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  if ! apt-cache show "${missing[0]}" >/dev/null 2>&1; then $sudo_cmd apt-get update -qq; fi
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || echo "setup solana: could not install ${missing[*]}; solana.rust_heap_demo will SKIP"
+fi
