@@ -80,6 +80,10 @@ __u64 sdmm_bpf_resolve(__u64 handle, __u32 tag);
  * handle, or a status (the old handle then stays valid). */
 __u64 sdmm_bpf_resize(__u64 handle, __u32 tag, __u32 new_len);
 
+/* Internal: the core's zero-fill and copy hooks (offsets into the pool). */
+__u32 sdmm_bpf_zero_range(__u64 dst, __u64 bytes);
+__u32 sdmm_bpf_copy_range(__u64 dst, __u64 src, __u64 bytes);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
