@@ -144,6 +144,8 @@ inline void toggle_block_start(sdmm_heap *heap, u64 off) {
 
 inline u64 head_offset(u64 cls) { return kControlBytes + (cls << 2); }
 
+// `nonempty[(cls >> 6) & 1]`: classes are < 128, so the mask changes no value,
+// but it lets the BPF verifier bound an index computed from a table lookup.
 SDMM_HOT void list_insert(sdmm_heap *heap, u64 off, u64 size) {
     const u64 cls = class_of(heap, size);
     const u64 head = word(heap, head_offset(cls));
@@ -151,7 +153,7 @@ SDMM_HOT void list_insert(sdmm_heap *heap, u64 off, u64 size) {
     word(heap, off + 8) = 0;
     if (head != 0) word(heap, head + 8) = static_cast<u32>(off);
     word(heap, head_offset(cls)) = static_cast<u32>(off);
-    control(heap).nonempty[cls >> 6] |= u64{1} << (cls & 63);
+    control(heap).nonempty[(cls >> 6) & 1] |= u64{1} << (cls & 63);
 }
 
 SDMM_HOT void list_remove(sdmm_heap *heap, u64 off, u64 size) {
@@ -162,7 +164,7 @@ SDMM_HOT void list_remove(sdmm_heap *heap, u64 off, u64 size) {
         word(heap, prev + 4) = static_cast<u32>(next);
     } else {
         word(heap, head_offset(cls)) = static_cast<u32>(next);
-        if (next == 0) control(heap).nonempty[cls >> 6] &= ~(u64{1} << (cls & 63));
+        if (next == 0) control(heap).nonempty[(cls >> 6) & 1] &= ~(u64{1} << (cls & 63));
     }
     if (next != 0) word(heap, next + 8) = static_cast<u32>(prev);
 }
@@ -683,7 +685,7 @@ sdmm_status check(const sdmm_heap *heap) {
     // 3. Every free list: right class, consistent links, bounded length.
     u64 listed = 0;
     for (u64 cls = 0; cls < kMaxClasses; ++cls) {
-        const bool marked = ((c.nonempty[cls >> 6] >> (cls & 63)) & 1) != 0;
+        const bool marked = ((c.nonempty[(cls >> 6) & 1] >> (cls & 63)) & 1) != 0;
         const u64 head = cls < c.class_count ? word(heap, head_offset(cls)) : 0;
         if (marked != (head != 0)) return SDMM_ERR_CORRUPTED;
         u64 prev = 0;
