@@ -73,7 +73,7 @@ function(sdmm_add_bpf_object name)
     set(obj ${SDMM_BPF_DIR}/${name}.${base}.o)
     add_custom_command(
       OUTPUT ${obj}
-      COMMAND ${SDMM_BPF_CLANG} ${SDMM_BPF_COMMON_FLAGS} ${include_flags} -MD -MF ${obj}.d -c ${src} -o ${obj}
+      COMMAND ${SDMM_BPF_CLANG} ${SDMM_BPF_COMMON_FLAGS} -Wno-unused-parameter ${include_flags} -MD -MF ${obj}.d -c ${src} -o ${obj}
       DEPENDS ${src}
       DEPFILE ${obj}.d
       COMMENT "BPF: ${name}: ${base}"
