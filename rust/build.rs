@@ -230,6 +230,9 @@ fn main() {
 
     // ---- 2. the library ----------------------------------------------------
     println!("cargo:rerun-if-env-changed=SDMM_LIB_DIR");
+    // SDMM_WERROR=1 makes warnings of the C++ compile errors (the packaging
+    // test sets it; users' builds never fail on a new compiler's warning).
+    println!("cargo:rerun-if-env-changed=SDMM_WERROR");
     match env::var_os("SDMM_LIB_DIR") {
         Some(dir) if !dir.is_empty() => {
             // A prebuilt static library (the CMake build's). Only the core is
