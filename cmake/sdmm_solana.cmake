@@ -73,7 +73,28 @@ sdmm_add_sbf_program(heap-demo SOURCES ${_sdmm_sol}/heap-demo/heap_demo.cpp WITH
 sdmm_add_sbf_program(heap-demo-bump SOURCES ${_sdmm_sol}/heap-demo/heap_demo.cpp DEFINES HEAP_DEMO_BUMP WITH_CORE)
 sdmm_add_sbf_program(memory-service SOURCES ${_sdmm_sol}/memory-service/memory_service.cpp WITH_CORE)
 sdmm_add_sbf_program(memory-client SOURCES ${_sdmm_sol}/memory-client/memory_client.cpp)
-include(${_sdmm_sol}/rust-heap-demo/sdmm_rust_sbf.cmake OPTIONAL)
+
+# The no_std Rust program over sdmm-sys: Debian's rustc-web (1.96, with
+# rust-src for -Zbuild-std) builds it for bpfel-unknown-none; without it the
+# program is not built and solana.rust_heap_demo reports SKIP.
+find_program(SDMM_DEBIAN_CARGO cargo PATHS /usr/bin NO_DEFAULT_PATH)
+if(SDMM_DEBIAN_CARGO AND EXISTS /usr/lib/rustlib/src/rust/library AND NOT _sdmm_sbf_missing)
+  file(GLOB _sdmm_rust_srcs ${_sdmm_sol}/rust-heap-demo/src/*.rs ${PROJECT_SOURCE_DIR}/rust/src/*.rs)
+  set(_sdmm_rust_out ${SDMM_SBF_DIR}/rust-heap-demo.so)
+  add_custom_command(OUTPUT ${_sdmm_rust_out}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${SDMM_SBF_DIR}
+    COMMAND bash ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbf-rust.sh ${_sdmm_sol}/rust-heap-demo ${_sdmm_rust_out}
+            ${SDMM_SBF_DIR}/rust-target
+    DEPENDS ${_sdmm_rust_srcs} ${_sdmm_sol}/rust-heap-demo/Cargo.toml ${PROJECT_SOURCE_DIR}/Cargo.toml
+            ${PROJECT_SOURCE_DIR}/rust/build.rs ${SDMM_CORE_SOURCES} ${PROJECT_SOURCE_DIR}/cpp/core/heap.hpp
+            ${PROJECT_SOURCE_DIR}/cpp/core/bits.hpp ${PROJECT_SOURCE_DIR}/cpp/core/platform.hpp
+            ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbf-rust.sh ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/bpf_ir_fixups.py
+            ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbf_mem_shims.c ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbpf_relink.py
+            ${PROJECT_SOURCE_DIR}/examples/solana/include/sdmm_sbf_platform.h
+    COMMENT "SBF program rust-heap-demo.so (Rust, -Zbuild-std)"
+    VERBATIM)
+  add_custom_target(sbf_rust-heap-demo ALL DEPENDS ${_sdmm_rust_out})
+endif()
 
 # ---- tests ----
 # The relinker's own tests (need clang-22/llc-22 to make input objects).
@@ -84,5 +105,6 @@ add_test(NAME solana.relink
 set_tests_properties(solana.relink PROPERTIES SKIP_RETURN_CODE ${SDMM_SBF_SKIP})
 sdmm_add_solana_test(heap_demo tests/solana/heap_demo.test.mjs)
 sdmm_add_solana_test(memory_service tests/solana/memory_service.test.mjs)
+sdmm_add_solana_test(rust_heap_demo tests/solana/rust_heap_demo.test.mjs)
 # The benchmark runs in every test run: CU per operation, .so sizes, CPI cost.
 sdmm_add_solana_test(bench bench/solana/bench.mjs)

@@ -1,0 +1,228 @@
+//! rust-heap-demo -- a `no_std` Solana program in Rust whose heap is sdmm:
+//! `alloc::vec::Vec` and friends go through sdmm (a real `free`, unlike the
+//! default bump allocator), and the program also uses sdmm-sys's typed blocks
+//! (`heap.alloc_pubkey(n)`, `heap.alloc_u64(n)`) with no `unsafe` in the
+//! workload itself.
+//!
+//! Instruction data: `[0] op`, then little-endian fields:
+//!   op 0 WORKLOAD u32 rounds -> Vec<u64> / Vec<[u8; 32]> built and dropped in
+//!        a loop through the global allocator; return: u64 ops, u64 checksum
+//!   op 1 TYPED    u32 rounds -> typed sdmm blocks (pubkey, u64, every type)
+//!        in an sdmm heap that itself lives in a Vec; return: u64 blocks, u64 checksum
+//!   op 2 BAD                 -> typed errors as values; return one status per case
+//! Errors: 1 bad instruction data, 2 wrong value read back, 0x100 + sdmm status.
+#![no_std]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use core::alloc::{GlobalAlloc, Layout};
+use sdmm_sys::{Error, Heap, ffi};
+
+unsafe extern "C" {
+    fn sol_log_(message: *const u8, len: u64);
+    fn sol_log_64_(a: u64, b: u64, c: u64, d: u64, e: u64);
+    fn sol_log_compute_units_();
+    fn sol_set_return_data(data: *const u8, len: u64);
+    fn abort() -> !;
+}
+
+fn log(message: &str) {
+    // SAFETY: the syscall reads `len` bytes at `message`.
+    unsafe { sol_log_(message.as_ptr(), message.len() as u64) }
+}
+
+fn set_return(words: &[u64]) {
+    // SAFETY: the syscall copies `len` bytes out of the slice.
+    unsafe { sol_set_return_data(words.as_ptr().cast(), (words.len() * 8) as u64) }
+}
+
+// ---- the global allocator: sdmm over the VM heap region -------------------
+//
+// SBF has no mutable globals, so the allocator keeps no state of its own: each
+// call reopens the heap at the region start (sdmm_heap_attach, O(1)), and the
+// first call of an invocation -- when the zero-filled region holds no heap yet
+// -- creates it. The default 32 KiB region is used (a program cannot ask the
+// runtime how large its heap frame is).
+struct SbfHeap;
+
+const REGION: *mut u8 = sdmm_sys::SOLANA_HEAP_START as *mut u8;
+const REGION_LEN: usize = sdmm_sys::SOLANA_HEAP_LEN;
+
+fn region_heap() -> *mut ffi::sdmm_heap {
+    let mut heap: *mut ffi::sdmm_heap = core::ptr::null_mut();
+    // SAFETY: the SVM maps REGION_LEN zeroed, writable bytes at REGION for
+    // the whole invocation and nothing else in this program touches them.
+    unsafe {
+        if ffi::sdmm_heap_attach(REGION.cast(), REGION_LEN, &mut heap) != ffi::SDMM_OK
+            && ffi::sdmm_heap_init_flags(REGION.cast(), REGION_LEN, ffi::SDMM_INIT_ZEROED, &mut heap)
+                != ffi::SDMM_OK
+        {
+            return core::ptr::null_mut();
+        }
+    }
+    heap
+}
+
+fn element_ptr(block: &ffi::sdmm_block) -> *mut u8 {
+    // SAFETY: every member of the union is a pointer.
+    unsafe { (&raw const block.as_).cast::<*mut u8>().read() }
+}
+
+unsafe impl GlobalAlloc for SbfHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let heap = region_heap();
+        let mut out = ffi::sdmm_block::default();
+        // SAFETY: a live heap and a valid out-pointer.
+        let st = unsafe { ffi::sdmm_alloc_aligned_uninit_into(heap, layout.size(), layout.align(), &mut out) };
+        if st == ffi::SDMM_OK { element_ptr(&out) } else { core::ptr::null_mut() }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let heap = region_heap();
+        let mut out = ffi::sdmm_block::default();
+        // SAFETY: as above; sdmm skips clearing memory it knows is still zero.
+        let st = unsafe { ffi::sdmm_alloc_aligned_into(heap, layout.size(), layout.align(), &mut out) };
+        if st == ffi::SDMM_OK { element_ptr(&out) } else { core::ptr::null_mut() }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        let heap = region_heap();
+        let mut block = ffi::sdmm_block::default();
+        // SAFETY: the core refuses anything that is not a live block start.
+        unsafe {
+            if ffi::sdmm_block_from_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, &mut block) == ffi::SDMM_OK {
+                ffi::sdmm_free_ref(heap, &block);
+            }
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: SbfHeap = SbfHeap;
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    log("rust-heap-demo: panic");
+    // SAFETY: the abort syscall ends the program with an error.
+    unsafe { abort() }
+}
+
+// ---- the workloads (safe code) ---------------------------------------------
+
+const ERR_BAD_DATA: u64 = 1;
+const ERR_WRONG_VALUE: u64 = 2;
+const ERR_SDMM: u64 = 0x100;
+
+fn sdmm_err(e: Error) -> u64 {
+    ERR_SDMM + u64::from(e.code())
+}
+
+/// Vec<u64> and Vec<[u8; 32]> built and dropped in a loop, four rounds kept
+/// alive: the bump allocator runs out of 32 KiB within ~100 rounds.
+fn workload(rounds: u32) -> u64 {
+    let mut window: Vec<(Vec<[u8; 32]>, Vec<u64>)> = Vec::with_capacity(4);
+    let mut ops = 0u64;
+    let mut checksum = 0u64;
+    for r in 0..u64::from(rounds) {
+        let keys: Vec<[u8; 32]> = (0..1 + (r & 7)).map(|i| [(r + i) as u8; 32]).collect();
+        let nums: Vec<u64> = (0..2 + ((r * 5) & 30)).map(|i| r + i).collect();
+        checksum = checksum.wrapping_add(nums[nums.len() - 1] + u64::from(keys[0][0]));
+        ops += 2;
+        if window.len() == 4 {
+            window.remove(0);
+            ops += 2;
+        }
+        window.push((keys, nums));
+    }
+    // SAFETY: syscall without arguments.
+    unsafe { sol_log_compute_units_() };
+    log("rust-heap-demo: workload done: operations, checksum");
+    // SAFETY: syscall taking values.
+    unsafe { sol_log_64_(ops, checksum, 0, 0, 0) };
+    set_return(&[ops, checksum]);
+    0
+}
+
+/// sdmm-sys's typed blocks, in an sdmm heap that lives in a Vec (itself in
+/// the sdmm global heap).
+fn typed(rounds: u32) -> Result<u64, u64> {
+    let mut arena: Vec<u8> = alloc::vec![0u8; 8 * 1024];
+    let heap = Heap::new(&mut arena).map_err(sdmm_err)?;
+    let mut blocks = 0u64;
+    let mut checksum = 0u64;
+    for r in 0..u64::from(rounds) {
+        let mut keys = heap.alloc_pubkey(1 + (r & 7) as usize).map_err(sdmm_err)?;
+        let mut nums = heap.alloc_u64(2 + ((r * 5) & 30) as usize).map_err(sdmm_err)?;
+        if nums.iter().any(|&v| v != 0) {
+            return Err(ERR_WRONG_VALUE); // typed blocks are zero-filled
+        }
+        keys[0].bytes[0] = r as u8;
+        for (i, v) in nums.iter_mut().enumerate() {
+            *v = r + i as u64;
+        }
+        checksum = checksum.wrapping_add(nums[nums.len() - 1] + u64::from(keys[0].bytes[0]));
+        blocks += 2;
+        // Dropping `keys` and `nums` frees them.
+    }
+    // Every other type of the table once, through its own typed method.
+    let b1 = heap.alloc_u8(3).map_err(sdmm_err)?;
+    let b2 = heap.alloc_i16(3).map_err(sdmm_err)?;
+    let b3 = heap.alloc_u128(3).map_err(sdmm_err)?;
+    let b4 = heap.alloc_signature(3).map_err(sdmm_err)?;
+    let b5 = heap.alloc_hash(3).map_err(sdmm_err)?;
+    blocks += 5;
+    if b1.len() + b2.len() + b3.len() + b4.len() + b5.len() != 15 || heap.stats().live_blocks != 5 {
+        return Err(ERR_WRONG_VALUE);
+    }
+    drop((b1, b2, b3, b4, b5));
+    heap.check().map_err(sdmm_err)?;
+    if heap.stats().live_blocks != 0 {
+        return Err(ERR_WRONG_VALUE);
+    }
+    set_return(&[blocks, checksum]);
+    Ok(0)
+}
+
+/// Errors are values: each case's status (0 = Ok).
+fn bad() -> u64 {
+    let mut arena = alloc::vec![0u8; 4096];
+    let status = |r: Result<(), Error>| r.map_or_else(|e| u64::from(e.code()), |()| 0);
+    let Ok(heap) = Heap::new(&mut arena) else { return ERR_WRONG_VALUE };
+    let zero = status(heap.alloc_u64(0).map(drop));
+    let big = status(heap.alloc_signature(1 << 20).map(drop));
+    let oom = {
+        let _a = heap.alloc_u8(2000);
+        status(heap.alloc_u8(2000).map(drop))
+    };
+    let ok = status(heap.alloc_u64(4).map(drop));
+    let mut huge: Vec<u8> = Vec::new();
+    let huge_vec = u64::from(huge.try_reserve(1 << 20).is_err()); // global heap: refused, no panic
+    set_return(&[zero, big, oom, ok, huge_vec]);
+    0
+}
+
+/// The program entrypoint: no accounts are used; the input is
+/// `u64 accounts = 0, u64 data_len, data, program id`.
+///
+/// # Safety
+/// Called by the SVM with its serialized input.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn entrypoint(input: *const u8) -> u64 {
+    // SAFETY: the loader's input starts with the account count and, with no
+    // accounts, the instruction data length and bytes follow.
+    let data = unsafe {
+        if input.cast::<u64>().read() != 0 {
+            return ERR_BAD_DATA;
+        }
+        let len = input.add(8).cast::<u64>().read() as usize;
+        core::slice::from_raw_parts(input.add(16), len)
+    };
+    let u32_at = |at: usize| data.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    match (data.first(), u32_at(1)) {
+        (Some(0), Some(rounds)) => workload(rounds),
+        (Some(1), Some(rounds)) => typed(rounds).unwrap_or_else(|e| e),
+        (Some(2), _) => bad(),
+        _ => ERR_BAD_DATA,
+    }
+}

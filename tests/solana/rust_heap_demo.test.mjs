@@ -1,0 +1,42 @@
+// rust_heap_demo.test.mjs -- the no_std Rust program whose #[global_allocator]
+// and typed blocks are sdmm-sys, in LiteSVM.
+// usage: node rust_heap_demo.test.mjs SBF_DIR
+import { existsSync } from "node:fs";
+import { cat, check, customError, done, ix, le, newSvm, readLe, send, soPath } from "./lib.mjs";
+
+if (!existsSync(soPath("rust-heap-demo"))) {
+  console.log("SKIP: rust-heap-demo.so was not built (needs Debian's rustc-web/cargo-web/rust-web-src: " +
+    "tools/setup.d/solana.sh)");
+  process.exit(77);
+}
+const { svm, ids, payer } = await newSvm({ rust: "rust-heap-demo" });
+const run = (data) => send(svm, payer, [ix(ids.rust, [], data)]);
+const noFault = (r) => !r.logs.some((l) => /Access violation|unsupported BPF|panic/i.test(l));
+
+// Vec<u64> / Vec<[u8; 32]> through the sdmm global allocator, built and dropped in a loop.
+const ROUNDS = 300;
+let r = await run(cat([0], le(ROUNDS, 4)));
+check(r.ok && noFault(r), `Vec workload of ${ROUNDS} rounds in 32 KiB: ${r.err}`);
+const ops = Number(readLe(r.ret, 0, 8));
+check(ops === ROUNDS * 2 + (ROUNDS - 4) * 2, `operations ${ops}`);
+let want = 0n;
+for (let k = 0n; k < BigInt(ROUNDS); k++) want += (k + 1n + ((k * 5n) & 30n)) + ((k) & 0xffn);
+check(readLe(r.ret, 8, 8) === want, `checksum ${readLe(r.ret, 8, 8)} (want ${want})`);
+console.log(`rust-heap-demo: ${ROUNDS} rounds of Vec build/drop, ${ops} operations, ${r.programCu} CU`);
+
+// sdmm-sys typed blocks (pubkey, u64, and more types) inside a heap that lives in a Vec.
+r = await run(cat([1], le(200, 4)));
+check(r.ok && noFault(r), `typed blocks: ${r.err} ${customError(r)}`);
+check(Number(readLe(r.ret, 0, 8)) === 405, `typed blocks allocated and freed: ${readLe(r.ret, 0, 8)}`);
+
+// Errors are values on-chain too.
+r = await run([2]);
+const st = [0, 1, 2, 3, 4].map((i) => Number(readLe(r.ret, 8 * i, 8)));
+check(r.ok && st.join() === "1,2,3,0,1", `ZeroCount, TooLarge, OutOfMemory, Ok, refused Vec reserve: ${st}`);
+
+// Bad instruction data: an error code, not a panic.
+for (const data of [[], [9, 0, 0, 0, 0], [0, 1]]) {
+  r = await run(data);
+  check(!r.ok && customError(r) === 1 && noFault(r), `bad data [${data}] -> error 1 (${customError(r)})`);
+}
+done("solana.rust_heap_demo");
