@@ -190,19 +190,6 @@ SDMM_BPF_API __u32 sdmm_bpf_ready(void) {
     return sdmm::core::heap_ok(sdmm_bpf::heap()) ? SDMM_OK : SDMM_ERR_INVALID_HEAP;
 }
 
-#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                      \
-    SDMM_BPF_API __u64 sdmm_bpf_alloc_##name(__u32 n) {                     \
-        sdmm_block b;                                                       \
-        const __u32 st = sdmm_alloc_##name##_into(sdmm_bpf::heap(), n, &b); \
-        return sdmm_bpf::handle_or_status(st, b);                           \
-    }                                                                       \
-    SDMM_BPF_API __u32 sdmm_bpf_free_##name(__u64 handle) {                 \
-        const sdmm_block b = sdmm_bpf::block_of(handle, SDMM_TAG_##TAG);    \
-        return sdmm_free_ref(sdmm_bpf::heap(), &b);                         \
-    }
-#include "sdmm_types.def"
-#undef SDMM_TYPE
-
 SDMM_BPF_API __u64 sdmm_bpf_alloc(__u32 tag, __u32 n) {
     sdmm_block b;
     const __u32 st = sdmm_alloc_tagged_into(sdmm_bpf::heap(), bounded_tag(tag), n, &b);
@@ -227,3 +214,31 @@ SDMM_BPF_API __u64 sdmm_bpf_resize(__u64 handle, __u32 tag, __u32 new_len) {
     const __u32 st = sdmm_resize_into(sdmm_bpf::heap(), &b, new_len, &out);
     return sdmm_bpf::handle_or_status(st, out);
 }
+
+// Typed calls, two ways (chosen when sdmm_bpf.o is compiled):
+//  - default: thin, each forwards to the tagged call with its constant tag.
+//    The verifier checks sdmm_bpf_alloc/free once whichever types a program
+//    uses, and the object holds one allocator (21 KB of .text);
+//  - SDMM_BPF_SPECIALIZE_TYPES=1: a whole allocator inlined per type, the tag
+//    folded in. About 8 ns faster per alloc+free pair here, but every type a
+//    program uses is verified (and loaded) separately, and the object holds 26
+//    copies (118 KB of .text; a program loads only the ones it calls).
+#if SDMM_BPF_SPECIALIZE_TYPES
+#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                      \
+    SDMM_BPF_API __u64 sdmm_bpf_alloc_##name(__u32 n) {                     \
+        sdmm_block b;                                                       \
+        const __u32 st = sdmm_alloc_##name##_into(sdmm_bpf::heap(), n, &b); \
+        return sdmm_bpf::handle_or_status(st, b);                           \
+    }                                                                       \
+    SDMM_BPF_API __u32 sdmm_bpf_free_##name(__u64 handle) {                 \
+        const sdmm_block b = sdmm_bpf::block_of(handle, SDMM_TAG_##TAG);    \
+        return sdmm_free_ref(sdmm_bpf::heap(), &b);                         \
+    }
+#else
+#define SDMM_BPF_THIN extern "C" __attribute__((noinline))
+#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                                               \
+    SDMM_BPF_THIN __u64 sdmm_bpf_alloc_##name(__u32 n) { return sdmm_bpf_alloc(SDMM_TAG_##TAG, n); } \
+    SDMM_BPF_THIN __u32 sdmm_bpf_free_##name(__u64 handle) { return sdmm_bpf_free(handle, SDMM_TAG_##TAG); }
+#endif
+#include "sdmm_types.def"
+#undef SDMM_TYPE

@@ -48,21 +48,34 @@ add_custom_command(
   COMMENT "BPF: core source for the verifier"
   VERBATIM)
 
+# sdmm_bpf.o (thin typed calls over one allocator) and, for the benchmark,
+# sdmm_bpf_specialized.o (one allocator inlined per type; bpf/sdmm_bpf.cpp).
+foreach(variant IN ITEMS sdmm_bpf sdmm_bpf_specialized)
+  set(obj ${SDMM_BPF_DIR}/${variant}.o)
+  set(specialize 0)
+  if(variant STREQUAL "sdmm_bpf_specialized")
+    set(specialize 1)
+  endif()
+  add_custom_command(
+    OUTPUT ${obj}
+    COMMAND ${SDMM_BPF_CLANGXX} ${SDMM_BPF_COMMON_FLAGS} -std=c++20 -fno-builtin -fno-exceptions -fno-rtti
+            -fno-strict-aliasing -I${PROJECT_SOURCE_DIR}/cpp/core "-DSDMM_BPF_CORE=\"${SDMM_BPF_CORE_COPY}\""
+            -DSDMM_BPF_SPECIALIZE_TYPES=${specialize}
+            -MD -MF ${obj}.d -c ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf.cpp -o ${obj}
+    DEPENDS ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf.cpp ${SDMM_BPF_CORE_COPY}
+    DEPFILE ${obj}.d
+    COMMENT "BPF: ${variant}.o (clang++ -target bpf)"
+    VERBATIM)
+endforeach()
 set(SDMM_BPF_CORE_OBJECT ${SDMM_BPF_DIR}/sdmm_bpf.o)
-add_custom_command(
-  OUTPUT ${SDMM_BPF_CORE_OBJECT}
-  COMMAND ${SDMM_BPF_CLANGXX} ${SDMM_BPF_COMMON_FLAGS} -std=c++20 -fno-builtin -fno-exceptions -fno-rtti
-          -fno-strict-aliasing -I${PROJECT_SOURCE_DIR}/cpp/core "-DSDMM_BPF_CORE=\"${SDMM_BPF_CORE_COPY}\""
-          -MD -MF ${SDMM_BPF_CORE_OBJECT}.d -c ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf.cpp -o ${SDMM_BPF_CORE_OBJECT}
-  DEPENDS ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf.cpp ${SDMM_BPF_CORE_COPY}
-  DEPFILE ${SDMM_BPF_CORE_OBJECT}.d
-  COMMENT "BPF: sdmm core (clang++ -target bpf)"
-  VERBATIM)
-add_custom_target(sdmm_bpf_core ALL DEPENDS ${SDMM_BPF_CORE_OBJECT})
+add_custom_target(sdmm_bpf_core ALL DEPENDS ${SDMM_BPF_CORE_OBJECT} ${SDMM_BPF_DIR}/sdmm_bpf_specialized.o)
 
-# sdmm_add_bpf_object(<name> SOURCES <file.bpf.c>... [INCLUDES <dir>...])
+# sdmm_add_bpf_object(<name> SOURCES <file.bpf.c>... [INCLUDES <dir>...] [CORE <sdmm_bpf object>])
 function(sdmm_add_bpf_object name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;INCLUDES" ${ARGN})
+  cmake_parse_arguments(ARG "" "CORE" "SOURCES;INCLUDES" ${ARGN})
+  if(NOT ARG_CORE)
+    set(ARG_CORE ${SDMM_BPF_CORE_OBJECT})
+  endif()
   set(objects)
   set(include_flags)
   foreach(dir IN LISTS ARG_INCLUDES)
@@ -83,8 +96,8 @@ function(sdmm_add_bpf_object name)
   set(linked ${SDMM_BPF_DIR}/${name}.o)
   add_custom_command(
     OUTPUT ${linked}
-    COMMAND ${SDMM_BPFTOOL} gen object ${linked} ${objects} ${SDMM_BPF_CORE_OBJECT}
-    DEPENDS ${objects} ${SDMM_BPF_CORE_OBJECT}
+    COMMAND ${SDMM_BPFTOOL} gen object ${linked} ${objects} ${ARG_CORE}
+    DEPENDS ${objects} ${ARG_CORE}
     COMMENT "BPF: ${name}: link with sdmm (bpftool gen object)"
   VERBATIM)
   add_custom_target(${name} ALL DEPENDS ${linked})

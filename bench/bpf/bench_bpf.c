@@ -16,9 +16,14 @@
 
 #define PAIRS 100
 #define MAX_ROUNDS 101
+#define MAX_TIMED 8
 
-static const char *const kTimed[] = {"empty_loop", "sdmm_pairs", "sdmm_pubkey_pairs", "obj_pairs"};
-#define NTIMED (sizeof kTimed / sizeof kTimed[0])
+struct timed {
+    const char *label;
+    struct bpf_program *prog;
+    __u32 samples[MAX_ROUNDS];
+    __u32 median;
+};
 
 static int cmp_u32(const void *a, const void *b) {
     __u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
@@ -41,9 +46,39 @@ static __u32 time_xdp(struct bpf_program *prog, __u32 repeat) {
     return opts.duration;
 }
 
+static void print_verifier(const char *title, const sdmm_bpf_loaded *l) {
+    printf("verifier, %s (processed instructions; loaded code: xlated / jited bytes):\n", title);
+    for (int i = 0; i < l->nprogs; ++i) {
+        struct bpf_prog_info info;
+        __u32 len = sizeof info;
+        memset(&info, 0, sizeof info);
+        bpf_obj_get_info_by_fd(bpf_program__fd(l->progs[i]), &info, &len);
+        printf("  %-20s %6ld insns   %6u / %6u bytes\n", bpf_program__name(l->progs[i]),
+               sdmm_bpf_processed_insns(l->logs[i]), info.xlated_prog_len, info.jited_prog_len);
+    }
+}
+
+// Makes the heap (the `setup` program) and checks it afterwards.
+static int setup(const sdmm_bpf_loaded *l) {
+    __u32 st = sdmm_bpf_run_syscall(sdmm_bpf_prog(l, "setup", NULL), NULL, 0);
+    if (st != SDMM_OK) fprintf(stderr, "heap init in BPF: %s\n", sdmm_status_str(st));
+    return st == SDMM_OK ? 0 : -1;
+}
+
+static int pool_intact(const sdmm_bpf_loaded *l) {
+    static _Alignas(8) uint8_t pool[SDMM_BPF_POOL_BYTES + SDMM_BPF_SLACK];
+    sdmm_heap *heap = NULL;
+    if (sdmm_bpf_read_pool(l, pool) != 0 || sdmm_heap_attach(pool, SDMM_BPF_POOL_BYTES, &heap) != SDMM_OK ||
+        sdmm_heap_check(heap) != SDMM_OK)
+        return 0;
+    sdmm_stats st;
+    sdmm_heap_stats(heap, &st);
+    return st.live_blocks == 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s OBJECT [REPEAT] [ROUNDS]\n", argv[0]);
+        fprintf(stderr, "usage: %s OBJECT [REPEAT] [ROUNDS] [SPECIALIZED_OBJECT]\n", argv[0]);
         return 2;
     }
     const __u32 repeat = argc > 2 ? (__u32)atol(argv[2]) : 2000;
@@ -52,58 +87,52 @@ int main(int argc, char **argv) {
     if (rounds > MAX_ROUNDS) rounds = MAX_ROUNDS;
     int probe = sdmm_bpf_probe();
     if (probe) return probe;
-    sdmm_bpf_loaded l;
-    if (sdmm_bpf_load(argv[1], &l) != 0) return 1;
+    sdmm_bpf_loaded l, spec;
+    memset(&spec, 0, sizeof spec);
+    if (sdmm_bpf_load(argv[1], &l) != 0 || setup(&l) != 0) return 1;
+    const int have_spec = argc > 4;
+    if (have_spec && (sdmm_bpf_load(argv[4], &spec) != 0 || setup(&spec) != 0)) return 1;
+    print_verifier("typed calls thin (sdmm_bpf.o)", &l);
+    if (have_spec) print_verifier("typed calls specialised (sdmm_bpf_specialized.o)", &spec);
 
-    printf("verifier (processed instructions; loaded code: xlated / jited bytes):\n");
-    for (int i = 0; i < l.nprogs; ++i) {
-        struct bpf_prog_info info;
-        __u32 len = sizeof info;
-        memset(&info, 0, sizeof info);
-        bpf_obj_get_info_by_fd(bpf_program__fd(l.progs[i]), &info, &len);
-        printf("  %-20s %6ld insns   %6u / %6u bytes\n", bpf_program__name(l.progs[i]),
-               sdmm_bpf_processed_insns(l.logs[i]), info.xlated_prog_len, info.jited_prog_len);
+    static struct timed t[MAX_TIMED];
+    int n = 0;
+    t[n++] = (struct timed){.label = "empty_loop", .prog = sdmm_bpf_prog(&l, "empty_loop", NULL)};
+    t[n++] = (struct timed){.label = "sdmm u64", .prog = sdmm_bpf_prog(&l, "sdmm_pairs", NULL)};
+    t[n++] = (struct timed){.label = "sdmm pubkey", .prog = sdmm_bpf_prog(&l, "sdmm_pubkey_pairs", NULL)};
+    if (have_spec) {
+        t[n++] = (struct timed){.label = "sdmm u64 (specialised)",
+                                .prog = sdmm_bpf_prog(&spec, "sdmm_pairs", NULL)};
+        t[n++] = (struct timed){.label = "sdmm pubkey (specialised)",
+                                .prog = sdmm_bpf_prog(&spec, "sdmm_pubkey_pairs", NULL)};
     }
+    t[n++] = (struct timed){.label = "bpf_obj_new/drop u64", .prog = sdmm_bpf_prog(&l, "obj_pairs", NULL)};
 
-    long status_ret = sdmm_bpf_run_syscall(sdmm_bpf_prog(&l, "setup", NULL), NULL, 0);
-    if (status_ret != SDMM_OK) {
-        fprintf(stderr, "heap init in BPF: %s\n", sdmm_status_str((uint32_t)status_ret));
-        return 1;
-    }
-
-    static __u32 samples[NTIMED][MAX_ROUNDS];
+    // Rounds alternate the programs, so drift and noise hit them alike.
     for (int r = 0; r < rounds; ++r)
-        for (size_t p = 0; p < NTIMED; ++p)
-            samples[p][r] = time_xdp(sdmm_bpf_prog(&l, kTimed[p], NULL), repeat);
-    __u32 median[NTIMED];
-    for (size_t p = 0; p < NTIMED; ++p) {
-        qsort(samples[p], (size_t)rounds, sizeof(__u32), cmp_u32);
-        median[p] = samples[p][rounds / 2];
+        for (int p = 0; p < n; ++p) t[p].samples[r] = time_xdp(t[p].prog, repeat);
+    for (int p = 0; p < n; ++p) {
+        qsort(t[p].samples, (size_t)rounds, sizeof(__u32), cmp_u32);
+        t[p].median = t[p].samples[rounds / 2];
     }
     printf("\n%d rounds x %u runs x %d pairs; median ns per run, ns per alloc+free pair (net of the loop):\n",
            rounds, repeat, PAIRS);
-    for (size_t p = 0; p < NTIMED; ++p) {
-        double pair = p == 0 ? 0.0 : ((double)median[p] - (double)median[0]) / PAIRS;
-        printf("  %-20s %8u ns/run", kTimed[p], median[p]);
-        if (p) printf("   %7.1f ns/pair", pair);
+    double pair[MAX_TIMED];
+    for (int p = 0; p < n; ++p) {
+        pair[p] = ((double)t[p].median - (double)t[0].median) / PAIRS;
+        printf("  %-26s %8u ns/run", t[p].label, t[p].median);
+        if (p) printf("   %7.1f ns/pair", pair[p]);
         printf("\n");
     }
-    double sdmm = ((double)median[1] - (double)median[0]) / PAIRS;
-    double obj = ((double)median[3] - (double)median[0]) / PAIRS;
-    printf("\nsdmm u64 pair %.1f ns vs bpf_obj_new/bpf_obj_drop %.1f ns: %.1fx faster\n", sdmm, obj,
-           sdmm > 0 ? obj / sdmm : 0.0);
+    const double obj = pair[n - 1];
+    for (int p = 1; p < n - 1; ++p)
+        printf("%-26s %.1fx faster than bpf_obj_new/bpf_obj_drop (%.1f vs %.1f ns per pair)\n", t[p].label,
+               pair[p] > 0 ? obj / pair[p] : 0.0, pair[p], obj);
 
-    // The pool after the runs: every pair freed, the heap intact.
-    static _Alignas(8) uint8_t pool[SDMM_BPF_POOL_BYTES + SDMM_BPF_SLACK];
-    sdmm_heap *heap = NULL;
-    if (sdmm_bpf_read_pool(&l, pool) != 0 || sdmm_heap_attach(pool, SDMM_BPF_POOL_BYTES, &heap) != SDMM_OK ||
-        sdmm_heap_check(heap) != SDMM_OK) {
-        fprintf(stderr, "the pool is not an intact heap after the runs\n");
-        return 1;
-    }
-    sdmm_stats st;
-    sdmm_heap_stats(heap, &st);
-    printf("pool after the runs: heap check ok, %" PRIu64 " live blocks\n", st.live_blocks);
+    // The pools after the runs: every pair freed, the heaps intact.
+    int ok = pool_intact(&l) && (!have_spec || pool_intact(&spec));
+    printf("pools after the runs: %s\n", ok ? "heap check ok, 0 live blocks" : "DAMAGED or leaking");
     sdmm_bpf_unload(&l);
-    return st.live_blocks == 0 ? 0 : 1;
+    if (have_spec) sdmm_bpf_unload(&spec);
+    return ok ? 0 : 1;
 }
