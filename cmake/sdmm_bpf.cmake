@@ -119,13 +119,20 @@ sdmm_add_bpf_loader(sdmm_bpf_test ${PROJECT_SOURCE_DIR}/tests/bpf/test_bpf.c)
 target_include_directories(sdmm_bpf_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/bpf)
 add_dependencies(sdmm_bpf_test sdmm_bpf_tests)
 
+# The same programs over the per-type specialised allocator: both variants of
+# sdmm_bpf.o must give the native results.
+sdmm_add_bpf_object(sdmm_bpf_tests_specialized SOURCES ${PROJECT_SOURCE_DIR}/tests/bpf/sdmm_test.bpf.c
+                    INCLUDES ${PROJECT_SOURCE_DIR}/tests/bpf CORE ${SDMM_BPF_DIR}/sdmm_bpf_specialized.o)
+add_dependencies(sdmm_bpf_test sdmm_bpf_tests_specialized)
+
 foreach(t IN ITEMS all_types statuses random)
   set(mode ${t})
   if(t STREQUAL "all_types")
     set(mode types)
   endif()
   add_test(NAME bpf.${t} COMMAND sdmm_bpf_test ${mode} ${sdmm_bpf_tests_OBJECT})
-  set_tests_properties(bpf.${t} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
+  add_test(NAME bpf.specialized.${t} COMMAND sdmm_bpf_test ${mode} ${sdmm_bpf_tests_specialized_OBJECT})
+  set_tests_properties(bpf.${t} bpf.specialized.${t} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
 endforeach()
 
 # ---- example and benchmark (present once written) ------------------------------------

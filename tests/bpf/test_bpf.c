@@ -181,7 +181,9 @@ static int test_random(const sdmm_bpf_loaded *l, long steps) {
         } else if (r < 45 && !s->live) {
             c.op = rnd() % 2 ? SDMM_OP_ALLOC : SDMM_OP_ALLOC_TAGGED;
             c.tag = 1 + (__u32)(rnd() % (SDMM_TAG_COUNT - 1));
-            __u32 bytes = (__u32)(rnd() % (rnd() % 8 == 0 ? 4096 : 256));
+            // Mostly small, some large enough to run the 64 KiB pool out of memory.
+            const __u32 r2 = (__u32)(rnd() % 32);
+            __u32 bytes = (__u32)(rnd() % (r2 == 0 ? 16384 : r2 < 5 ? 4096 : 256));
             c.n = bytes >> sdmm_tag_size(c.tag) / 8 ? bytes / sdmm_tag_size(c.tag)
                                                     : bytes / sdmm_tag_size(c.tag);
             if (c.n == 0) c.n = 1;
