@@ -123,14 +123,11 @@ extern "C" __attribute__((noinline)) __u32 sdmm_bpf_copy_range(__u64 dst, __u64 
 
 // Parts of the contract the BPF API does not expose (the walks, the aligned
 // adapters) are then simply not emitted: hence -Wunused-function is off here.
-#ifndef SDMM_BPF_CORE
-#define SDMM_BPF_CORE "../cpp/core/heap.cpp"
-#endif
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wunused-function"
 #pragma clang attribute push(__attribute__((internal_linkage, always_inline)), apply_to = function)
 #pragma clang attribute push(__attribute__((internal_linkage)), apply_to = variable(is_global))
-#include SDMM_BPF_CORE
+#include "../cpp/core/heap.cpp"
 #include "../ffi/sdmm.cpp"
 #pragma clang attribute pop
 #pragma clang attribute pop

@@ -38,16 +38,6 @@ file(MAKE_DIRECTORY ${SDMM_BPF_DIR})
 set(SDMM_BPF_COMMON_FLAGS -target bpf -mcpu=v3 -O2 -g -ffreestanding -Wall -Wextra -Werror
     -I${PROJECT_SOURCE_DIR}/bpf -I${PROJECT_SOURCE_DIR}/ffi -I/usr/include/${_sdmm_multiarch})
 
-# The core, with the verifier's one change (bpf/patch-core.cmake explains it).
-set(SDMM_BPF_CORE_COPY ${SDMM_BPF_DIR}/heap_bpf.cpp)
-add_custom_command(
-  OUTPUT ${SDMM_BPF_CORE_COPY}
-  COMMAND ${CMAKE_COMMAND} -DIN=${PROJECT_SOURCE_DIR}/cpp/core/heap.cpp -DOUT=${SDMM_BPF_CORE_COPY}
-          -P ${PROJECT_SOURCE_DIR}/bpf/patch-core.cmake
-  DEPENDS ${PROJECT_SOURCE_DIR}/cpp/core/heap.cpp ${PROJECT_SOURCE_DIR}/bpf/patch-core.cmake
-  COMMENT "BPF: core source for the verifier"
-  VERBATIM)
-
 # sdmm_bpf.o (thin typed calls over one allocator) and, for the benchmark,
 # sdmm_bpf_specialized.o (one allocator inlined per type; bpf/sdmm_bpf.cpp).
 foreach(variant IN ITEMS sdmm_bpf sdmm_bpf_specialized)
@@ -59,10 +49,9 @@ foreach(variant IN ITEMS sdmm_bpf sdmm_bpf_specialized)
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${SDMM_BPF_CLANGXX} ${SDMM_BPF_COMMON_FLAGS} -std=c++20 -fno-builtin -fno-exceptions -fno-rtti
-            -fno-strict-aliasing -I${PROJECT_SOURCE_DIR}/cpp/core "-DSDMM_BPF_CORE=\"${SDMM_BPF_CORE_COPY}\""
-            -DSDMM_BPF_SPECIALIZE_TYPES=${specialize}
+            -fno-strict-aliasing -DSDMM_BPF_SPECIALIZE_TYPES=${specialize}
             -MD -MF ${obj}.d -c ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf.cpp -o ${obj}
-    DEPENDS ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf.cpp ${SDMM_BPF_CORE_COPY}
+    DEPENDS ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf.cpp
     DEPFILE ${obj}.d
     COMMENT "BPF: ${variant}.o (clang++ -target bpf)"
     VERBATIM)
