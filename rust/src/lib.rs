@@ -162,6 +162,7 @@ macro_rules! sdmm_block_type {
                 /// The position-independent handle of this block (offset + generation):
                 /// store it, then get the block back with the heap's `resolve_*` method.
                 #[must_use]
+                #[inline]
                 pub fn handle(&self) -> Handle {
                     self.raw.handle()
                 }
@@ -196,6 +197,7 @@ macro_rules! sdmm_block_type {
 
             impl Deref for $Block<'_> {
                 type Target = [$elem];
+                #[inline]
                 fn deref(&self) -> &[$elem] {
                     // SAFETY: a live block of this tag holds `len` initialised
                     // (zero-filled at least) elements of this type, 8-aligned,
@@ -205,6 +207,7 @@ macro_rules! sdmm_block_type {
             }
 
             impl DerefMut for $Block<'_> {
+                #[inline]
                 fn deref_mut(&mut self) -> &mut [$elem] {
                     // SAFETY: as in `deref`, and `&mut self` is exclusive.
                     unsafe { core::slice::from_raw_parts_mut(self.raw.elements::<$elem>(), self.raw.len()) }
@@ -228,13 +231,16 @@ macro_rules! sdmm_block_type {
                 /// [`Error::ZeroCount`] for `n == 0`, [`Error::TooLarge`] when
                 /// the request can never fit, [`Error::OutOfMemory`] when no free
                 /// block is large enough now.
+                #[inline]
                 pub fn $alloc(&self, n: usize) -> Result<$Block<'_>, Error> {
                     let n = u32::try_from(n).map_err(|_| Error::TooLarge)?;
-                    let mut out = ffi::sdmm_block::default();
-                    // SAFETY: `self.raw` is a live heap; `out` is a valid place.
-                    let status = unsafe { $into(self.raw.as_ptr(), n, &mut out) };
+                    let mut out = core::mem::MaybeUninit::<ffi::sdmm_block>::uninit();
+                    // SAFETY: `self.raw` is a live heap; the C side writes
+                    // every field of `out` on success and on failure.
+                    let status = unsafe { $into(self.raw.as_ptr(), n, out.as_mut_ptr()) };
                     Error::check(status)?;
-                    Ok($Block { raw: RawBlock::new(self.raw, out) })
+                    // SAFETY: written above with SDMM_OK.
+                    Ok($Block { raw: unsafe { RawBlock::from_c(self.raw, out.as_ptr()) } })
                 }
 
                 #[doc = concat!("Takes back ownership of the `", $name,
@@ -305,6 +311,7 @@ include!(concat!(env!("OUT_DIR"), "/sdmm_tables.rs"));
 
 impl Error {
     /// `Ok(())` for `SDMM_OK`, the error otherwise.
+    #[inline]
     fn check(status: ffi::sdmm_status) -> Result<(), Error> {
         if status == ffi::SDMM_OK {
             return Ok(());
@@ -456,12 +463,13 @@ impl<'arena> Heap<'arena> {
     }
 
     fn resolve_raw(&mut self, handle: Handle, tag: u32) -> Result<RawBlock<'_>, Error> {
-        let mut out = ffi::sdmm_block::default();
+        let mut out = core::mem::MaybeUninit::<ffi::sdmm_block>::uninit();
         // SAFETY: live heap, valid out-pointer; the core validates the handle.
         Error::check(unsafe {
-            ffi::sdmm_resolve_into(self.raw.as_ptr(), handle.0, tag, &mut out)
+            ffi::sdmm_resolve_into(self.raw.as_ptr(), handle.0, tag, out.as_mut_ptr())
         })?;
-        Ok(RawBlock::new(self.raw, out))
+        // SAFETY: written with SDMM_OK.
+        Ok(unsafe { RawBlock::from_c(self.raw, out.as_ptr()) })
     }
 }
 
@@ -530,10 +538,13 @@ impl fmt::Debug for Heap<'_> {
 
 // ---- the untyped part shared by every block type ----------------------------
 
-/// What the typed blocks share: the heap and the C block, kept as the few
-/// fields that vary (the tag is a property of the block type, the status is
-/// always OK). Only `NonNull`s make it `!Send`/`!Sync`, which also keeps the
-/// compiler's explanation of that short.
+/// What the typed blocks share: the heap and the fields of the C block that
+/// vary (the tag is the block type's, the status always OK).
+///
+/// Kept as scalars on purpose: the C side writes a block field by field, and
+/// copying that struct whole (16-byte moves) right after stalls the CPU's
+/// store forwarding (measured: rust/benches/ffi_overhead.rs). Only `NonNull`s
+/// make it `!Send`/`!Sync`, which also keeps the compiler's explanation short.
 struct RawBlock<'heap> {
     heap: NonNull<ffi::sdmm_heap>,
     elements: NonNull<u8>,
@@ -544,19 +555,32 @@ struct RawBlock<'heap> {
 }
 
 impl RawBlock<'_> {
-    /// Wraps a block the C side just returned with `SDMM_OK`.
-    fn new(heap: NonNull<ffi::sdmm_heap>, raw: ffi::sdmm_block) -> Self {
-        RawBlock {
-            heap,
-            elements: element_ptr(&raw),
-            handle: raw.handle,
-            len: raw.len,
-            tag: raw.tag,
-            _heap: PhantomData,
+    /// Wraps the block the C side wrote to `out`, reading it field by field
+    /// (see the type's comment).
+    ///
+    /// # Safety
+    /// `out` holds a block the C side returned with `SDMM_OK`.
+    #[inline]
+    unsafe fn from_c(heap: NonNull<ffi::sdmm_heap>, out: *const ffi::sdmm_block) -> Self {
+        // SAFETY: caller contract. Every union member is an element pointer,
+        // so reading the bytes as a pointer keeps the provenance C gave it (an
+        // integer round trip through `as_.raw` would not). A successful block
+        // has n >= 1 elements: never null (checked, not trusted).
+        unsafe {
+            let elements = (&raw const (*out).as_).cast::<*mut u8>().read();
+            RawBlock {
+                heap,
+                elements: NonNull::new(elements).expect("sdmm returned a null block with SDMM_OK"),
+                handle: (*out).handle,
+                len: (*out).len,
+                tag: (*out).tag,
+                _heap: PhantomData,
+            }
         }
     }
 
     /// The C view of this block, for the calls that take one.
+    #[inline]
     fn to_c(&self) -> ffi::sdmm_block {
         ffi::sdmm_block {
             tag: self.tag,
@@ -564,35 +588,42 @@ impl RawBlock<'_> {
             len: self.len,
             reserved: 0,
             handle: self.handle,
+            // Writing a pointer-typed union member stores the pointer itself.
             as_: ffi::sdmm_block_data {
                 u8_: self.elements.as_ptr(),
             },
         }
     }
 
+    #[inline]
     fn handle(&self) -> Handle {
         Handle(self.handle)
     }
 
+    #[inline]
     fn len(&self) -> usize {
         self.len as usize
     }
 
+    #[inline]
     fn elements<T>(&self) -> *mut T {
         self.elements.as_ptr().cast()
     }
 
     fn resize(&mut self, new_len: usize) -> Result<(), Error> {
         let new_len = u32::try_from(new_len).map_err(|_| Error::TooLarge)?;
-        let mut out = ffi::sdmm_block::default();
-        // SAFETY: live heap, live block owned by `self`.
+        let mut out = core::mem::MaybeUninit::<ffi::sdmm_block>::uninit();
+        // SAFETY: live heap, live block owned by `self`; C writes `out`.
         Error::check(unsafe {
-            ffi::sdmm_resize_into(self.heap.as_ptr(), &self.to_c(), new_len, &mut out)
+            ffi::sdmm_resize_into(self.heap.as_ptr(), &self.to_c(), new_len, out.as_mut_ptr())
         })?;
-        // Field by field: assigning a whole RawBlock would drop (free) the old one.
-        self.elements = element_ptr(&out);
-        self.handle = out.handle;
-        self.len = out.len;
+        // SAFETY: SDMM_OK. The old block is gone (resized in place or moved).
+        let fresh =
+            core::mem::ManuallyDrop::new(unsafe { RawBlock::from_c(self.heap, out.as_ptr()) });
+        // Field by field: assigning a whole RawBlock would drop (free) it.
+        self.elements = fresh.elements;
+        self.handle = fresh.handle;
+        self.len = fresh.len;
         Ok(())
     }
 
@@ -602,23 +633,14 @@ impl RawBlock<'_> {
         Error::check(unsafe { ffi::sdmm_free_ref(this.heap.as_ptr(), &this.to_c()) })
     }
 
+    #[inline]
     fn into_handle(self) -> Handle {
         core::mem::ManuallyDrop::new(self).handle()
     }
 }
 
-/// The element pointer of a block the C side returned with `SDMM_OK`.
-fn element_ptr(raw: &ffi::sdmm_block) -> NonNull<u8> {
-    // SAFETY: every union member is an element pointer; reading the bytes as
-    // a pointer keeps the provenance the C side gave it (an integer round
-    // trip through `as_.raw` would not).
-    let p: *mut u8 = unsafe { (&raw const raw.as_).cast::<*mut u8>().read() };
-    // A successful block always has elements (n >= 1); a null would be a
-    // broken library, refused rather than dereferenced.
-    NonNull::new(p).expect("sdmm returned a null block with SDMM_OK")
-}
-
 impl Drop for RawBlock<'_> {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: live heap, live block owned by `self`, never used again. A
         // failure here would mean damaged metadata; drop cannot report it, and
