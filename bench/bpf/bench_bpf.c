@@ -93,6 +93,15 @@ int main(int argc, char **argv) {
     const int have_spec = argc > 4;
     if (have_spec && (sdmm_bpf_load(argv[4], &spec) != 0 || setup(&spec) != 0)) return 1;
     print_verifier("typed calls thin (sdmm_bpf.o)", &l);
+    // A budget for the 100-pair program (bpf.bench_smoke sets one), so a core
+    // change that makes verification explode fails a test.
+    const char *budget = getenv("SDMM_BPF_MAX_INSNS");
+    long pairs_insns = -1;
+    sdmm_bpf_prog(&l, "sdmm_pairs", &pairs_insns);
+    if (budget && pairs_insns > atol(budget)) {
+        fprintf(stderr, "FAIL: sdmm_pairs needs %ld verifier instructions, budget %s\n", pairs_insns, budget);
+        return 1;
+    }
     if (have_spec) print_verifier("typed calls specialised (sdmm_bpf_specialized.o)", &spec);
 
     static struct timed t[MAX_TIMED];
