@@ -38,7 +38,7 @@ generate() {
     # The by-value functions take/return sdmm_block by value, which upstream
     # clang cannot do on BPF/SBF: they are declared for hosts only here too.
     bindgen "$root/ffi/sdmm.h" \
-      --rust-target 1.85 --rust-edition 2024 \
+      --rust-target 1.82 --rust-edition 2021 \
       --use-core --ctypes-prefix core::ffi \
       --allowlist-function 'sdmm_.*' --allowlist-type 'sdmm_.*' --allowlist-var 'SDMM_.*' \
       --no-prepend-enum-name \

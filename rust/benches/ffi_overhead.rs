@@ -11,13 +11,13 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use sdmm_sys::{Heap, ffi};
+use sdmm_sys::{ffi, Heap};
 
 /// The raw C contract: pointer twins, status checked, as a careful C user would.
 ///
 /// # Safety
 /// `heap` must be a live heap.
-#[unsafe(no_mangle)]
+#[no_mangle]
 #[inline(never)]
 pub unsafe fn sdmm_bench_raw_loop(heap: *mut ffi::sdmm_heap, iters: u64) -> u64 {
     let mut acc = 0u64;
@@ -36,7 +36,7 @@ pub unsafe fn sdmm_bench_raw_loop(heap: *mut ffi::sdmm_heap, iters: u64) -> u64 
 }
 
 /// The safe API: `alloc_u64` returning a `Result<U64Block>`, free on drop.
-#[unsafe(no_mangle)]
+#[no_mangle]
 #[inline(never)]
 pub fn sdmm_bench_safe_loop(heap: &Heap<'_>, iters: u64) -> u64 {
     let mut acc = 0u64;

@@ -12,7 +12,7 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::{Cell, UnsafeCell};
 
-use crate::{Stats, ffi};
+use crate::{ffi, Stats};
 
 /// Start of the Solana VM heap region (`MM_HEAP_START`).
 pub const SOLANA_HEAP_START: usize = 0x3_0000_0000;
@@ -293,7 +293,7 @@ impl GlobalHeap {
         // The region is given as an address (e.g. the Solana heap region) by
         // the constructor's contract: there is no Rust allocation to take
         // provenance from.
-        core::ptr::with_exposed_provenance_mut(self.start)
+        self.start as *mut u8
     }
 
     /// Statistics of the heap (`None` if the region cannot hold a heap).

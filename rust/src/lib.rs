@@ -59,7 +59,7 @@ extern crate std;
 pub mod ffi;
 
 mod global;
-pub use global::{GlobalHeap, SOLANA_HEAP_LEN, SOLANA_HEAP_MAX_LEN, SOLANA_HEAP_START, StaticHeap};
+pub use global::{GlobalHeap, StaticHeap, SOLANA_HEAP_LEN, SOLANA_HEAP_MAX_LEN, SOLANA_HEAP_START};
 
 use core::fmt;
 use core::marker::PhantomData;

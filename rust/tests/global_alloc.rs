@@ -66,19 +66,16 @@ fn alignment_zeroing_realloc_and_refusals() {
             let q = A.realloc(p, l, 5000);
             assert!(!q.is_null());
             assert_eq!(q as usize % align, 0, "realloc keeps align {align}");
-            assert!(
-                std::slice::from_raw_parts(q, 100)
-                    .iter()
-                    .all(|&b| b == 0xEE)
-            );
+            assert!(std::slice::from_raw_parts(q, 100)
+                .iter()
+                .all(|&b| b == 0xEE));
             A.dealloc(q, Layout::from_size_align(5000, align).unwrap());
         }
         assert_eq!(A.stats().unwrap().live_blocks, 0);
         // Too big: null, not a crash; the heap is intact.
-        assert!(
-            A.alloc(Layout::from_size_align(1 << 30, 8).unwrap())
-                .is_null()
-        );
+        assert!(A
+            .alloc(Layout::from_size_align(1 << 30, 8).unwrap())
+            .is_null());
         // A pointer that is not ours is ignored by dealloc.
         let mut local = 0u64;
         A.dealloc((&raw mut local).cast(), Layout::new::<u64>());
@@ -95,7 +92,7 @@ fn alignment_zeroing_realloc_and_refusals() {
 fn region_heap_over_caller_memory() {
     // What a Solana program does with 0x300000000, here over leaked memory.
     let region: &'static mut [u64] = Box::leak(vec![0u64; 4096].into_boxed_slice());
-    let start = region.as_mut_ptr().expose_provenance();
+    let start = region.as_mut_ptr() as usize;
     // SAFETY: the leaked region is valid forever, zero, and used by nothing else.
     let heap = unsafe { GlobalHeap::from_region(start, 4096 * 8, true) };
     let l = Layout::from_size_align(48, 8).unwrap();

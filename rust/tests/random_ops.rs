@@ -7,7 +7,7 @@
 //! count must match. At the end, detached handles must resolve to their
 //! contents and freed ones must be refused.
 use proptest::prelude::*;
-use sdmm_sys::{Error, Handle, Heap, Pubkey, PubkeyBlock, U8Block, U64Block};
+use sdmm_sys::{Error, Handle, Heap, Pubkey, PubkeyBlock, U64Block, U8Block};
 
 const ARENA: usize = 32 * 1024;
 
