@@ -46,8 +46,11 @@ compile() {  # compile SRC [extra flags...]
   bcs+=("$bc")
 }
 for src in "${srcs[@]}"; do compile "$src"; done
+# SDMM_SBF_CORE_DIR: a copy of the repository's cpp/ and ffi/ to build the core
+# from instead (bench/solana/variants.sh measures modified cores that way).
+core_root=${SDMM_SBF_CORE_DIR:-$root}
 if ((core)); then
-  for src in "$root/cpp/core/heap.cpp" "$root/ffi/sdmm.cpp"; do
+  for src in "$core_root/cpp/core/heap.cpp" "$core_root/ffi/sdmm.cpp"; do
     compile "$src" -include "$root/examples/solana/include/sdmm_sbf_platform.h"
   done
 fi

@@ -96,7 +96,7 @@ uint64_t live_blocks(Heap *h) {
     out->status = SDMM_OK;
     return SDMM_OK;
 }
-[[gnu::noinline]] uint64_t free_dummy(Heap *, const sdmm_block *b) { return b->status; }
+[[gnu::noinline]] uint64_t free_dummy(Heap *, const sdmm_block *b) { return b->status == SDMM_OK ? SDMM_OK : SDMM_ERR_INVALID_BLOCK; }
 
 struct Rng {
     uint64_t s;
@@ -166,36 +166,41 @@ uint64_t workload(Heap *h, uint64_t rounds) {
 // Benchmark kinds (n operations each; CU are taken from the runtime by the
 // caller, and per-operation figures come from differences between kinds and
 // between two values of n, so fixed costs cancel):
-//   0 harness of 1: n dummy allocs     1 fresh: n allocs, nothing freed
-//   2 harness of 3: dummy calls        3 n allocs and n frees, in batches of 64
+//   0 harness of 1: dummy calls        1 n allocs of fresh memory, none freed
+//   2 harness of 3: dummy calls        3 the same n allocs, then n frees (in
+//                                        allocation order): 3 - 1 = the frees
 //   4 steady state: a window of 16 live blocks; each step frees one and
 //     allocates a new one of random type and size (reuses freed blocks)
 //   5 harness of 4 (same window and steps, dummy calls)
+// The blocks of kinds 0..3 are kept in an array allocated first from the
+// heap itself (the same in 1 and 3, so it cancels).
 uint64_t bench(Heap *h, uint64_t kind, uint64_t n, uint64_t *ops_out) {
     constexpr uint64_t kWindow = 16;
-    sdmm_block blocks[kWindow] = {};
     Rng rng{0x9E3779B97F4A7C15ull};
     const bool real = kind == 1 || kind == 3 || kind == 4;
     auto *alloc = real ? alloc_typed : alloc_dummy;
     auto *release = real ? free_typed : free_dummy;
     uint64_t &ops = *ops_out;
     if (kind <= 3) {
-        // Kinds 2 and 3 free in batches of 64 (allocate 64, free 64), so
-        // their allocations after the first batch reuse freed blocks.
-        sdmm_block held[64];
+        if (n == 0 || n > 4096) return kErrBadData;
+        sdmm_block holder;
+        const uint64_t st = alloc_typed(h, SDMM_TAG_U64, static_cast<uint32_t>(n * (sizeof(sdmm_block) / 8)), &holder);
+        if (st != SDMM_OK) return kErrStatusBase + st;
+        auto *held = reinterpret_cast<sdmm_block *>(holder.as.u64);
         for (uint64_t i = 0; i < n; ++i) {
             uint32_t tag = 0, cnt = 0;
             pick(rng.next(), &tag, &cnt);
-            sdmm_block *b = &held[i & 63];
-            if (alloc(h, tag, cnt, b) != SDMM_OK) return kErrStatusBase + b->status;
+            if (alloc(h, tag, cnt, &held[i]) != SDMM_OK) return kErrStatusBase + held[i].status;
             ops += 1;
-            if (kind >= 2 && (i & 63) == 63)
-                for (uint64_t k = 0; k < 64; ++k) release(h, &held[k]);
         }
         if (kind >= 2)
-            for (uint64_t k = 0; k < (n & 63); ++k) release(h, &held[k]);
+            for (uint64_t i = 0; i < n; ++i) {
+                if (release(h, &held[i]) != SDMM_OK) return kErrStatusBase + SDMM_ERR_CORRUPTED;
+                ops += 1;
+            }
         return 0;
     }
+    sdmm_block blocks[kWindow] = {};
     for (uint64_t i = 0; i < kWindow; ++i) {
         uint32_t tag = 0, cnt = 0;
         pick(rng.next(), &tag, &cnt);
@@ -204,7 +209,7 @@ uint64_t bench(Heap *h, uint64_t kind, uint64_t n, uint64_t *ops_out) {
     for (uint64_t i = 0; i < n; ++i) {
         const uint64_t r = rng.next();
         sdmm_block *b = &blocks[(r >> 40) & (kWindow - 1)];
-        release(h, b);
+        if (release(h, b) != SDMM_OK) return kErrStatusBase + SDMM_ERR_CORRUPTED;
         uint32_t tag = 0, cnt = 0;
         pick(r, &tag, &cnt);
         if (alloc(h, tag, cnt, b) != SDMM_OK) return kErrStatusBase + b->status;

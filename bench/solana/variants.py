@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""variants.py -- where do sdmm's compute units go on SBF?
+
+Builds heap-demo over modified copies of the core (each variant removes one
+safety check or changes one mechanism), runs the per-operation benchmark of
+bench.mjs on each (LiteSVM, exact CU), and prints the difference to the
+unmodified core. A variant whose text no longer matches the core is reported
+as such (the core moved on), never silently measured as the baseline.
+
+usage: bench/solana/variants.py [OUT_DIR]     (needs clang-22/llvm-22, node, tests/solana/node_modules)
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HEAP = "cpp/core/heap.cpp"
+
+# name -> (what it measures, [(file, old, new), ...])
+VARIANTS = {
+    "baseline": ("the core as it is", []),
+    "no-magic-check": ("heap_ok: only the null/alignment test, no magic word load+compare", [
+        (HEAP, "(reinterpret_cast<uintptr_t>(heap) & 7) == 0 && control(heap).magic == kMagic;",
+         "(reinterpret_cast<uintptr_t>(heap) & 7) == 0;"),
+    ]),
+    "no-start-map": ("block-start map: neither checked by free nor maintained by alloc/free", [
+        (HEAP, "    if (!is_block_start(heap, off)) return gone;\n", ""),
+        (HEAP, "    toggle_block_start(heap, off);\n    Control &c = control(heap);\n    c.allocated += size;",
+         "    Control &c = control(heap);\n    c.allocated += size;"),
+        (HEAP, "    c.live_blocks -= 1;\n    toggle_block_start(heap, off);", "    c.live_blocks -= 1;"),
+        (HEAP, "inline void toggle_block_start(", "[[maybe_unused]] inline void toggle_block_start("),
+    ]),
+    "no-generation-check": ("free/resolve do not compare the handle's generation", [
+        (HEAP, "    if ((w1 & kGenerationMask) != ((handle >> 32) & kGenerationMask)) return gone;\n", ""),
+    ]),
+    "no-pointer-check": ("free does not check that the block's pointer matches its handle", [
+        (HEAP, "    if (block->as.raw != reinterpret_cast<uint64_t>(base_of(heap) + off + kHeader))\n"
+               "        return SDMM_ERR_INVALID_BLOCK;\n", "    (void)off;\n"),
+    ]),
+    "no-stats": ("no allocated / peak / live-block counters", [
+        (HEAP, "    c.allocated += size;\n    c.live_blocks += 1;\n"
+               "    if (c.allocated > c.peak_allocated) c.peak_allocated = c.allocated;\n", "    (void)c;\n"),
+        (HEAP, "    c.allocated -= size;\n    c.live_blocks -= 1;\n", "    (void)c;\n"),
+    ]),
+    "class-table": ("size class of blocks < 512 B from a 64-entry table instead of de Bruijn log2", [
+        (HEAP, "inline u64 class_of(const sdmm_heap *heap, u64 block_bytes) {\n"
+               "    const u64 granules = block_bytes >> 3;\n",
+         "struct SmallClassTable {\n    uint8_t at[64];\n};\n"
+         "constexpr SmallClassTable make_small_class_table() {\n    SmallClassTable t{};\n"
+         "    for (u64 g = 0; g < 64; ++g) {\n        u64 fl = 0;\n        while ((g >> (fl + 1)) != 0) ++fl;\n"
+         "        t.at[g] = static_cast<uint8_t>(g < 8 ? g : 4 * fl - 4 + ((g >> (fl - 2)) & 3));\n    }\n"
+         "    return t;\n}\ninline constexpr SmallClassTable kSmallClass = make_small_class_table();\n"
+         "inline u64 class_of(const sdmm_heap *heap, u64 block_bytes) {\n"
+         "    const u64 granules = block_bytes >> 3;\n"
+         "    if (granules < 64) return kSmallClass.at[granules];\n"),
+    ]),
+}
+# Platform-hook variants (examples/solana/include/sdmm_sbf_platform.h): -D flags.
+HOOKS = {
+    "zero-syscall-always": ("every zero-fill through sol_memset_", ["SDMM_SBF_INLINE_ZERO_MAX=0u"]),
+    "zero-inline-64": ("zero-fills up to 64 B as an inline word loop", ["SDMM_SBF_INLINE_ZERO_MAX=64u"]),
+    "zero-inline-256": ("zero-fills up to 256 B as an inline word loop", ["SDMM_SBF_INLINE_ZERO_MAX=256u"]),
+}
+
+
+def build(core_dir, out_dir, defines=()):
+    env = dict(os.environ, SDMM_SBF_CORE_DIR=core_dir)
+    args = ["bash", os.path.join(ROOT, "tools/sbpf-relink/sbf-build.sh"), "-o", os.path.join(out_dir, "heap-demo.so"),
+            "--core"]
+    for d in defines:
+        args += ["-D", d]
+    args.append(os.path.join(ROOT, "examples/solana/heap-demo/heap_demo.cpp"))
+    subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def measure(out_dir):
+    env = dict(os.environ, SDMM_BENCH_PER_OP_ONLY="1")
+    res = subprocess.run(["node", os.path.join(ROOT, "bench/solana/bench.mjs"), out_dir], env=env, check=True,
+                         capture_output=True, text=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main():
+    work = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="sdmm-variants-")
+    rows = []
+    for name, (what, edits) in list(VARIANTS.items()) + [(k, (w, None)) for k, (w, _) in HOOKS.items()]:
+        core = os.path.join(work, name, "src")
+        out = os.path.join(work, name, "sbf")
+        shutil.rmtree(os.path.join(work, name), ignore_errors=True)
+        os.makedirs(out)
+        for sub in ("cpp", "ffi"):
+            shutil.copytree(os.path.join(ROOT, sub), os.path.join(core, sub))
+        ok = True
+        for f, old, new in edits or []:
+            path = os.path.join(core, f)
+            text = open(path).read()
+            if text.count(old) != 1:
+                ok = False
+                break
+            open(path, "w").write(text.replace(old, new))
+        if not ok:
+            rows.append((name, what, None))
+            continue
+        try:
+            build(core, out, HOOKS[name][1] if name in HOOKS else ())
+            rows.append((name, what, measure(out)))
+        except subprocess.CalledProcessError as e:
+            rows.append((name, what, f"failed: {e}"))
+    base = rows[0][2]
+    keys = ["alloc_fresh", "free", "alloc_reused", "alloc_free_pair_steady"]
+    print("| variant | alloc fresh | free | alloc reused | free+alloc steady | what changes |")
+    print("|---|---|---|---|---|---|")
+    for name, what, r in rows:
+        if r is None or isinstance(r, str):
+            why = r or "n/a: the core no longer has the text this variant edits"
+            print(f"| {name} | {why} | | | | {what} |")
+            continue
+        cells = [f"{r[k]:.1f}" + ("" if name == "baseline" else f" ({r[k] - base[k]:+.1f})") for k in keys]
+        print(f"| {name} | " + " | ".join(cells) + f" | {what} |")
+
+
+if __name__ == "__main__":
+    main()
