@@ -6,8 +6,8 @@
 # compiling it again with the cc crate, and builds under this build tree
 # (CARGO_TARGET_DIR), never in the source tree's target/.
 
-find_program(SDMM_CARGO cargo HINTS "$ENV{HOME}/.cargo/bin")
-
+# cargo is looked up by the test driver (rust/tests/ctest-step.sh), which
+# reports SKIP when it is missing; ~/.cargo/bin is where rustup puts it.
 # The core alone as libsdmm.a for cargo: the `sdmm` library also holds the
 # std::pmr adapter, which would drag libstdc++ into every Rust binary.
 add_library(sdmm_rust_core STATIC $<TARGET_OBJECTS:sdmm_core>)

@@ -19,6 +19,8 @@ case "$step" in
     # The no_std path (what a Solana program builds) must stay clean too.
     cargo clippy --locked --lib --no-default-features -- -D warnings
     cargo clippy --locked --lib --no-default-features --features alloc -- -D warnings
+    # The API docs build without a warning (broken intra-doc links, ...).
+    RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
     ;;
   fmt)
     cargo fmt --version >/dev/null 2>&1 || skip "rustfmt component missing (rustup component add rustfmt)"

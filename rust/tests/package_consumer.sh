@@ -13,6 +13,7 @@ set -euo pipefail
 work=${1:?usage: package_consumer.sh WORK_DIR}
 root=$(pwd)
 unset SDMM_LIB_DIR
+unset CARGO_TARGET_DIR   # the consumer builds cold, in its own target/ under WORK_DIR
 export SDMM_WERROR=1   # the cc path must compile the core without a warning
 rm -rf "$work"
 mkdir -p "$work"
