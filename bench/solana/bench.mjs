@@ -58,6 +58,26 @@ for (const prog of perOpOnly ? ["sdmm"] : ["sdmm", "bump"]) {
   };
 }
 
+// The per-function profiler (sbf_profile.py, an interpreter) must agree with
+// the SVM: between two runs, CU = instructions + 10 per sol_memset_ (its cost
+// for sizes under 2.5 KB).
+{
+  const { execFileSync } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const profiler = fileURLToPath(new URL("./sbf_profile.py", import.meta.url));
+  const hex = (n) => Buffer.from(cat([1], le(HEAP, 4), [4], le(n, 4))).toString("hex");
+  const prof = (n) => JSON.parse(execFileSync("python3", [profiler, "--totals", join(SBF_DIR, "heap-demo.so"), hex(n)]));
+  const [p1, p2] = [prof(64), prof(128)];
+  const predicted = (p2.instructions - p1.instructions) + 10 * ((p2.syscalls.sol_memset_ ?? 0) - (p1.syscalls.sol_memset_ ?? 0));
+  const measured = (await benchCu("sdmm", 4, 128)) - (await benchCu("sdmm", 4, 64));
+  if (predicted !== measured) {
+    console.log(`FAIL sbf_profile.py disagrees with LiteSVM: ${predicted} vs ${measured} CU`);
+    failed = true;
+  } else if (!perOpOnly) {
+    console.log(`sbf_profile.py agrees with LiteSVM to the CU (${measured} CU for 64 more steady-state steps)`);
+  }
+}
+
 if (perOpOnly) {
   console.log(JSON.stringify(results.sdmm));
   process.exit(failed ? 1 : 0);

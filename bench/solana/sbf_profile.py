@@ -11,7 +11,7 @@ totals; this gives the breakdown it cannot.
 Function names come from the object before the relink (`<so>.d/program.o`,
 kept by sbf-build.sh), whose single .text maps 1:1 onto the program's.
 
-usage: sbf_profile.py PROGRAM.so HEXDATA [HEAP_BYTES]
+usage: sbf_profile.py [--totals] PROGRAM.so HEXDATA [HEAP_BYTES]
   e.g. heap-demo steady state, 400 steps:  sbf_profile.py build/solana/heap-demo.so 0100000400049001000000
 """
 import struct
@@ -201,6 +201,8 @@ def demangle(names):
 
 
 def main():
+    totals_only = "--totals" in sys.argv
+    sys.argv = [a for a in sys.argv if a != "--totals"]
     so_path, hexdata = sys.argv[1], sys.argv[2]
     heap = int(sys.argv[3]) if len(sys.argv) > 3 else 256 * 1024
     so = open(so_path, "rb").read()
@@ -209,6 +211,9 @@ def main():
     data = bytes.fromhex(hexdata)
     inp = struct.pack("<QQ", 0, len(data)) + data + bytes(32)
     self_count, incl, sys_count, total, ret = vm.run(inp)
+    if totals_only:  # for the check against LiteSVM in bench.mjs
+        print(__import__("json").dumps({"instructions": total, "syscalls": dict(sys_count), "ret": ret}))
+        return
     print(f"total {total} instructions, return {ret:#x}; syscalls: {dict(sys_count)}")
     names = list(self_count)
     pretty = dict(zip(names, demangle(names)))

@@ -19,6 +19,21 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEAP = "cpp/core/heap.cpp"
 
+
+def class_table(entries):
+    """The class_of edit: a constexpr table for blocks of fewer than `entries` granules."""
+    return (HEAP, "inline u64 class_of(const sdmm_heap *heap, u64 block_bytes) {\n"
+                  "    const u64 granules = block_bytes >> 3;\n",
+            f"struct SmallClassTable {{\n    uint8_t at[{entries}];\n}};\n"
+            "constexpr SmallClassTable make_small_class_table() {\n    SmallClassTable t{};\n"
+            f"    for (u64 g = 0; g < {entries}; ++g) {{\n        u64 fl = 0;\n"
+            "        while ((g >> (fl + 1)) != 0) ++fl;\n"
+            "        t.at[g] = static_cast<uint8_t>(g < 8 ? g : 4 * fl - 4 + ((g >> (fl - 2)) & 3));\n    }\n"
+            "    return t;\n}\ninline constexpr SmallClassTable kSmallClass = make_small_class_table();\n"
+            "inline u64 class_of(const sdmm_heap *heap, u64 block_bytes) {\n"
+            "    const u64 granules = block_bytes >> 3;\n"
+            f"    if (granules < {entries}) return kSmallClass.at[granules];\n")
+
 # name -> (what it measures, [(file, old, new), ...])
 VARIANTS = {
     "baseline": ("the core as it is", []),
@@ -45,19 +60,13 @@ VARIANTS = {
                "    if (c.allocated > c.peak_allocated) c.peak_allocated = c.allocated;\n", "    (void)c;\n"),
         (HEAP, "    c.allocated -= size;\n    c.live_blocks -= 1;\n", "    (void)c;\n"),
     ]),
-    "class-table": ("size class of blocks < 512 B from a 64-entry table instead of de Bruijn log2", [
-        (HEAP, "inline u64 class_of(const sdmm_heap *heap, u64 block_bytes) {\n"
-               "    const u64 granules = block_bytes >> 3;\n",
-         "struct SmallClassTable {\n    uint8_t at[64];\n};\n"
-         "constexpr SmallClassTable make_small_class_table() {\n    SmallClassTable t{};\n"
-         "    for (u64 g = 0; g < 64; ++g) {\n        u64 fl = 0;\n        while ((g >> (fl + 1)) != 0) ++fl;\n"
-         "        t.at[g] = static_cast<uint8_t>(g < 8 ? g : 4 * fl - 4 + ((g >> (fl - 2)) & 3));\n    }\n"
-         "    return t;\n}\ninline constexpr SmallClassTable kSmallClass = make_small_class_table();\n"
-         "inline u64 class_of(const sdmm_heap *heap, u64 block_bytes) {\n"
-         "    const u64 granules = block_bytes >> 3;\n"
-         "    if (granules < 64) return kSmallClass.at[granules];\n"),
-    ]),
+    "class-table": ("size class of blocks < 512 B from a 64-entry table instead of de Bruijn log2",
+                    [class_table(64)]),
+    "class-table-4k": ("size class of blocks < 4 KiB from a 512-entry table (512 B of rodata)", [class_table(512)]),
+    "combined": ("class-table-4k + no-stats + no-magic-check (what the core could drop or change cheaply)",
+                 [class_table(512)]),
 }
+VARIANTS["combined"][1].extend(VARIANTS["no-stats"][1] + VARIANTS["no-magic-check"][1])
 # Platform-hook variants (examples/solana/include/sdmm_sbf_platform.h): -D flags.
 HOOKS = {
     "zero-syscall-always": ("every zero-fill through sol_memset_", ["SDMM_SBF_INLINE_ZERO_MAX=0u"]),

@@ -96,7 +96,9 @@ uint64_t live_blocks(Heap *h) {
     out->status = SDMM_OK;
     return SDMM_OK;
 }
-[[gnu::noinline]] uint64_t free_dummy(Heap *, const sdmm_block *b) { return b->status == SDMM_OK ? SDMM_OK : SDMM_ERR_INVALID_BLOCK; }
+[[gnu::noinline]] uint64_t free_dummy(Heap *, const sdmm_block *b) {
+    return b->status == SDMM_OK ? SDMM_OK : SDMM_ERR_INVALID_BLOCK;
+}
 
 struct Rng {
     uint64_t s;
@@ -151,7 +153,8 @@ uint64_t workload(Heap *h, uint64_t rounds) {
         }
         ops += 2;
         // Fresh typed arrays are zero: prove it, then fill them.
-        if (keys[slot].as.pubkey[nk - 1].bytes[31] != 0 || nums[slot].as.u64[nn - 1] != 0) return kErrWrongValue;
+        if (keys[slot].as.pubkey[nk - 1].bytes[31] != 0 || nums[slot].as.u64[nn - 1] != 0)
+            return kErrWrongValue;
         keys[slot].as.pubkey[0].bytes[0] = static_cast<uint8_t>(r);
         for (uint32_t i = 0; i < nn; ++i) nums[slot].as.u64[i] = r + i;
         check += nums[slot].as.u64[nn - 1] + keys[slot].as.pubkey[0].bytes[0];
@@ -184,7 +187,8 @@ uint64_t bench(Heap *h, uint64_t kind, uint64_t n, uint64_t *ops_out) {
     if (kind <= 3) {
         if (n == 0 || n > 4096) return kErrBadData;
         sdmm_block holder;
-        const uint64_t st = alloc_typed(h, SDMM_TAG_U64, static_cast<uint32_t>(n * (sizeof(sdmm_block) / 8)), &holder);
+        const uint64_t st =
+            alloc_typed(h, SDMM_TAG_U64, static_cast<uint32_t>(n * (sizeof(sdmm_block) / 8)), &holder);
         if (st != SDMM_OK) return kErrStatusBase + st;
         auto *held = reinterpret_cast<sdmm_block *>(holder.as.u64);
         for (uint64_t i = 0; i < n; ++i) {
@@ -244,7 +248,8 @@ uint64_t all_types(Heap *h, uint32_t n) {
         checked += 1;
     }
     const uint64_t st = sdmm_heap_check(h);
-    if (st != SDMM_OK || live_blocks(h) != 0) return kErrStatusBase + (st != SDMM_OK ? st : SDMM_ERR_CORRUPTED);
+    if (st != SDMM_OK || live_blocks(h) != 0)
+        return kErrStatusBase + (st != SDMM_OK ? st : SDMM_ERR_CORRUPTED);
     set_return(checked, 0, 0);
     return 0;
 }
@@ -253,25 +258,26 @@ uint64_t all_types(Heap *h, uint32_t n) {
 uint64_t bad_input(Heap *h) {
     uint8_t st[12] = {};
     sdmm_block a, b, stale;
-    st[0] = static_cast<uint8_t>(sdmm_alloc_u64_into(h, 0, &b));                   // ZERO_COUNT
-    st[1] = static_cast<uint8_t>(sdmm_alloc_u64_into(h, 0xFFFFFFFFu, &b));         // TOO_LARGE
-    st[2] = static_cast<uint8_t>(sdmm_alloc_tagged_into(h, 200, 1, &b));           // TAG_MISMATCH
-    st[3] = static_cast<uint8_t>(sdmm_alloc_u64_into(nullptr, 1, &b));             // INVALID_HEAP
+    st[0] = static_cast<uint8_t>(sdmm_alloc_u64_into(h, 0, &b));            // ZERO_COUNT
+    st[1] = static_cast<uint8_t>(sdmm_alloc_u64_into(h, 0xFFFFFFFFu, &b));  // TOO_LARGE
+    st[2] = static_cast<uint8_t>(sdmm_alloc_tagged_into(h, 200, 1, &b));    // TAG_MISMATCH
+    st[3] = static_cast<uint8_t>(sdmm_alloc_u64_into(nullptr, 1, &b));      // INVALID_HEAP
     sdmm_alloc_u64_into(h, 4, &a);
     stale = a;
     sdmm_block wrong = a;
     wrong.tag = SDMM_TAG_PUBKEY;
-    st[4] = static_cast<uint8_t>(sdmm_free_ref(h, &wrong));                        // TAG_MISMATCH
+    st[4] = static_cast<uint8_t>(sdmm_free_ref(h, &wrong));  // TAG_MISMATCH
     sdmm_block moved = a;
-    moved.as.raw += 8;  // pointer and handle disagree
-    st[5] = static_cast<uint8_t>(sdmm_free_ref(h, &moved));                        // INVALID_BLOCK
-    st[6] = static_cast<uint8_t>(sdmm_free_ref(h, &a));                            // OK
-    st[7] = static_cast<uint8_t>(sdmm_free_ref(h, &stale));                        // DOUBLE_FREE
-    sdmm_alloc_u64_into(h, 4, &b);                                                 // reuses the block
+    moved.as.raw += 8;                                       // pointer and handle disagree
+    st[5] = static_cast<uint8_t>(sdmm_free_ref(h, &moved));  // INVALID_BLOCK
+    st[6] = static_cast<uint8_t>(sdmm_free_ref(h, &a));      // OK
+    st[7] = static_cast<uint8_t>(sdmm_free_ref(h, &stale));  // DOUBLE_FREE
+    sdmm_alloc_u64_into(h, 4, &b);                           // reuses the block
     st[8] = static_cast<uint8_t>(sdmm_resolve_into(h, stale.handle, SDMM_TAG_U64, &a));  // STALE_HANDLE
     st[9] = static_cast<uint8_t>(sdmm_resolve_into(h, b.handle, SDMM_TAG_I64, &a));      // TAG_MISMATCH
-    st[10] = static_cast<uint8_t>(sdmm_resolve_into(h, 0xFFFFFFFFFFFFull, SDMM_TAG_U64, &a));  // INVALID_BLOCK
-    st[11] = static_cast<uint8_t>(sdmm_heap_check(h));                             // OK
+    st[10] =
+        static_cast<uint8_t>(sdmm_resolve_into(h, 0xFFFFFFFFFFFFull, SDMM_TAG_U64, &a));  // INVALID_BLOCK
+    st[11] = static_cast<uint8_t>(sdmm_heap_check(h));                                    // OK
     sol_set_return_data(st, sizeof st);
     return 0;
 }

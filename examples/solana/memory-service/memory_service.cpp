@@ -29,14 +29,14 @@
 namespace {
 
 // Custom program errors.
-constexpr uint64_t kBadData = 1;            // instruction data too short or malformed
-constexpr uint64_t kMissingAccounts = 2;    // fewer accounts than the instruction needs
-constexpr uint64_t kNotSigner = 3;          // the owner account did not sign
-constexpr uint64_t kBadHeapAccount = 4;     // heap account not owned by this program, or not writable
-constexpr uint64_t kAccessDenied = 5;       // the block belongs to another signer
+constexpr uint64_t kBadData = 1;          // instruction data too short or malformed
+constexpr uint64_t kMissingAccounts = 2;  // fewer accounts than the instruction needs
+constexpr uint64_t kNotSigner = 3;        // the owner account did not sign
+constexpr uint64_t kBadHeapAccount = 4;   // heap account not owned by this program, or not writable
+constexpr uint64_t kAccessDenied = 5;     // the block belongs to another signer
 constexpr uint64_t kAlreadyInitialized = 6;
-constexpr uint64_t kOutOfRange = 7;         // byte range outside the caller's elements
-constexpr uint64_t kSdmmStatus = 0x100;     // + sdmm_status
+constexpr uint64_t kOutOfRange = 7;      // byte range outside the caller's elements
+constexpr uint64_t kSdmmStatus = 0x100;  // + sdmm_status
 
 constexpr uint64_t kOwnerBytes = 32;
 constexpr uint64_t kMaxReturn = 1024;  // the runtime's return-data limit
@@ -50,8 +50,9 @@ uint64_t prefix_elements(uint32_t tag) {
 // Opens the heap in the account and resolves `handle` as a block of `tag`
 // owned by `owner`. On success *user points at the caller's bytes.
 // Always inlined: BPF calls take at most five arguments.
-[[gnu::always_inline]] inline uint64_t open_owned(sdmm_heap *heap, uint64_t handle, uint32_t tag, const SolPubkey *owner, uint8_t **user,
-                    uint64_t *user_bytes, sdmm_block *block) {
+[[gnu::always_inline]] inline uint64_t open_owned(sdmm_heap *heap, uint64_t handle, uint32_t tag,
+                                                  const SolPubkey *owner, uint8_t **user,
+                                                  uint64_t *user_bytes, sdmm_block *block) {
     const uint64_t st = sdmm_resolve_into(heap, handle, tag, block);
     if (st != SDMM_OK) return kSdmmStatus + st;
     const auto *stored = reinterpret_cast<const SolPubkey *>(block->as.u8);
