@@ -428,7 +428,9 @@ impl<'arena> Heap<'arena> {
     fn from_raw(raw: *mut ffi::sdmm_heap, len: usize) -> Result<Heap<'arena>, Error> {
         Ok(Heap {
             raw: NonNull::new(raw).ok_or(Error::InvalidHeap)?,
-            len,
+            // What the core manages: whole 8-byte granules, at most the
+            // 32-bit offset range (a larger arena is used only up to it).
+            len: len.min(ffi::SDMM_MAX_ARENA_BYTES as usize) & !7,
             #[cfg(feature = "alloc")]
             owned_words: 0,
             _arena: PhantomData,
