@@ -2,7 +2,7 @@
 //!
 //! - [`GlobalHeap`]: over a fixed memory region (the Solana heap region, a
 //!   linker-provided area, …).
-//! - [`StaticHeap`]: owns its arena inline, for a `static` on any target.
+//! - [`StaticHeap`]: owns its arena inline, for a `static` on hosts.
 //!
 //! Locking: on targets with threads every call takes a small spin lock (an
 //! `AtomicBool`; with `std` it yields to the scheduler while waiting). On
@@ -10,7 +10,7 @@
 //! there is no lock and no atomic instruction at all.
 
 use core::alloc::{GlobalAlloc, Layout};
-use core::cell::{Cell, UnsafeCell};
+use core::cell::UnsafeCell;
 
 use crate::{ffi, Stats};
 
@@ -78,12 +78,15 @@ mod lock {
     }
 }
 
-/// The state every global heap shares: where the heap was last opened.
+/// What every global heap shares: a lock, and nothing else.
+///
+/// No state outside the arena: the heap is created on first use by noticing
+/// that the arena does not hold one yet (the core answers
+/// `SDMM_ERR_INVALID_HEAP`), so on single-threaded targets a `static`
+/// allocator is never written -- SBF programs have no writable statics -- and
+/// the hot path pays nothing for the lazy start.
 struct Inner {
     lock: lock::Lock,
-    /// Arena address the C heap was initialised or attached at; 0 before the
-    /// first use. Only read or written with `lock` held.
-    base: Cell<usize>,
     /// Whether the arena is all zero before first use (init may skip clearing).
     zeroed: bool,
 }
@@ -92,50 +95,43 @@ impl Inner {
     const fn new(zeroed: bool) -> Inner {
         Inner {
             lock: lock::Lock::new(),
-            base: Cell::new(0),
             zeroed,
         }
     }
 
-    /// Runs `f` on the heap in `arena[..len]` with the lock held, creating it
-    /// on first use and re-attaching it if the arena moved (a `StaticHeap`
-    /// value can be moved before it is placed). `None` if no heap can live
-    /// there (too small, misaligned).
-    fn with<R>(
+    /// Creates the heap in `arena[..len]`; false if none can live there.
+    fn init(&self, arena: *mut u8, len: usize) -> bool {
+        let flags = if self.zeroed {
+            ffi::SDMM_INIT_ZEROED
+        } else {
+            0
+        };
+        let mut heap: *mut ffi::sdmm_heap = core::ptr::null_mut();
+        // SAFETY: the constructors' contracts make `arena[..len]` ours.
+        unsafe { ffi::sdmm_heap_init_flags(arena.cast(), len, flags, &mut heap) == ffi::SDMM_OK }
+    }
+
+    /// Runs `op` on the heap with the lock held; if the arena holds no heap
+    /// yet, creates it and runs `op` again. `op` returns its C status and
+    /// its result.
+    fn run<R>(
         &self,
         arena: *mut u8,
         len: usize,
-        f: impl FnOnce(*mut ffi::sdmm_heap) -> R,
-    ) -> Option<R> {
+        mut op: impl FnMut(*mut ffi::sdmm_heap) -> (ffi::sdmm_status, R),
+    ) -> (ffi::sdmm_status, R) {
         let _guard = self.lock.lock();
-        let base = self.base.get();
-        if base != arena as usize {
-            let mut heap: *mut ffi::sdmm_heap = core::ptr::null_mut();
-            // SAFETY: the constructors' contracts make `arena[..len]` ours.
-            let status = unsafe {
-                if base == 0 {
-                    let flags = if self.zeroed {
-                        ffi::SDMM_INIT_ZEROED
-                    } else {
-                        0
-                    };
-                    ffi::sdmm_heap_init_flags(arena.cast(), len, flags, &mut heap)
-                } else {
-                    ffi::sdmm_heap_attach(arena.cast(), len, &mut heap)
-                }
-            };
-            if status != ffi::SDMM_OK {
-                return None;
-            }
-            self.base.set(arena as usize);
+        let first = op(arena.cast());
+        if first.0 != ffi::SDMM_ERR_INVALID_HEAP || !self.init(arena, len) {
+            return first;
         }
-        Some(f(arena.cast()))
+        op(arena.cast())
     }
 
     fn alloc(&self, arena: *mut u8, len: usize, layout: Layout, zero: bool) -> *mut u8 {
-        self.with(arena, len, |heap| {
+        let (status, out) = self.run(arena, len, |heap| {
             let mut out = ffi::sdmm_block::default();
-            // SAFETY: live heap, valid out-pointer.
+            // SAFETY: a heap or not (the core checks), valid out-pointer.
             let status = unsafe {
                 if zero {
                     ffi::sdmm_alloc_aligned_into(heap, layout.size(), layout.align(), &mut out)
@@ -148,29 +144,29 @@ impl Inner {
                     )
                 }
             };
-            if status == ffi::SDMM_OK {
-                element_ptr(&out)
-            } else {
-                core::ptr::null_mut()
-            }
-        })
-        .unwrap_or(core::ptr::null_mut())
+            (status, out)
+        });
+        if status == ffi::SDMM_OK {
+            element_ptr(&out)
+        } else {
+            core::ptr::null_mut()
+        }
     }
 
-    fn dealloc(&self, arena: *mut u8, len: usize, ptr: *mut u8) {
-        self.with(arena, len, |heap| {
-            let mut block = ffi::sdmm_block::default();
-            // SAFETY: live heap; the core refuses anything that is not a live
-            // block start of this heap, so a foreign pointer changes nothing.
-            // dealloc cannot report an error: a refused pointer is ignored.
-            unsafe {
-                if ffi::sdmm_block_from_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, &mut block)
-                    == ffi::SDMM_OK
-                {
-                    ffi::sdmm_free_ref(heap, &block);
-                }
+    fn dealloc(&self, arena: *mut u8, ptr: *mut u8) {
+        let _guard = self.lock.lock();
+        let heap: *mut ffi::sdmm_heap = arena.cast();
+        let mut block = ffi::sdmm_block::default();
+        // SAFETY: the core checks that the arena holds a heap and that `ptr`
+        // is a live block start of it; anything else changes nothing.
+        // dealloc cannot report an error: a refused pointer is ignored.
+        unsafe {
+            if ffi::sdmm_block_from_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, &mut block)
+                == ffi::SDMM_OK
+            {
+                ffi::sdmm_free_ref(heap, &block);
             }
-        });
+        }
     }
 
     /// In-place growth or shrink when the alignment is the heap's natural one
@@ -178,7 +174,6 @@ impl Inner {
     fn realloc(
         &self,
         arena: *mut u8,
-        len: usize,
         ptr: *mut u8,
         layout: Layout,
         new_size: usize,
@@ -187,38 +182,43 @@ impl Inner {
             return None;
         }
         let new_len = u32::try_from(new_size).ok()?;
-        self.with(arena, len, |heap| {
-            let mut block = ffi::sdmm_block::default();
-            let mut out = ffi::sdmm_block::default();
-            // SAFETY: live heap; `ptr` is checked by the core; on failure the
-            // old block is left intact, as GlobalAlloc::realloc requires.
-            unsafe {
-                if ffi::sdmm_block_from_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, &mut block)
-                    != ffi::SDMM_OK
-                {
-                    return core::ptr::null_mut();
-                }
-                if ffi::sdmm_resize_into(heap, &block, new_len, &mut out) != ffi::SDMM_OK {
-                    return core::ptr::null_mut();
-                }
+        let _guard = self.lock.lock();
+        let heap: *mut ffi::sdmm_heap = arena.cast();
+        let mut block = ffi::sdmm_block::default();
+        let mut out = ffi::sdmm_block::default();
+        // SAFETY: the core checks the heap and `ptr`; on failure the old
+        // block is left intact, as GlobalAlloc::realloc requires.
+        unsafe {
+            if ffi::sdmm_block_from_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, &mut block)
+                != ffi::SDMM_OK
+                || ffi::sdmm_resize_into(heap, &block, new_len, &mut out) != ffi::SDMM_OK
+            {
+                return Some(core::ptr::null_mut());
             }
-            element_ptr(&out)
-        })
+        }
+        Some(element_ptr(&out))
     }
 
     fn stats(&self, arena: *mut u8, len: usize) -> Option<Stats> {
-        self.with(arena, len, |heap| {
+        let (status, s) = self.run(arena, len, |heap| {
             let mut s = Stats::default();
-            // SAFETY: live heap, valid out-pointer.
-            unsafe { ffi::sdmm_heap_stats(heap, &mut s) };
-            s
-        })
+            // SAFETY: checked first, so stats only ever reads a heap.
+            let status = unsafe { ffi::sdmm_heap_check(heap) };
+            if status == ffi::SDMM_OK {
+                // SAFETY: a valid heap, valid out-pointer.
+                unsafe { ffi::sdmm_heap_stats(heap, &mut s) };
+            }
+            (status, s)
+        });
+        (status == ffi::SDMM_OK).then_some(s)
     }
 
     fn check(&self, arena: *mut u8, len: usize) -> Result<(), crate::Error> {
-        // SAFETY: live heap.
-        let status = self.with(arena, len, |heap| unsafe { ffi::sdmm_heap_check(heap) });
-        crate::Error::check(status.unwrap_or(ffi::SDMM_ERR_INVALID_HEAP))
+        // SAFETY: the core validates the heap before walking it.
+        let (status, ()) = self.run(arena, len, |heap| {
+            (unsafe { ffi::sdmm_heap_check(heap) }, ())
+        });
+        crate::Error::check(status)
     }
 }
 
@@ -262,7 +262,9 @@ fn element_ptr(block: &ffi::sdmm_block) -> *mut u8 {
 ///    ```
 ///
 /// On Solana no lock is taken (single-threaded VM), and with `zeroed = true`
-/// fresh memory is not cleared again. All heap state lives in the region.
+/// fresh memory is not cleared again. All heap state lives in the region:
+/// the `static` itself is never written (SBF programs have no writable
+/// statics), and the heap is created by the first allocation.
 pub struct GlobalHeap {
     start: usize,
     len: usize,
@@ -322,13 +324,10 @@ unsafe impl GlobalAlloc for GlobalHeap {
         self.inner.alloc(self.arena(), self.len, layout, true)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
-        self.inner.dealloc(self.arena(), self.len, ptr);
+        self.inner.dealloc(self.arena(), ptr);
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        match self
-            .inner
-            .realloc(self.arena(), self.len, ptr, layout, new_size)
-        {
+        match self.inner.realloc(self.arena(), ptr, layout, new_size) {
             Some(p) => p,
             // SAFETY: forwarded caller contract.
             None => unsafe { realloc_by_copy(self, ptr, layout, new_size) },
@@ -339,6 +338,9 @@ unsafe impl GlobalAlloc for GlobalHeap {
 /// A `#[global_allocator]` (or any shared allocator) that owns its arena of
 /// `BYTES` bytes inline: a `static` of it lives in `.bss`, zero at start, so
 /// the heap never clears fresh memory twice.
+///
+/// Not for Solana programs: the arena is a writable static, which SBF
+/// programs do not have; use [`GlobalHeap::from_region`] there.
 ///
 /// ```
 /// use std::alloc::{GlobalAlloc, Layout};
@@ -412,13 +414,10 @@ unsafe impl<const BYTES: usize> GlobalAlloc for StaticHeap<BYTES> {
         self.inner.alloc(self.arena(), BYTES, layout, true)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
-        self.inner.dealloc(self.arena(), BYTES, ptr);
+        self.inner.dealloc(self.arena(), ptr);
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        match self
-            .inner
-            .realloc(self.arena(), BYTES, ptr, layout, new_size)
-        {
+        match self.inner.realloc(self.arena(), ptr, layout, new_size) {
             Some(p) => p,
             // SAFETY: forwarded caller contract.
             None => unsafe { realloc_by_copy(self, ptr, layout, new_size) },
