@@ -30,8 +30,23 @@
 //! - [`GlobalHeap`] / [`StaticHeap`]: `#[global_allocator]` types, including
 //!   for Solana programs (see [`GlobalHeap`] for the `custom-heap` recipe).
 //!
+//! Handles: every block carries a position-independent [`Handle`]. A block
+//! can be detached (`into_handle`, it stays allocated) and owned again later
+//! with `heap.resolve_<type>(handle)` -- also after the arena was copied or
+//! mapped elsewhere and reopened with [`Heap::attach`]. Resolving borrows the
+//! heap exclusively, so a handle can never produce two owners of one block;
+//! a freed block's handle gives [`Error::StaleHandle`], even after its
+//! memory was reused.
+//!
 //! The crate is `#![no_std]`; the default `std` feature only adds the `alloc`
 //! feature (owned heaps) and yielding in the allocator lock.
+//!
+//! Building: the build script compiles the C++ core (`cpp/core/heap.cpp`,
+//! `ffi/sdmm.cpp`, shipped in the package) with the `cc` crate and a C++20
+//! compiler, without libstdc++. To link a prebuilt core instead (the CMake
+//! build's `build/rust-lib`, or a core compiled for another target), set
+//! `SDMM_LIB_DIR` to a directory holding `libsdmm.a`. Crates depending on
+//! this one get `DEP_SDMM_INCLUDE` (the directory of `sdmm.h`).
 #![no_std]
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
