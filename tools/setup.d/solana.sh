@@ -16,8 +16,14 @@ if command -v npm >/dev/null; then
   stamp=$dir/node_modules/.sdmm-package-lock.json
   if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
     echo "setup solana: npm ci in $dir"
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
-    cp "$dir/package-lock.json" "$stamp"
+    # npm (10/11) refuses `npm ci` when the lockfile lacks litesvm's native
+    # packages for other platforms (npm/cli#8320), which a lockfile made on
+    # one platform does when the registry does not serve them all; `npm install
+    # --no-save` then installs the same pinned versions and writes nothing.
+    (cd "$dir" && { npm ci --no-audit --no-fund --loglevel=silent ||
+      { echo "setup solana: npm ci refused the lockfile; npm install --no-save (same pinned versions)";
+        npm install --no-save --no-audit --no-fund --loglevel=error; }; })
+    [ -d "$dir/node_modules/litesvm" ] && cp "$dir/package-lock.json" "$stamp"
   fi
 else
   echo "setup solana: npm not found; the solana.* LiteSVM tests will SKIP"
