@@ -16,8 +16,7 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
-use core::alloc::{GlobalAlloc, Layout};
-use sdmm_sys::{Error, Heap, ffi};
+use sdmm_sys::{Error, GlobalHeap, Heap};
 
 unsafe extern "C" {
     fn sol_log_(message: *const u8, len: u64);
@@ -37,69 +36,16 @@ fn set_return(words: &[u64]) {
     unsafe { sol_set_return_data(words.as_ptr().cast(), (words.len() * 8) as u64) }
 }
 
-// ---- the global allocator: sdmm over the VM heap region -------------------
+// ---- the global allocator: sdmm-sys's GlobalHeap over the VM heap region --
 //
-// SBF has no mutable globals, so the allocator keeps no state of its own: each
-// call reopens the heap at the region start (sdmm_heap_attach, O(1)), and the
-// first call of an invocation -- when the zero-filled region holds no heap yet
-// -- creates it. The default 32 KiB region is used (a program cannot ask the
-// runtime how large its heap frame is).
-struct SbfHeap;
-
-const REGION: *mut u8 = sdmm_sys::SOLANA_HEAP_START as *mut u8;
-const REGION_LEN: usize = sdmm_sys::SOLANA_HEAP_LEN;
-
-fn region_heap() -> *mut ffi::sdmm_heap {
-    let mut heap: *mut ffi::sdmm_heap = core::ptr::null_mut();
-    // SAFETY: the SVM maps REGION_LEN zeroed, writable bytes at REGION for
-    // the whole invocation and nothing else in this program touches them.
-    unsafe {
-        if ffi::sdmm_heap_attach(REGION.cast(), REGION_LEN, &mut heap) != ffi::SDMM_OK
-            && ffi::sdmm_heap_init_flags(REGION.cast(), REGION_LEN, ffi::SDMM_INIT_ZEROED, &mut heap)
-                != ffi::SDMM_OK
-        {
-            return core::ptr::null_mut();
-        }
-    }
-    heap
-}
-
-fn element_ptr(block: &ffi::sdmm_block) -> *mut u8 {
-    // SAFETY: every member of the union is a pointer.
-    unsafe { (&raw const block.as_).cast::<*mut u8>().read() }
-}
-
-unsafe impl GlobalAlloc for SbfHeap {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let heap = region_heap();
-        let mut out = ffi::sdmm_block::default();
-        // SAFETY: a live heap and a valid out-pointer.
-        let st = unsafe { ffi::sdmm_alloc_aligned_uninit_into(heap, layout.size(), layout.align(), &mut out) };
-        if st == ffi::SDMM_OK { element_ptr(&out) } else { core::ptr::null_mut() }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let heap = region_heap();
-        let mut out = ffi::sdmm_block::default();
-        // SAFETY: as above; sdmm skips clearing memory it knows is still zero.
-        let st = unsafe { ffi::sdmm_alloc_aligned_into(heap, layout.size(), layout.align(), &mut out) };
-        if st == ffi::SDMM_OK { element_ptr(&out) } else { core::ptr::null_mut() }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
-        let heap = region_heap();
-        let mut block = ffi::sdmm_block::default();
-        // SAFETY: the core refuses anything that is not a live block start.
-        unsafe {
-            if ffi::sdmm_block_from_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, &mut block) == ffi::SDMM_OK {
-                ffi::sdmm_free_ref(heap, &block);
-            }
-        }
-    }
-}
-
+// The SVM maps a zero-filled 32 KiB heap region at SOLANA_HEAP_START for each
+// invocation. GlobalHeap keeps no state outside that region (SBF programs have
+// no mutable globals): the heap is created on first use and reopened after.
 #[global_allocator]
-static ALLOCATOR: SbfHeap = SbfHeap;
+// SAFETY: the region is mapped, zeroed and writable for the whole invocation,
+// and nothing else in this program uses it.
+static ALLOCATOR: GlobalHeap =
+    unsafe { GlobalHeap::from_region(sdmm_sys::SOLANA_HEAP_START, sdmm_sys::SOLANA_HEAP_LEN, true) };
 
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
