@@ -1,7 +1,7 @@
 //! Cost of the safe Rust layer over the raw C call, for an alloc+free pair.
 //!
 //! Wall clock (min of several runs, ns per pair):
-//!     cargo bench --bench ffi_overhead
+//!     cargo bench --bench ffi_overhead          (taskset -c 1 for a steadier number)
 //! Instructions per pair (valgrind), one loop per run:
 //!     cargo bench --no-run                  # prints the binary's path
 //!     valgrind --tool=callgrind --toggle-collect=sdmm_bench_raw_loop  BIN raw  100000
@@ -49,14 +49,25 @@ pub fn sdmm_bench_safe_loop(heap: &Heap<'_>, iters: u64) -> u64 {
     acc
 }
 
-fn ns_per_pair(f: impl Fn(u64) -> u64, iters: u64) -> f64 {
-    let mut best = f64::MAX;
-    for _ in 0..7 {
+/// Minimum ns per pair of each loop over `rounds` interleaved runs, so a
+/// load change on a shared machine hits both alike.
+fn ns_per_pair(
+    raw: impl Fn(u64) -> u64,
+    safe: impl Fn(u64) -> u64,
+    iters: u64,
+    rounds: u32,
+) -> (f64, f64) {
+    let time = |f: &dyn Fn(u64) -> u64| {
         let t = Instant::now();
         black_box(f(iters));
-        best = best.min(t.elapsed().as_nanos() as f64 / iters as f64);
+        t.elapsed().as_nanos() as f64 / iters as f64
+    };
+    let (mut best_raw, mut best_safe) = (f64::MAX, f64::MAX);
+    for _ in 0..rounds {
+        best_raw = best_raw.min(time(&raw));
+        best_safe = best_safe.min(time(&safe));
     }
-    best
+    (best_raw, best_safe)
 }
 
 fn main() {
@@ -85,9 +96,13 @@ fn main() {
             // Warm up both. SAFETY (every C-loop call below): c_heap is live.
             black_box(unsafe { sdmm_bench_raw_loop(c_heap, iters / 10) });
             black_box(sdmm_bench_safe_loop(&heap, iters / 10));
-            let raw_ns = ns_per_pair(|n| unsafe { sdmm_bench_raw_loop(c_heap, n) }, iters);
-            let safe_ns = ns_per_pair(|n| sdmm_bench_safe_loop(&heap, n), iters);
-            println!("alloc_u64(8)+free pair, min of 7 runs of {iters}:");
+            let (raw_ns, safe_ns) = ns_per_pair(
+                |n| unsafe { sdmm_bench_raw_loop(c_heap, n) },
+                |n| sdmm_bench_safe_loop(&heap, n),
+                iters,
+                15,
+            );
+            println!("alloc_u64(8)+free pair, min of 15 interleaved runs of {iters}:");
             println!("  raw C (sdmm_alloc_u64_into + sdmm_free_ref): {raw_ns:.2} ns");
             println!("  safe Rust (heap.alloc_u64 + drop):          {safe_ns:.2} ns");
             println!(
