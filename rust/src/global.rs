@@ -271,7 +271,7 @@ pub struct GlobalHeap {
     inner: Inner,
 }
 
-// SAFETY: all mutation of the region and of `inner.base` happens with
+// SAFETY: all mutation of the region happens with
 // `inner.lock` held (or on a single-threaded target).
 unsafe impl Sync for GlobalHeap {}
 
@@ -363,7 +363,7 @@ pub struct StaticHeap<const BYTES: usize> {
     inner: Inner,
 }
 
-// SAFETY: the arena and `inner.base` are only touched with `inner.lock` held
+// SAFETY: the arena is only touched with `inner.lock` held
 // (or on a single-threaded target).
 unsafe impl<const BYTES: usize> Sync for StaticHeap<BYTES> {}
 
