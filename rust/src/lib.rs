@@ -433,6 +433,26 @@ impl<'arena> Heap<'arena> {
         Ok(heap)
     }
 
+    /// [`Heap::attach`] without the full walk: O(1), validating only the
+    /// control structure. For hot paths such as a Solana program reopening
+    /// a heap in account data that only the program itself writes.
+    ///
+    /// # Safety
+    /// `arena` must hold an intact sdmm heap, written only through sdmm
+    /// since it was created: the core trusts its block metadata, and bytes
+    /// crafted by someone else could make it write outside the arena.
+    ///
+    /// # Errors
+    /// As [`Heap::attach`], minus what only the walk finds.
+    pub unsafe fn attach_unchecked(arena: &'arena mut [u8]) -> Result<Heap<'arena>, Error> {
+        let mut out: *mut ffi::sdmm_heap = core::ptr::null_mut();
+        // SAFETY: the slice is valid and exclusively ours for 'arena.
+        Error::check(unsafe {
+            ffi::sdmm_heap_attach(arena.as_mut_ptr().cast(), arena.len(), &mut out)
+        })?;
+        Self::from_raw(out, arena.len())
+    }
+
     fn init(ptr: *mut u8, len: usize, flags: u32) -> Result<Heap<'arena>, Error> {
         let mut out: *mut ffi::sdmm_heap = core::ptr::null_mut();
         // SAFETY: `ptr..ptr+len` is valid, writable and exclusively ours.
@@ -769,6 +789,22 @@ mod tests {
         assert_eq!(heap.raw.as_ptr() as usize % 8, 0);
         assert_eq!(Heap::new(&mut [0u8; 16]).unwrap_err(), Error::ArenaTooSmall);
         assert_eq!(Heap::new(&mut []).unwrap_err(), Error::ArenaTooSmall);
+    }
+
+    #[test]
+    fn attach_unchecked_reopens_in_o1() {
+        let mut buf = [0u64; 128];
+        let h = {
+            let heap = Heap::new(bytemuck_bytes(&mut buf)).unwrap();
+            heap.alloc_u16(3).unwrap().into_handle()
+        };
+        // SAFETY: the arena holds the intact heap made just above.
+        let mut heap = unsafe { Heap::attach_unchecked(bytemuck_bytes(&mut buf)) }.unwrap();
+        assert_eq!(heap.resolve_u16(h).unwrap().len(), 3);
+        let mut junk = [7u64; 64];
+        // SAFETY: refused by the O(1) validation before anything is trusted.
+        let refused = unsafe { Heap::attach_unchecked(bytemuck_bytes(&mut junk)) };
+        assert_eq!(refused.unwrap_err(), Error::InvalidHeap);
     }
 
     fn bytemuck_bytes(words: &mut [u64]) -> &mut [u8] {
