@@ -10,10 +10,20 @@
 //    static linker needs BTF for every global ELF symbol and finds it by name,
 //    which C++-mangled names would not match; internal functions are inlined
 //    or emitted as static subprograms;
-//  - each API function is `flatten`ed: the whole alloc/free path is inlined
-//    into it, with the heap known to be the (8-aligned) pool, so checks such
-//    as "heap is 8-aligned" fold away instead of reaching the verifier as
-//    arithmetic on a pointer.
+//  - every core function is also `always_inline`: the whole alloc/free path is
+//    inlined into each API function, with the heap known to be the (8-aligned)
+//    pool, so checks such as "heap is 8-aligned" fold away instead of reaching
+//    the verifier as arithmetic on a pointer.
+//
+// Build options (-D...=1):
+//  SDMM_BPF_LOCKED            every call holds a bpf_spin_lock (in its own
+//                             section, .data.sdmm_lock) around the core, so
+//                             programs running on several CPUs at once can
+//                             share the pool. Nothing may be called under the
+//                             lock, so zero-fill and copy are then inline
+//                             may_goto loops instead of bpf_loop.
+//  SDMM_BPF_SPECIALIZE_TYPES  a whole allocator inlined per type (see the end).
+#include <linux/bpf.h>  // struct bpf_spin_lock
 #include <linux/types.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,6 +80,71 @@ static long copy_byte(__u32 i, void *ctx) {
     return 0;
 }
 
+// may_goto (kernel >= 6.9): a loop with no call in it that the verifier
+// accepts without a constant bound (it converges in a couple of iterations,
+// the masked addresses having the same range every time). The kernel ends such
+// a loop only after millions of iterations in one run; ours run at most
+// pool/8 times. The form of bpf_experimental.h's can_loop.
+#define SDMM_BPF_CAN_LOOP                                       \
+    ({                                                          \
+        __label__ l_break, l_continue;                          \
+        bool more_ = true;                                      \
+        asm volatile goto("may_goto %l[l_break]" :: ::l_break); \
+        goto l_continue;                                        \
+    l_break:                                                    \
+        more_ = false;                                          \
+    l_continue:;                                                \
+        more_;                                                  \
+    })
+
+// 8-aligned word at a masked offset (the mask keeps the alignment visible
+// to the compiler, so it stores whole words).
+inline __u64 *aligned_word_at(__u64 off) {
+    return reinterpret_cast<__u64 *>(sdmm_bpf_pool + (off & (kMask & ~__u64{7})));
+}
+
+// The cursors are re-masked every step (and the empty asm stops clang from
+// keeping an unmasked running sum instead) so their range is the same in every
+// iteration: the verifier then sees the loop converge. The counters are only
+// compared with unknown values, so the verifier does not track them exactly.
+[[gnu::always_inline]] inline void zero_inline(__u64 dst, __u64 bytes) {
+    __u64 at = dst & kMask;
+    if (((dst | bytes) & 7) == 0) {
+        for (__u64 n = bytes >> 3; n != 0 && SDMM_BPF_CAN_LOOP; --n) {
+            *aligned_word_at(at) = 0;
+            at = (at + 8) & kMask;
+            asm volatile("" : "+r"(at));  // keep the masked value, not a running sum
+        }
+    } else {
+        for (__u64 n = bytes; n != 0 && SDMM_BPF_CAN_LOOP; --n) {
+            sdmm_bpf_pool[at] = 0;
+            at = (at + 1) & kMask;
+            asm volatile("" : "+r"(at));  // keep the masked value, not a running sum
+        }
+    }
+}
+
+[[gnu::always_inline]] inline void copy_inline(__u64 dst, __u64 src, __u64 bytes) {
+    __u64 to = dst & kMask, from = src & kMask;
+    if (((dst | src | bytes) & 7) == 0) {
+        for (__u64 n = bytes >> 3; n != 0 && SDMM_BPF_CAN_LOOP; --n) {
+            *aligned_word_at(to) = *aligned_word_at(from);
+            to = (to + 8) & kMask;
+            asm volatile("" : "+r"(to));  // keep the masked value, not a running sum
+            from = (from + 8) & kMask;
+            asm volatile("" : "+r"(from));  // keep the masked value, not a running sum
+        }
+    } else {
+        for (__u64 n = bytes; n != 0 && SDMM_BPF_CAN_LOOP; --n) {
+            sdmm_bpf_pool[to] = sdmm_bpf_pool[from];
+            to = (to + 1) & kMask;
+            asm volatile("" : "+r"(to));  // keep the masked value, not a running sum
+            from = (from + 1) & kMask;
+            asm volatile("" : "+r"(from));  // keep the masked value, not a running sum
+        }
+    }
+}
+
 }  // namespace sdmm_bpf
 
 // Zero-fill and copy are global functions of their own: the verifier checks
@@ -117,9 +192,15 @@ extern "C" __attribute__((noinline)) __u32 sdmm_bpf_copy_range(__u64 dst, __u64 
 
 // The hooks the core reads from platform.hpp.
 #define SDMM_OFFSET_MASK ((unsigned long long)SDMM_BPF_POOL_MASK)
+#if SDMM_BPF_LOCKED
+#define SDMM_ZERO(dst, bytes) ::sdmm_bpf::zero_inline(::sdmm_bpf::offset_of(dst), (bytes))
+#define SDMM_COPY(dst, src, bytes) \
+    ::sdmm_bpf::copy_inline(::sdmm_bpf::offset_of(dst), ::sdmm_bpf::offset_of(src), (bytes))
+#else
 #define SDMM_ZERO(dst, bytes) sdmm_bpf_zero_range(::sdmm_bpf::offset_of(dst), (bytes))
 #define SDMM_COPY(dst, src, bytes) \
     sdmm_bpf_copy_range(::sdmm_bpf::offset_of(dst), ::sdmm_bpf::offset_of(src), (bytes))
+#endif
 
 // Parts of the contract the BPF API does not expose (the walks, the aligned
 // adapters) are then simply not emitted: hence -Wunused-function is off here.
@@ -176,40 +257,83 @@ inline __u32 bounded_tag(__u32 tag) {
     return tag;
 }
 
-#define SDMM_BPF_API extern "C" __attribute__((noinline, flatten))
+#if SDMM_BPF_LOCKED
+// The lock, alone in its section (a map value may hold one bpf_spin_lock).
+extern "C" {
+__attribute__((section(".data.sdmm_lock"))) struct bpf_spin_lock sdmm_bpf_lock;
+}
+namespace sdmm_bpf {
+// Helpers 93 and 94. Between them the verifier allows no call at all, which
+// is why the whole core is inlined into each locked API function.
+inline void lock() { reinterpret_cast<long (*)(struct bpf_spin_lock *)>(93)(&sdmm_bpf_lock); }
+inline void unlock() { reinterpret_cast<long (*)(struct bpf_spin_lock *)>(94)(&sdmm_bpf_lock); }
+}  // namespace sdmm_bpf
+// `return expr;` with the lock held while expr runs.
+#define SDMM_BPF_RETURN_LOCKED(type, expr) \
+    do {                                   \
+        ::sdmm_bpf::lock();                \
+        const type result_ = (expr);       \
+        ::sdmm_bpf::unlock();              \
+        return result_;                    \
+    } while (0)
+#else
+#define SDMM_BPF_RETURN_LOCKED(type, expr) return (expr)
+#endif
 
-SDMM_BPF_API __u32 sdmm_bpf_init(__u32 flags) {
+namespace sdmm_bpf {
+[[gnu::always_inline]] inline __u32 init(__u32 flags) {
     sdmm_heap *h = nullptr;
     return sdmm_heap_init_flags(sdmm_bpf_pool, SDMM_BPF_POOL_BYTES, flags, &h);
 }
+[[gnu::always_inline]] inline __u64 alloc(__u32 tag, __u32 n) {
+    sdmm_block b;
+    const __u32 st = sdmm_alloc_tagged_into(heap(), tag, n, &b);
+    return handle_or_status(st, b);
+}
+[[gnu::always_inline]] inline __u32 free(__u64 handle, __u32 tag) {
+    const sdmm_block b = block_of(handle, tag);
+    return sdmm_free_ref(heap(), &b);
+}
+[[gnu::always_inline]] inline __u64 resolve(__u64 handle, __u32 tag) {
+    sdmm_block b;
+    const __u32 st = sdmm_resolve_into(heap(), handle, tag, &b);
+    if (st != SDMM_OK) return st;
+    return (__u64{b.len} << 32) | ((handle & 0xFFFFFFFFu) + SDMM_BLOCK_HEADER_BYTES);
+}
+[[gnu::always_inline]] inline __u64 resize(__u64 handle, __u32 tag, __u32 new_len) {
+    const sdmm_block b = block_of(handle, tag);
+    sdmm_block out;
+    const __u32 st = sdmm_resize_into(heap(), &b, new_len, &out);
+    return handle_or_status(st, out);
+}
+}  // namespace sdmm_bpf
+
+#define SDMM_BPF_API extern "C" __attribute__((noinline, flatten))
+
+SDMM_BPF_API __u32 sdmm_bpf_init(__u32 flags) { SDMM_BPF_RETURN_LOCKED(__u32, sdmm_bpf::init(flags)); }
 
 SDMM_BPF_API __u32 sdmm_bpf_ready(void) {
     return sdmm::core::heap_ok(sdmm_bpf::heap()) ? SDMM_OK : SDMM_ERR_INVALID_HEAP;
 }
 
 SDMM_BPF_API __u64 sdmm_bpf_alloc(__u32 tag, __u32 n) {
-    sdmm_block b;
-    const __u32 st = sdmm_alloc_tagged_into(sdmm_bpf::heap(), bounded_tag(tag), n, &b);
-    return sdmm_bpf::handle_or_status(st, b);
+    tag = bounded_tag(tag);
+    SDMM_BPF_RETURN_LOCKED(__u64, sdmm_bpf::alloc(tag, n));
 }
 
 SDMM_BPF_API __u32 sdmm_bpf_free(__u64 handle, __u32 tag) {
-    const sdmm_block b = sdmm_bpf::block_of(handle, bounded_tag(tag));
-    return sdmm_free_ref(sdmm_bpf::heap(), &b);
+    tag = bounded_tag(tag);
+    SDMM_BPF_RETURN_LOCKED(__u32, sdmm_bpf::free(handle, tag));
 }
 
 SDMM_BPF_API __u64 sdmm_bpf_resolve(__u64 handle, __u32 tag) {
-    sdmm_block b;
-    const __u32 st = sdmm_resolve_into(sdmm_bpf::heap(), handle, bounded_tag(tag), &b);
-    if (st != SDMM_OK) return st;
-    return (__u64{b.len} << 32) | ((handle & 0xFFFFFFFFu) + SDMM_BLOCK_HEADER_BYTES);
+    tag = bounded_tag(tag);
+    SDMM_BPF_RETURN_LOCKED(__u64, sdmm_bpf::resolve(handle, tag));
 }
 
 SDMM_BPF_API __u64 sdmm_bpf_resize(__u64 handle, __u32 tag, __u32 new_len) {
-    const sdmm_block b = sdmm_bpf::block_of(handle, bounded_tag(tag));
-    sdmm_block out;
-    const __u32 st = sdmm_resize_into(sdmm_bpf::heap(), &b, new_len, &out);
-    return sdmm_bpf::handle_or_status(st, out);
+    tag = bounded_tag(tag);
+    SDMM_BPF_RETURN_LOCKED(__u64, sdmm_bpf::resize(handle, tag, new_len));
 }
 
 // Typed calls, two ways (chosen when sdmm_bpf.o is compiled):
@@ -221,15 +345,12 @@ SDMM_BPF_API __u64 sdmm_bpf_resize(__u64 handle, __u32 tag, __u32 new_len) {
 //    program uses is verified (and loaded) separately, and the object holds 26
 //    copies (118 KB of .text; a program loads only the ones it calls).
 #if SDMM_BPF_SPECIALIZE_TYPES
-#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                      \
-    SDMM_BPF_API __u64 sdmm_bpf_alloc_##name(__u32 n) {                     \
-        sdmm_block b;                                                       \
-        const __u32 st = sdmm_alloc_##name##_into(sdmm_bpf::heap(), n, &b); \
-        return sdmm_bpf::handle_or_status(st, b);                           \
-    }                                                                       \
-    SDMM_BPF_API __u32 sdmm_bpf_free_##name(__u64 handle) {                 \
-        const sdmm_block b = sdmm_bpf::block_of(handle, SDMM_TAG_##TAG);    \
-        return sdmm_free_ref(sdmm_bpf::heap(), &b);                         \
+#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                         \
+    SDMM_BPF_API __u64 sdmm_bpf_alloc_##name(__u32 n) {                        \
+        SDMM_BPF_RETURN_LOCKED(__u64, sdmm_bpf::alloc(SDMM_TAG_##TAG, n));     \
+    }                                                                          \
+    SDMM_BPF_API __u32 sdmm_bpf_free_##name(__u64 handle) {                    \
+        SDMM_BPF_RETURN_LOCKED(__u32, sdmm_bpf::free(handle, SDMM_TAG_##TAG)); \
     }
 #else
 #define SDMM_BPF_THIN extern "C" __attribute__((noinline))

@@ -20,6 +20,10 @@
  *    SDMM_BPF_SLACK spare bytes after its power-of-two size, which the
  *    verifier can prove in bounds for any offset.
  *
+ * Concurrency: the default build (sdmm_bpf.o) takes a bpf_spin_lock inside
+ * every call, so programs on several CPUs may share the pool; the unlocked
+ * builds are for one CPU at a time (see bpf/README.md).
+ *
  * Results: a call returning __u64 gives either a value whose upper 32 bits
  * are non-zero (a handle: generation << 40 | tag << 32 | offset; or, for
  * resolve, len << 32 | offset) or an sdmm status (< 2^32, never SDMM_OK).

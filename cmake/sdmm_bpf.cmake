@@ -38,26 +38,32 @@ file(MAKE_DIRECTORY ${SDMM_BPF_DIR})
 set(SDMM_BPF_COMMON_FLAGS -target bpf -mcpu=v3 -O2 -g -ffreestanding -Wall -Wextra -Werror
     -I${PROJECT_SOURCE_DIR}/bpf -I${PROJECT_SOURCE_DIR}/ffi -I/usr/include/${_sdmm_multiarch})
 
-# sdmm_bpf.o (thin typed calls over one allocator) and, for the benchmark,
-# sdmm_bpf_specialized.o (one allocator inlined per type; bpf/sdmm_bpf.cpp).
-foreach(variant IN ITEMS sdmm_bpf sdmm_bpf_specialized)
+# Three builds of bpf/sdmm_bpf.cpp (its header explains the options):
+#   sdmm_bpf.o                      the default: a bpf_spin_lock around every call,
+#                                   so programs on several CPUs can share the pool
+#   sdmm_bpf_unlocked.o             no lock: one CPU at a time (syscall programs,
+#                                   or a pool per CPU/queue the caller arranges)
+#   sdmm_bpf_unlocked_specialized.o no lock, one allocator inlined per type
+set(SDMM_BPF_VARIANTS sdmm_bpf sdmm_bpf_unlocked sdmm_bpf_unlocked_specialized)
+set(SDMM_BPF_VARIANT_FLAGS_sdmm_bpf -DSDMM_BPF_LOCKED=1 -DSDMM_BPF_SPECIALIZE_TYPES=0)
+set(SDMM_BPF_VARIANT_FLAGS_sdmm_bpf_unlocked -DSDMM_BPF_LOCKED=0 -DSDMM_BPF_SPECIALIZE_TYPES=0)
+set(SDMM_BPF_VARIANT_FLAGS_sdmm_bpf_unlocked_specialized -DSDMM_BPF_LOCKED=0 -DSDMM_BPF_SPECIALIZE_TYPES=1)
+set(SDMM_BPF_VARIANT_OBJECTS)
+foreach(variant IN LISTS SDMM_BPF_VARIANTS)
   set(obj ${SDMM_BPF_DIR}/${variant}.o)
-  set(specialize 0)
-  if(variant STREQUAL "sdmm_bpf_specialized")
-    set(specialize 1)
-  endif()
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${SDMM_BPF_CLANGXX} ${SDMM_BPF_COMMON_FLAGS} -std=c++20 -fno-builtin -fno-exceptions -fno-rtti
-            -fno-strict-aliasing -DSDMM_BPF_SPECIALIZE_TYPES=${specialize}
+            -fno-strict-aliasing ${SDMM_BPF_VARIANT_FLAGS_${variant}}
             -MD -MF ${obj}.d -c ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf.cpp -o ${obj}
     DEPENDS ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf.cpp
     DEPFILE ${obj}.d
     COMMENT "BPF: ${variant}.o (clang++ -target bpf)"
     VERBATIM)
+  list(APPEND SDMM_BPF_VARIANT_OBJECTS ${obj})
 endforeach()
 set(SDMM_BPF_CORE_OBJECT ${SDMM_BPF_DIR}/sdmm_bpf.o)
-add_custom_target(sdmm_bpf_core ALL DEPENDS ${SDMM_BPF_CORE_OBJECT} ${SDMM_BPF_DIR}/sdmm_bpf_specialized.o)
+add_custom_target(sdmm_bpf_core ALL DEPENDS ${SDMM_BPF_VARIANT_OBJECTS})
 
 # sdmm_add_bpf_object(<name> SOURCES <file.bpf.c>... [INCLUDES <dir>...] [CORE <sdmm_bpf object>])
 function(sdmm_add_bpf_object name)
@@ -102,27 +108,34 @@ function(sdmm_add_bpf_loader name)
 endfunction()
 
 # ---- tests ------------------------------------------------------------------------
-sdmm_add_bpf_object(sdmm_bpf_tests SOURCES ${PROJECT_SOURCE_DIR}/tests/bpf/sdmm_test.bpf.c
-                    INCLUDES ${PROJECT_SOURCE_DIR}/tests/bpf)
+# The same test programs linked with each build of the allocator; every build
+# must give the native results. bpf.smp runs two CPUs at once on the default
+# (locked) build.
 sdmm_add_bpf_loader(sdmm_bpf_test ${PROJECT_SOURCE_DIR}/tests/bpf/test_bpf.c)
 target_include_directories(sdmm_bpf_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/bpf)
-add_dependencies(sdmm_bpf_test sdmm_bpf_tests)
-
-# The same programs over the per-type specialised allocator: both variants of
-# sdmm_bpf.o must give the native results.
-sdmm_add_bpf_object(sdmm_bpf_tests_specialized SOURCES ${PROJECT_SOURCE_DIR}/tests/bpf/sdmm_test.bpf.c
-                    INCLUDES ${PROJECT_SOURCE_DIR}/tests/bpf CORE ${SDMM_BPF_DIR}/sdmm_bpf_specialized.o)
-add_dependencies(sdmm_bpf_test sdmm_bpf_tests_specialized)
-
-foreach(t IN ITEMS all_types statuses random)
-  set(mode ${t})
-  if(t STREQUAL "all_types")
-    set(mode types)
+find_package(Threads REQUIRED)
+target_link_libraries(sdmm_bpf_test PRIVATE Threads::Threads)
+foreach(variant IN LISTS SDMM_BPF_VARIANTS)
+  string(REPLACE "sdmm_bpf" "" suffix ${variant})  # "", _unlocked, _unlocked_specialized
+  string(REGEX REPLACE "^_" "" label "${suffix}")
+  sdmm_add_bpf_object(sdmm_bpf_tests${suffix} SOURCES ${PROJECT_SOURCE_DIR}/tests/bpf/sdmm_test.bpf.c
+                      INCLUDES ${PROJECT_SOURCE_DIR}/tests/bpf CORE ${SDMM_BPF_DIR}/${variant}.o)
+  add_dependencies(sdmm_bpf_test sdmm_bpf_tests${suffix})
+  set(prefix bpf.)
+  if(label)
+    set(prefix bpf.${label}.)
   endif()
-  add_test(NAME bpf.${t} COMMAND sdmm_bpf_test ${mode} ${sdmm_bpf_tests_OBJECT})
-  add_test(NAME bpf.specialized.${t} COMMAND sdmm_bpf_test ${mode} ${sdmm_bpf_tests_specialized_OBJECT})
-  set_tests_properties(bpf.${t} bpf.specialized.${t} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
+  foreach(t IN ITEMS all_types statuses random)
+    set(mode ${t})
+    if(t STREQUAL "all_types")
+      set(mode types)
+    endif()
+    add_test(NAME ${prefix}${t} COMMAND sdmm_bpf_test ${mode} ${sdmm_bpf_tests${suffix}_OBJECT})
+    set_tests_properties(${prefix}${t} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
+  endforeach()
 endforeach()
+add_test(NAME bpf.smp COMMAND sdmm_bpf_test smp ${sdmm_bpf_tests_OBJECT})
+set_tests_properties(bpf.smp PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
 
 # ---- example and benchmark (present once written) ------------------------------------
 include(${PROJECT_SOURCE_DIR}/examples/bpf/example.cmake OPTIONAL)

@@ -4,7 +4,8 @@
 // the verifier's processed-instruction count of every program and the size of
 // the code each one loads.
 //
-//   bench_bpf OBJECT [REPEAT] [ROUNDS]
+//   bench_bpf REPEAT ROUNDS OBJECT...
+// (each OBJECT: the benchmark programs linked with one build of sdmm_bpf.o)
 //
 // Each program does 100 pairs per run; ns per pair = (program - empty loop) /
 // 100, median over ROUNDS rounds in which the programs alternate.
@@ -16,7 +17,7 @@
 
 #define PAIRS 100
 #define MAX_ROUNDS 101
-#define MAX_TIMED 8
+#define MAX_TIMED 10
 
 struct timed {
     const char *label;
@@ -76,46 +77,69 @@ static int pool_intact(const sdmm_bpf_loaded *l) {
     return st.live_blocks == 0;
 }
 
+#define MAX_OBJECTS 4
+
+// "dir/sdmm_bpf_bench_unlocked.o" -> "unlocked" (the build of the allocator).
+static const char *variant_of(const char *path) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    static char names[MAX_OBJECTS][64];
+    static int next;
+    char *out = names[next++ % MAX_OBJECTS];
+    const char *v = strstr(base, "progs");
+    v = v ? v + 5 : base;
+    if (*v == '_') v++;
+    snprintf(out, 64, "%s", *v == '.' || *v == 0 ? "locked (default)" : v);
+    char *dot = strstr(out, ".o");
+    if (dot) *dot = 0;
+    return out;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s OBJECT [REPEAT] [ROUNDS] [SPECIALIZED_OBJECT]\n", argv[0]);
+    if (argc < 4) {
+        fprintf(stderr,
+                "usage: %s REPEAT ROUNDS OBJECT...   (each OBJECT: the programs linked with one build)\n",
+                argv[0]);
         return 2;
     }
-    const __u32 repeat = argc > 2 ? (__u32)atol(argv[2]) : 2000;
-    int rounds = argc > 3 ? atoi(argv[3]) : 11;
+    const __u32 repeat = (__u32)atol(argv[1]);
+    int rounds = atoi(argv[2]);
     if (rounds < 1) rounds = 1;
     if (rounds > MAX_ROUNDS) rounds = MAX_ROUNDS;
+    const int nobj = argc - 3 < MAX_OBJECTS ? argc - 3 : MAX_OBJECTS;
     int probe = sdmm_bpf_probe();
     if (probe) return probe;
-    sdmm_bpf_loaded l, spec;
-    memset(&spec, 0, sizeof spec);
-    if (sdmm_bpf_load(argv[1], &l) != 0 || setup(&l) != 0) return 1;
-    const int have_spec = argc > 4;
-    if (have_spec && (sdmm_bpf_load(argv[4], &spec) != 0 || setup(&spec) != 0)) return 1;
-    print_verifier("typed calls thin (sdmm_bpf.o)", &l);
-    // A budget for the 100-pair program (bpf.bench_smoke sets one), so a core
-    // change that makes verification explode fails a test.
+
+    static sdmm_bpf_loaded l[MAX_OBJECTS];
+    static struct timed t[MAX_TIMED];
+    const char *label[MAX_OBJECTS];
+    int n = 0;
+    for (int o = 0; o < nobj; ++o) {
+        label[o] = variant_of(argv[3 + o]);
+        if (sdmm_bpf_load(argv[3 + o], &l[o]) != 0 || setup(&l[o]) != 0) return 1;
+        char title[96];
+        snprintf(title, sizeof title, "allocator build: %s", label[o]);
+        print_verifier(title, &l[o]);
+    }
+    // A budget for the 100-pair program of the first object (bpf.bench_smoke
+    // sets one), so a core change that makes verification explode fails a test.
     const char *budget = getenv("SDMM_BPF_MAX_INSNS");
     long pairs_insns = -1;
-    sdmm_bpf_prog(&l, "sdmm_pairs", &pairs_insns);
+    sdmm_bpf_prog(&l[0], "sdmm_pairs", &pairs_insns);
     if (budget && pairs_insns > atol(budget)) {
         fprintf(stderr, "FAIL: sdmm_pairs needs %ld verifier instructions, budget %s\n", pairs_insns, budget);
         return 1;
     }
-    if (have_spec) print_verifier("typed calls specialised (sdmm_bpf_specialized.o)", &spec);
 
-    static struct timed t[MAX_TIMED];
-    int n = 0;
-    t[n++] = (struct timed){.label = "empty_loop", .prog = sdmm_bpf_prog(&l, "empty_loop", NULL)};
-    t[n++] = (struct timed){.label = "sdmm u64", .prog = sdmm_bpf_prog(&l, "sdmm_pairs", NULL)};
-    t[n++] = (struct timed){.label = "sdmm pubkey", .prog = sdmm_bpf_prog(&l, "sdmm_pubkey_pairs", NULL)};
-    if (have_spec) {
-        t[n++] = (struct timed){.label = "sdmm u64 (specialised)",
-                                .prog = sdmm_bpf_prog(&spec, "sdmm_pairs", NULL)};
-        t[n++] = (struct timed){.label = "sdmm pubkey (specialised)",
-                                .prog = sdmm_bpf_prog(&spec, "sdmm_pubkey_pairs", NULL)};
+    static char names[MAX_TIMED][96];
+    t[n++] = (struct timed){.label = "empty loop", .prog = sdmm_bpf_prog(&l[0], "empty_loop", NULL)};
+    for (int o = 0; o < nobj && n + 2 < MAX_TIMED; ++o) {
+        snprintf(names[n], sizeof names[n], "sdmm u64, %s", label[o]);
+        t[n].label = names[n], t[n].prog = sdmm_bpf_prog(&l[o], "sdmm_pairs", NULL), n++;
+        snprintf(names[n], sizeof names[n], "sdmm pubkey, %s", label[o]);
+        t[n].label = names[n], t[n].prog = sdmm_bpf_prog(&l[o], "sdmm_pubkey_pairs", NULL), n++;
     }
-    t[n++] = (struct timed){.label = "bpf_obj_new/drop u64", .prog = sdmm_bpf_prog(&l, "obj_pairs", NULL)};
+    t[n++] = (struct timed){.label = "bpf_obj_new/drop u64", .prog = sdmm_bpf_prog(&l[0], "obj_pairs", NULL)};
 
     // Rounds alternate the programs, so drift and noise hit them alike.
     for (int r = 0; r < rounds; ++r)
@@ -129,19 +153,18 @@ int main(int argc, char **argv) {
     double pair[MAX_TIMED];
     for (int p = 0; p < n; ++p) {
         pair[p] = ((double)t[p].median - (double)t[0].median) / PAIRS;
-        printf("  %-26s %8u ns/run", t[p].label, t[p].median);
+        printf("  %-34s %8u ns/run", t[p].label, t[p].median);
         if (p) printf("   %7.1f ns/pair", pair[p]);
         printf("\n");
     }
     const double obj = pair[n - 1];
     for (int p = 1; p < n - 1; ++p)
-        printf("%-26s %.1fx faster than bpf_obj_new/bpf_obj_drop (%.1f vs %.1f ns per pair)\n", t[p].label,
-               pair[p] > 0 ? obj / pair[p] : 0.0, pair[p], obj);
+        printf("  %-34s %4.1fx faster than bpf_obj_new/bpf_obj_drop\n", t[p].label,
+               pair[p] > 0 ? obj / pair[p] : 0.0);
 
     // The pools after the runs: every pair freed, the heaps intact.
-    int ok = pool_intact(&l) && (!have_spec || pool_intact(&spec));
+    int ok = 1;
+    for (int o = 0; o < nobj; ++o) ok &= pool_intact(&l[o]), sdmm_bpf_unload(&l[o]);
     printf("pools after the runs: %s\n", ok ? "heap check ok, 0 live blocks" : "DAMAGED or leaking");
-    sdmm_bpf_unload(&l);
-    if (have_spec) sdmm_bpf_unload(&spec);
     return ok ? 0 : 1;
 }

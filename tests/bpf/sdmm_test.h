@@ -35,4 +35,10 @@ struct sdmm_test_report {
     __u64 handle[SDMM_TEST_MAX_STATUSES];
 };
 
+/* Counters of the `stress` program (several CPUs at once). */
+struct sdmm_stress_counts {
+    __u64 failures;
+    __u64 runs;
+};
+
 #endif

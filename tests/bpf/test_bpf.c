@@ -4,6 +4,9 @@
 //
 //   test_bpf types    OBJ   every type allocated, accessed and freed inside BPF
 //   test_bpf statuses OBJ   the contract's error statuses returned inside BPF
+//   test_bpf smp      OBJ   the `stress` program on two CPUs at the same time:
+//                           no failed check, every block freed, heap intact
+//                           (for the locked build, the default sdmm_bpf.o)
 //   test_bpf random   OBJ [STEPS]  a random alloc/free/resize/resolve sequence,
 //                           replayed on the native build of the same core:
 //                           every result (status, handle = generation + tag +
@@ -12,7 +15,10 @@
 //                           sdmm_heap_check.
 //
 // Exit 0 = pass, 1 = fail, 77 = skipped (bpf() refused; the reason is printed).
+#define _GNU_SOURCE  // sched_setaffinity, CPU_SET
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 
 #include "sdmm.h"
@@ -260,6 +266,67 @@ static int test_random(const sdmm_bpf_loaded *l, long steps) {
     return 0;
 }
 
+// ---- two CPUs at once ---------------------------------------------------------------
+
+struct stress_thread {
+    struct bpf_program *prog;
+    int cpu;
+    __u32 repeat;
+    int err;
+};
+
+static void *stress_on_cpu(void *arg) {
+    struct stress_thread *t = arg;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(t->cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) t->err = errno;
+    unsigned char packet[64] = {0};
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = packet, .data_size_in = sizeof packet,
+                .repeat = (int)t->repeat);
+    if (bpf_prog_test_run_opts(bpf_program__fd(t->prog), &opts) != 0) t->err = errno;
+    return NULL;
+}
+
+static int test_smp(const sdmm_bpf_loaded *l) {
+    print_insns(l, "stress");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 2) {
+        printf("SKIP: one CPU online, nothing runs concurrently\n");
+        return SDMM_BPF_SKIP;
+    }
+    struct sdmm_test_op_ctx init = {.op = SDMM_OP_INIT};
+    sdmm_bpf_run_syscall(sdmm_bpf_prog(l, "op", NULL), &init, sizeof init);
+    CHECK(init.result == SDMM_OK, "init: %s", sdmm_status_str((uint32_t)init.result));
+    struct stress_thread t[2] = {{sdmm_bpf_prog(l, "stress", NULL), 0, 20000, 0},
+                                 {sdmm_bpf_prog(l, "stress", NULL), 1, 20000, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; ++i) pthread_create(&th[i], NULL, stress_on_cpu, &t[i]);
+    for (int i = 0; i < 2; ++i) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; ++i) CHECK(t[i].err == 0, "CPU %d: %s", t[i].cpu, strerror(t[i].err));
+
+    struct sdmm_stress_counts counts = {0, 0};
+    struct bpf_map *map = bpf_object__find_map_by_name(l->obj, ".data.stress");
+    __u32 zero = 0;
+    CHECK(map && bpf_map_lookup_elem(bpf_map__fd(map), &zero, &counts) == 0, "cannot read the counters");
+    CHECK(counts.runs == 40000, "%llu runs", (unsigned long long)counts.runs);
+    CHECK(counts.failures == 0, "%llu failed checks (blocks shared or lost between CPUs)",
+          (unsigned long long)counts.failures);
+    CHECK(sdmm_bpf_read_pool(l, kernel_pool) == 0, "cannot read the pool");
+    sdmm_heap *heap = NULL;
+    CHECK(sdmm_heap_attach(kernel_pool, SDMM_BPF_POOL_BYTES, &heap) == SDMM_OK, "attach");
+    CHECK(heap && sdmm_heap_check(heap) == SDMM_OK,
+          "the pool fails sdmm_heap_check after the concurrent runs");
+    sdmm_stats st;
+    sdmm_heap_stats(heap, &st);
+    CHECK(st.live_blocks == 0, "%" PRIu64 " blocks left live", st.live_blocks);
+    printf("smp: %llu runs of 8 allocations on CPUs 0 and 1 at once, %llu failed checks, heap %s, %" PRIu64
+           " live blocks\n",
+           (unsigned long long)counts.runs, (unsigned long long)counts.failures,
+           heap && sdmm_heap_check(heap) == SDMM_OK ? "intact" : "DAMAGED", st.live_blocks);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s types|statuses|random OBJECT [STEPS]\n", argv[0]);
@@ -273,7 +340,9 @@ int main(int argc, char **argv) {
         test_types(&l);
     else if (strcmp(argv[1], "statuses") == 0)
         test_statuses(&l);
-    else if (strcmp(argv[1], "random") == 0)
+    else if (strcmp(argv[1], "smp") == 0) {
+        if (test_smp(&l) == SDMM_BPF_SKIP) return SDMM_BPF_SKIP;
+    } else if (strcmp(argv[1], "random") == 0)
         test_random(&l, argc > 3 ? atol(argv[3]) : 12000);
     else {
         fprintf(stderr, "unknown test %s\n", argv[1]);

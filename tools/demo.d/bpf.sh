@@ -17,4 +17,5 @@ if [ $status = 77 ]; then
 fi
 [ $status = 0 ] || exit $status
 echo "== kernel eBPF: alloc+free pairs (short run; bench/bpf/run.sh for the full one)"
-"$build/sdmm_bpf_bench" "$build/bpf/sdmm_bpf_bench_progs.o" 500 5 | sed -n '/rounds x/,$p'
+"$build/sdmm_bpf_bench" 500 5 "$build/bpf/sdmm_bpf_bench_progs.o" "$build/bpf/sdmm_bpf_bench_progs_unlocked.o" |
+  sed -n '/rounds x/,$p'
