@@ -5,6 +5,16 @@
 // counters -- and updates the counters in place. A syscall program removes a
 // sender and frees both allocations. The loader (records.c) reads the same
 // heap from user space with the native sdmm build.
+//
+// Linked with the default sdmm_bpf.o, whose calls take a spin lock: XDP runs
+// on every CPU that receives packets, and they all share the one pool. (The
+// map update below can race with another CPU inserting the same sender; the
+// loser frees its two blocks, so nothing leaks.) What the lock does not
+// cover: `remove` freeing a record while a packet of that sender is being
+// counted on another CPU. The write stays inside the pool (the verifier sees
+// to that) but may land in a block already freed; a real deployment removes
+// senders when their traffic has stopped, or defers the free (e.g. marks the
+// record and frees it from the next `remove` sweep).
 #include <linux/bpf.h>
 // (after linux/bpf.h, which defines the types it uses)
 #include <bpf/bpf_helpers.h>
@@ -74,11 +84,12 @@ SEC("xdp") int count_transfers(struct xdp_md *ctx) {
     }
     // The counters, through the checked accessor (NULL if the handle were
     // stale or of another type) for the first and the cheap one for the rest.
+    // Atomic adds: other CPUs may count the same sender at the same time.
     uint64_t *packets = sdmm_bpf_u64_get(rec->counters, PACKETS);
     if (!packets) return XDP_PASS;
-    *packets += 1;
-    *sdmm_bpf_u64_at(rec->counters, BYTES) += (__u64)(end - data);
-    *sdmm_bpf_u64_at(rec->counters, AMOUNT) += p->amount;
+    __sync_fetch_and_add(packets, 1);
+    __sync_fetch_and_add(sdmm_bpf_u64_at(rec->counters, BYTES), (__u64)(end - data));
+    __sync_fetch_and_add(sdmm_bpf_u64_at(rec->counters, AMOUNT), (__u64)p->amount);
     *sdmm_bpf_u64_at(rec->counters, LAST_SEEN_NS) = bpf_ktime_get_ns();
     return XDP_PASS;
 }
