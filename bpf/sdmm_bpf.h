@@ -115,11 +115,16 @@ static inline __attribute__((always_inline)) __u32 sdmm_bpf_offset(__u64 handle)
  *
  * The masked offset is passed through an empty asm so the compiler cannot
  * fold the mask into something the verifier no longer recognises as bounded.
+ * The mask also clears the low bits an element of the type never has
+ * (payloads are 8-aligned): the verifier then knows the pointer is aligned,
+ * which it demands for atomic operations (__sync_fetch_and_add on a counter).
  */
+#define SDMM_BPF_ELEMENT_MASK(size_log2) \
+    (SDMM_BPF_POOL_MASK & ~((1u << ((size_log2) < 3 ? (size_log2) : 3)) - 1u))
 #define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                                                      \
     static inline __attribute__((always_inline)) c_type *sdmm_bpf_##name##_at(__u64 handle, __u32 index) {  \
         __u64 off = ((handle & 0xFFFFFFFFull) + SDMM_BLOCK_HEADER_BYTES + ((__u64)index << size_log2)) &    \
-                    SDMM_BPF_POOL_MASK;                                                                     \
+                    SDMM_BPF_ELEMENT_MASK(size_log2);                                                       \
         asm volatile("" : "+r"(off));                                                                       \
         return (c_type *)(sdmm_bpf_pool + off);                                                             \
     }                                                                                                       \
