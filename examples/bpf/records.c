@@ -2,11 +2,15 @@
 // through the XDP program (BPF_PROG_TEST_RUN), prints the per-sender record
 // table -- read from user space by attaching the native sdmm build to a copy of
 // the kernel's pool and resolving the handles the BPF program stored -- then
-// removes half of the senders and checks their memory came back.
+// removes half of the senders and checks their memory came back; finally two
+// CPUs count packets of one new sender at the same time.
 //
 //   sdmm_bpf_records OBJECT
 // Exit 0 = ok, 1 = failure, 77 = bpf() refused (reason printed).
+#define _GNU_SOURCE  // sched_setaffinity
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 
 #include "records.h"
@@ -67,6 +71,26 @@ static int print_table(const sdmm_bpf_loaded *l, uint64_t *total_packets) {
     return rows;
 }
 
+// One CPU sending `repeat` copies of a packet through the XDP program.
+struct sender_thread {
+    int fd;
+    int cpu;
+    struct transfer_packet packet;
+    int err;
+};
+
+static void *send_on_cpu(void *arg) {
+    struct sender_thread *t = arg;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(t->cpu, &set);
+    sched_setaffinity(0, sizeof set, &set);
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = &t->packet, .data_size_in = sizeof t->packet,
+                .repeat = 5000);
+    if (bpf_prog_test_run_opts(t->fd, &opts) != 0) t->err = errno;
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s OBJECT\n", argv[0]);
@@ -121,6 +145,26 @@ int main(int argc, char **argv) {
     sdmm_stats after;
     sdmm_heap_stats(snapshot(&l), &after);
     ok &= rows == SENDERS / 2 && after.live_blocks == 2 * (SENDERS / 2);
+
+    // Two CPUs, one new sender: both may try to create its record at once and
+    // both update its counters; every packet must be counted exactly once.
+    struct sender_thread th[2];
+    pthread_t id[2];
+    for (int i = 0; i < 2; ++i) {
+        memset(&th[i], 0, sizeof th[i]);
+        th[i].fd = bpf_program__fd(xdp);
+        th[i].cpu = i;
+        make_sender(SENDERS, th[i].packet.sender);
+        th[i].packet.amount = 1;
+        pthread_create(&id[i], NULL, send_on_cpu, &th[i]);
+    }
+    for (int i = 0; i < 2; ++i) pthread_join(id[i], NULL), ok &= th[i].err == 0;
+    uint64_t before = total;
+    printf("after 2 x 5000 packets of one new sender from CPUs 0 and 1 at once:\n");
+    rows = print_table(&l, &total);
+    ok &= rows == SENDERS / 2 + 1 && total - before == 10000;
+    sdmm_heap_stats(snapshot(&l), &after);
+    ok &= after.live_blocks == 2 * (SENDERS / 2 + 1);
     sdmm_bpf_unload(&l);
     printf("%s\n", ok ? "records example: ok" : "records example: FAILED");
     return ok ? 0 : 1;
