@@ -66,7 +66,45 @@ VARIANTS = {
     "combined": ("class-table-4k + no-stats + no-magic-check (what the core could drop or change cheaply)",
                  [class_table(512)]),
 }
+# A design prototype, not a check: per-size LIFO lists of freed small blocks
+# (16..264 B, exact granule count) in front of the coalescing heap. free()
+# validates the block as before, clears its start bit (stale handles and
+# double frees are still refused) and pushes it; alloc() pops an exact fit,
+# zero-fills it and publishes it; when the heap proper has no block, the
+# lists are flushed into it (bounded: at most the memory they hold) and the
+# allocation retried. heap_check() does not know these blocks: measurement only.
+VARIANTS["quick-lists"] = ("PROTOTYPE: exact-size LIFO lists for blocks <= 264 B before coalescing", [
+    (HEAP, "    u64 oom_count;\n};", "    u64 oom_count;\n    u32 quick[32];\n};"),
+    (HEAP, "static_assert(kControlBytes == 96,", "static_assert(kControlBytes == 224,"),
+    (HEAP, "    make_free(heap, off, size, prev_used);\n}\n\n}  // namespace",
+     "    make_free(heap, off, size, prev_used);\n}\n\n"
+     "SDMM_HOT bool quick_push(sdmm_heap *heap, u64 off) {\n"
+     "    const u64 size = block_size(heap, off);\n    const u64 g = size >> 3;\n"
+     "    if (g > 33) return false;\n    Control &c = control(heap);\n"
+     "    c.allocated -= size;\n    c.live_blocks -= 1;\n    toggle_block_start(heap, off);\n"
+     "    word(heap, off + 4) = c.quick[g - 2];\n    c.quick[g - 2] = static_cast<u32>(off);\n    return true;\n}\n"
+     "bool quick_flush(sdmm_heap *heap) {\n    Control &c = control(heap);\n    bool any = false;\n"
+     "    for (u64 i = 0; i < 32; ++i) {\n        u64 q = c.quick[i];\n        c.quick[i] = 0;\n"
+     "        while (q != 0) {\n            const u64 next = word(heap, q + 4);\n"
+     "            toggle_block_start(heap, q);\n            c.allocated += block_size(heap, q);\n"
+     "            c.live_blocks += 1;\n            release(heap, q);\n            q = next;\n            any = true;\n"
+     "        }\n    }\n    return any;\n}\n\n}  // namespace"),
+    (HEAP, "    release(heap, off);\n    return SDMM_OK;\n}\n\nsdmm_status resolve(",
+     "    if (!quick_push(heap, off)) release(heap, off);\n    return SDMM_OK;\n}\n\nsdmm_status resolve("),
+    (HEAP, "    const u64 off = take_free_block(heap, need);\n    if (off == 0) {\n",
+     "    {\n        Control &qc = control(heap);\n        const u64 g = need >> 3;\n        if (g <= 33) {\n"
+     "            const u64 q = qc.quick[g - 2];\n            if (q != 0) {\n"
+     "                qc.quick[g - 2] = word(heap, q + 4);\n"
+     "                if (fill == Fill::kZero) SDMM_ZERO(bytes_at(heap, q + kHeader), round8(bytes));\n"
+     "                publish(heap, q, need, tag, bytes, out);\n                return SDMM_OK;\n            }\n"
+     "        }\n    }\n"
+     "    u64 off = take_free_block(heap, need);\n    if (off == 0 && quick_flush(heap)) off = take_free_block(heap, need);\n"
+     "    if (off == 0) {\n"),
+])
+VARIANTS["quick-lists+combined"] = ("the prototype plus the combined cheap changes",
+                                    VARIANTS["quick-lists"][1] + [class_table(512)])
 VARIANTS["combined"][1].extend(VARIANTS["no-stats"][1] + VARIANTS["no-magic-check"][1])
+VARIANTS["quick-lists+combined"][1].extend(VARIANTS["no-magic-check"][1])
 # Platform-hook variants (examples/solana/include/sdmm_sbf_platform.h): -D flags.
 HOOKS = {
     "zero-syscall-always": ("every zero-fill through sol_memset_", ["SDMM_SBF_INLINE_ZERO_MAX=0u"]),
