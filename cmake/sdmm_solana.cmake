@@ -81,10 +81,14 @@ find_program(SDMM_DEBIAN_CARGO cargo PATHS /usr/bin NO_DEFAULT_PATH)
 if(SDMM_DEBIAN_CARGO AND EXISTS /usr/lib/rustlib/src/rust/library AND NOT _sdmm_sbf_missing)
   file(GLOB _sdmm_rust_srcs ${_sdmm_sol}/rust-heap-demo/src/*.rs ${PROJECT_SOURCE_DIR}/rust/src/*.rs)
   set(_sdmm_rust_out ${SDMM_SBF_DIR}/rust-heap-demo.so)
-  add_custom_command(OUTPUT ${_sdmm_rust_out}
+  # Both builds in one command: they share the cargo target directory (and
+  # its build of core/alloc), so they must not run in parallel.
+  add_custom_command(OUTPUT ${_sdmm_rust_out} ${SDMM_SBF_DIR}/rust-heap-demo-bump.so
     COMMAND ${CMAKE_COMMAND} -E make_directory ${SDMM_SBF_DIR}
     COMMAND bash ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbf-rust.sh ${_sdmm_sol}/rust-heap-demo ${_sdmm_rust_out}
             ${SDMM_SBF_DIR}/rust-target
+    COMMAND bash ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbf-rust.sh ${_sdmm_sol}/rust-heap-demo
+            ${SDMM_SBF_DIR}/rust-heap-demo-bump.so ${SDMM_SBF_DIR}/rust-target bump
     DEPENDS ${_sdmm_rust_srcs} ${_sdmm_sol}/rust-heap-demo/Cargo.toml ${PROJECT_SOURCE_DIR}/Cargo.toml
             ${PROJECT_SOURCE_DIR}/rust/build.rs ${SDMM_CORE_SOURCES} ${PROJECT_SOURCE_DIR}/cpp/core/heap.hpp
             ${PROJECT_SOURCE_DIR}/cpp/core/bits.hpp ${PROJECT_SOURCE_DIR}/cpp/core/platform.hpp

@@ -121,6 +121,34 @@ async function cpiRoundTrip(bytes) {
 }
 const cpi = { "16 KiB": await cpiRoundTrip(16 * 1024), "512 KiB": await cpiRoundTrip(512 * 1024) };
 
+// Each memory-service instruction on its own (a wallet as the owner, no CPI):
+// the program's CU for the instruction, everything included (entry, input
+// parsing, sdmm_heap_attach, the operation, return data).
+async function serviceOps(bytes) {
+  const heap = (await generateKeyPairSigner()).address;
+  svm.setAccount({ address: heap, data: new Uint8Array(bytes), executable: false, lamports: lamports(10n ** 12n),
+    programAddress: ids.service, space: BigInt(bytes), exists: true });
+  const owner = await generateKeyPairSigner();
+  svm.airdrop(owner.address, lamports(10n ** 9n));
+  const { signerMeta } = await import("../../tests/solana/lib.mjs");
+  const acc = [writable(heap), signerMeta(owner)];
+  const out = {};
+  const step = async (name, data) => {
+    const r = await send(svm, payer, [ix(ids.service, name === "init" ? [writable(heap)] : acc, data)]);
+    if (!r.ok) { console.log(`FAIL memory-service ${name}: ${r.err}`); failed = true; }
+    out[name] = r.programCu;
+    return r;
+  };
+  await step("init", [0]);
+  const a = await step("alloc", cat([1, 4], le(8, 4)));
+  const h = readLe(a.ret, 0, 8);
+  await step("write", cat([2], le(h, 8), [4], le(0, 4), new Uint8Array(64)));
+  await step("read", cat([3], le(h, 8), [4], le(0, 4), le(64, 4)));
+  await step("free", cat([4], le(h, 8), [4]));
+  return out;
+}
+const service = { "16 KiB": await serviceOps(16 * 1024), "512 KiB": await serviceOps(512 * 1024) };
+
 const sizes = Object.fromEntries(readdirSync(SBF_DIR).filter((f) => f.endsWith(".so"))
   .map((f) => [f, statSync(join(SBF_DIR, f)).size]));
 
@@ -139,10 +167,14 @@ console.log(`- sdmm: ${sdmmRounds} rounds = ${sdmmOps} operations completed (${s
   "1.4M CU budget of a transaction, not memory)");
 console.log("\n### memory-service CPI round trip (alloc + write + read + free of 8 u64, 4 CPIs)\n");
 for (const [k, v] of Object.entries(cpi)) console.log(`- ${k} heap account: ${v} CU`);
+console.log("\n### memory-service instructions on their own (CU of the program, 8 u64, wallet owner)\n");
+console.log("| heap account | init | alloc | write | read | free |\n|---|---|---|---|---|---|");
+for (const [k, v] of Object.entries(service))
+  console.log(`| ${k} | ${v.init} | ${v.alloc} | ${v.write} | ${v.read} | ${v.free} |`);
 console.log("\n### Program sizes\n");
 for (const [k, v] of Object.entries(sizes)) console.log(`- ${k}: ${v} bytes`);
 writeFileSync(join(SBF_DIR, "bench.json"), JSON.stringify({ per_op: results, bump_ops_32k: bumpOps,
-  sdmm_rounds_32k: sdmmRounds, sdmm_ops_32k: sdmmOps, cpi_round_trip: cpi, so_sizes: sizes }, null, 2));
+  sdmm_rounds_32k: sdmmRounds, sdmm_ops_32k: sdmmOps, cpi_round_trip: cpi, service_ops: service, so_sizes: sizes }, null, 2));
 if (bumpOps === null || sdmmOps <= bumpOps) {
   console.log("FAIL the demo no longer shows the bump allocator running out where sdmm completes");
   failed = true;

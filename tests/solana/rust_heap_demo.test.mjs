@@ -9,7 +9,9 @@ if (!existsSync(soPath("rust-heap-demo"))) {
     "tools/setup.d/solana.sh)");
   process.exit(77);
 }
-const { svm, ids, payer } = await newSvm({ rust: "rust-heap-demo" });
+const haveBump = existsSync(soPath("rust-heap-demo-bump"));
+const { svm, ids, payer } = await newSvm(haveBump ? { rust: "rust-heap-demo", bump: "rust-heap-demo-bump" }
+  : { rust: "rust-heap-demo" });
 const run = (data) => send(svm, payer, [ix(ids.rust, [], data)]);
 const noFault = (r) => !r.logs.some((l) => /Access violation|unsupported BPF|panic/i.test(l));
 
@@ -23,6 +25,21 @@ let want = 0n;
 for (let k = 0n; k < BigInt(ROUNDS); k++) want += (k + 1n + ((k * 5n) & 30n)) + ((k) & 0xffn);
 check(readLe(r.ret, 8, 8) === want, `checksum ${readLe(r.ret, 8, 8)} (want ${want})`);
 console.log(`rust-heap-demo: ${ROUNDS} rounds of Vec build/drop, ${ops} operations, ${r.programCu} CU`);
+
+// The same program with Solana's default bump allocator runs out of memory.
+check(haveBump, "rust-heap-demo-bump.so was built alongside");
+if (haveBump) {
+  r = await send(svm, payer, [ix(ids.bump, [], cat([0], le(ROUNDS, 4)))]);
+  check(!r.ok && r.logs.some((l) => /rust-heap-demo: panic/.test(l)),
+    "with the bump allocator the same workload fails (allocation failure -> panic handler -> abort)");
+  let fits = 0;
+  for (const n of [5, 10, 20, 40, 80, 160]) {
+    const rb = await send(svm, payer, [ix(ids.bump, [], cat([0], le(n, 4)))]);
+    if (rb.ok) fits = n;
+  }
+  check(fits > 0 && fits < ROUNDS, `the bump build works for short runs (${fits} rounds fit in 32 KiB)`);
+  console.log(`rust-heap-demo-bump: out of memory before ${ROUNDS} rounds; the largest tested run that fits: ${fits} rounds`);
+}
 
 // sdmm-sys typed blocks (pubkey, u64, and more types) inside a heap that lives in a Vec.
 r = await run(cat([1], le(200, 4)));

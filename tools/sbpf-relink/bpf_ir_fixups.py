@@ -7,9 +7,9 @@ Three things the BPF backend refuses, each rewritten into an equivalent:
     is only an ABI hint -- the callee already writes through the pointer the
     caller passes -- so dropping it from definitions and calls together keeps
     the meaning.
-  * llvm.memcpy/memmove/memset with a run-time length ("A call to built-in
-    function 'memcpy' is not supported"): calls to shims over the Solana
-    syscalls (sbf_mem_shims.c).
+  * llvm.memcpy/memmove/memset with a run-time length, or a constant one too
+    long to expand inline ("A call to built-in function 'memcpy' is not
+    supported"): calls to shims over the Solana syscalls (sbf_mem_shims.c).
   * llvm.umul.with.overflow.i64 (lowered through a 128-bit multiply, i.e. a
     `__multi3` library call): a 64-bit multiply plus an exact overflow test
     with one unsigned division (SBF has udiv).
@@ -18,7 +18,11 @@ import re
 import sys
 
 MEM = re.compile(r"call void @llvm\.(memcpy|memmove|memset)\.[\w.]+\(ptr(?: [\w()]+)* (%[\w.]+), "
-                 r"(ptr|i8)(?: [\w()]+)* (%[\w.]+|-?\d+), i64 (%[\w.]+), i1 (?:false|true)\)")
+                 r"(ptr|i8)(?: [\w()]+)* (%[\w.]+|-?\d+), i64(?: range\([^)]*\))? (%[\w.]+|\d+), "
+                 r"i1 (?:false|true)\)")
+# Constant-length operations the backend expands inline up to a limit; longer
+# ones fail like run-time lengths do, so they go to the shims too.
+INLINE_MAX = 256
 UMUL = re.compile(r"^(\s*)(%[\w.]+) = (?:tail )?call \{ i64, i1 \} @llvm\.umul\.with\.overflow\.i64\("
                   r"i64 (?:noundef )?(%[\w.]+|-?\d+), i64 (?:noundef )?(%[\w.]+|-?\d+)\)(.*)$", re.M)
 SRET = re.compile(r" sret\(\[[^\]]*\]\)| sret\(%[\w.]+\)| sret\(\{[^}]*\}\)")
@@ -36,10 +40,15 @@ def fix(src):
     used = set()
 
     def mem(m):
+        length = m.group(5)
+        if not length.startswith("%") and int(length) <= INLINE_MAX:
+            return m.group(0)
         used.add(m.group(1))
-        return f"call void @sdmm_sbf_{m.group(1)}(ptr {m.group(2)}, {m.group(3)} {m.group(4)}, i64 {m.group(5)})"
+        return f"call void @sdmm_sbf_{m.group(1)}(ptr {m.group(2)}, {m.group(3)} {m.group(4)}, i64 {length})"
 
-    src, counts["mem"] = MEM.subn(mem, src)
+    before = src
+    src = MEM.sub(mem, src)
+    counts["mem"] = sum(1 for a, b in zip(before.splitlines(), src.splitlines()) if a != b)
 
     def umul(m):
         ind, res, a, b = m.group(1), m.group(2), m.group(3), m.group(4)

@@ -11,13 +11,14 @@
 # bpf_ir_fixups.py into equivalents it can (shims over the Solana syscalls in
 # sbf_mem_shims.c, plain arithmetic).
 #
-# usage: sbf-rust.sh CRATE_DIR OUT.so TARGET_DIR
+# usage: sbf-rust.sh CRATE_DIR OUT.so TARGET_DIR [CARGO_FEATURES]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 crate=$(cd "$1" && pwd)
 out=$2
 target_dir=$3
+features=${4:-}
 cargo=${SDMM_SBF_CARGO:-/usr/bin/cargo}
 [ -x "$cargo" ] || { echo "sbf-rust: $cargo missing (tools/setup.d/solana.sh installs cargo-web)" >&2; exit 1; }
 work="${out%.so}.d"
@@ -29,7 +30,7 @@ rm -rf "$work"; mkdir -p "$work/empty" "$work/ar"
 llvm-ar-22 rc "$work/empty/libsdmm.a"
 name=$(sed -n 's/^name = "\(.*\)"/\1/p' "$crate/Cargo.toml" | head -1 | tr - _)
 (cd "$crate" && RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 SDMM_LIB_DIR="$work/empty" CARGO_TARGET_DIR="$target_dir" \
-  "$cargo" build --release --target bpfel-unknown-none -Zbuild-std=core,alloc --quiet)
+  "$cargo" build --release --target bpfel-unknown-none -Zbuild-std=core,alloc --quiet ${features:+--features "$features"})
 lib="$target_dir/bpfel-unknown-none/release/lib$name.a"
 (cd "$work/ar" && llvm-ar-22 x "$lib")
 

@@ -16,7 +16,9 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
-use sdmm_sys::{Error, GlobalHeap, Heap};
+#[cfg(not(feature = "bump"))]
+use sdmm_sys::GlobalHeap;
+use sdmm_sys::{Error, Heap};
 
 unsafe extern "C" {
     fn sol_log_(message: *const u8, len: u64);
@@ -41,11 +43,43 @@ fn set_return(words: &[u64]) {
 // The SVM maps a zero-filled 32 KiB heap region at SOLANA_HEAP_START for each
 // invocation. GlobalHeap keeps no state outside that region (SBF programs have
 // no mutable globals): the heap is created on first use and reopened after.
+#[cfg(not(feature = "bump"))]
 #[global_allocator]
 // SAFETY: the region is mapped, zeroed and writable for the whole invocation,
 // and nothing else in this program uses it.
 static ALLOCATOR: GlobalHeap =
     unsafe { GlobalHeap::from_region(sdmm_sys::SOLANA_HEAP_START, sdmm_sys::SOLANA_HEAP_LEN, true) };
+
+/// The comparison (feature `bump`): what `solana-program` installs by default
+/// -- the cursor in the first 8 bytes of the region, bumping down from its
+/// end, and a `dealloc` that does nothing.
+#[cfg(feature = "bump")]
+struct Bump;
+
+#[cfg(feature = "bump")]
+unsafe impl core::alloc::GlobalAlloc for Bump {
+    unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+        let start = sdmm_sys::SOLANA_HEAP_START;
+        let cursor = start as *mut usize;
+        // SAFETY: the region is mapped and the first word is the cursor.
+        let mut pos = unsafe { cursor.read() };
+        if pos == 0 {
+            pos = start + sdmm_sys::SOLANA_HEAP_LEN;
+        }
+        pos = pos.saturating_sub(layout.size()) & !(layout.align().wrapping_sub(1));
+        if pos < start + core::mem::size_of::<usize>() {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: as above.
+        unsafe { cursor.write(pos) };
+        pos as *mut u8
+    }
+    unsafe fn dealloc(&self, _ptr: *mut u8, _layout: core::alloc::Layout) {}
+}
+
+#[cfg(feature = "bump")]
+#[global_allocator]
+static ALLOCATOR: Bump = Bump;
 
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
