@@ -40,6 +40,16 @@ DT_REL, DT_RELSZ, DT_RELENT = 17, 18, 19
 MM_PROGRAM_START = 0x1_0000_0000
 OP_CALL_IMM, OP_CALL_REG, OP_LDDW = 0x85, 0x8D, 0x18
 
+# The SBPF v0 instruction set: lddw; loads and stores of 1/2/4/8 bytes;
+# 32- and 64-bit ALU (add sub mul div or and lsh rsh neg mod xor mov arsh,
+# immediate and register forms) and le/be; jumps, call, callx, exit.
+_ALU_OPS = (0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xA0, 0xB0, 0xC0)
+_JMP_OPS = (0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0xA0, 0xB0, 0xC0, 0xD0)
+SBPF_V0_OPCODES = frozenset(
+    [0x18, 0x61, 0x69, 0x71, 0x79, 0x62, 0x6A, 0x72, 0x7A, 0x63, 0x6B, 0x73, 0x7B, 0xD4, 0xDC, 0x05, 0x85, 0x8D, 0x95]
+    + [cls | op | src for cls in (0x04, 0x07) for op in _ALU_OPS for src in (0x00, 0x08) if not (op == 0x80 and src)]
+    + [0x05 | op | src for op in _JMP_OPS for src in (0x00, 0x08)])
+
 # Names upstream LLVM calls that are really Agave syscalls under another name.
 RENAMED_CALLS = {"__bpf_trap": "abort"}
 
@@ -195,6 +205,16 @@ def relink(data, entry="entrypoint", log=None):
                 # from PIC lookup tables -- compile with --relocation-model=static.
                 raise RelinkError(f"relocation type {rtype} at {here:#x} in {obj.sections[rs['info']]['name']} "
                                   "is not supported (use --relocation-model=static)")
+
+    # Only SBPF v0 instructions: anything else (JMP32 from -mcpu=v3, the
+    # sign-extending loads and moves of v4, ...) would load and then fault.
+    pc = 0
+    while pc < len(out_text):
+        op = out_text[pc]
+        if op not in SBPF_V0_OPCODES:
+            raise RelinkError(f"instruction {pc // 8} has opcode {op:#04x}, which SBPF v0 does not have "
+                              "(compile with -mcpu=v2)")
+        pc += 16 if op == OP_LDDW else 8
 
     # SBPF v0 reads the callx register from imm; upstream puts it in dst.
     for pc in range(0, len(out_text), 8):

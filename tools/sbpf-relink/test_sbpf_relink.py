@@ -165,6 +165,19 @@ class RelinkTest(unittest.TestCase):
         with self.assertRaisesRegex(R.RelinkError, "no function named entrypoint"):
             self.relink("unsigned long main2(const unsigned char *p) { return p[0]; }")
 
+    def test_non_v0_instructions_are_refused(self):
+        src = ("unsigned long entrypoint(const unsigned char *p) { unsigned a = p[0], b = p[1];"
+               " return a < b ? 3 : 7; }")
+        compile_c(src, self.obj)  # -mcpu=v2: accepted
+        with open(self.obj, "rb") as f:
+            R.relink(f.read())
+        subprocess.run(["clang-22", *[x if x != "-mcpu=v2" else "-mcpu=v3" for x in FLAGS], "-o", self.obj],
+                       input=src.encode(), check=True)
+        with open(self.obj, "rb") as f:
+            data = f.read()
+        with self.assertRaisesRegex(R.RelinkError, "SBPF v0 does not have"):
+            R.relink(data)
+
     def test_not_an_object_is_refused(self):
         with self.assertRaises(R.RelinkError):
             R.relink(b"\x7fELF" + b"\0" * 60)
