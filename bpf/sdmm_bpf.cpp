@@ -243,19 +243,6 @@ inline sdmm_block block_of(__u64 handle, __u32 tag) {
 }
 }  // namespace sdmm_bpf
 
-// A run-time tag the verifier can see is below SDMM_TAG_COUNT: the core
-// indexes its size table with it. The core does check the tag first, but
-// clang merges `tag == NONE || tag >= COUNT` into one range test on a copy
-// (w3 = w1 - 14; if w3 < -13), so the verifier never learns the bound of the
-// register used as index ("R1 unbounded memory access" at kSizeLog2[tag]).
-// Out-of-table tags become SDMM_TAG_NONE, which every call refuses with the
-// same status it gives any unknown tag; the empty asm keeps clang from
-// folding the clamp into the core's own test.
-inline __u32 bounded_tag(__u32 tag) {
-    if (tag >= SDMM_TAG_COUNT) tag = SDMM_TAG_NONE;
-    asm volatile("" : "+r"(tag));
-    return tag;
-}
 
 #if SDMM_BPF_LOCKED
 // The lock, alone in its section (a map value may hold one bpf_spin_lock).
@@ -317,22 +304,18 @@ SDMM_BPF_API __u32 sdmm_bpf_ready(void) {
 }
 
 SDMM_BPF_API __u64 sdmm_bpf_alloc(__u32 tag, __u32 n) {
-    tag = bounded_tag(tag);
     SDMM_BPF_RETURN_LOCKED(__u64, sdmm_bpf::alloc(tag, n));
 }
 
 SDMM_BPF_API __u32 sdmm_bpf_free(__u64 handle, __u32 tag) {
-    tag = bounded_tag(tag);
     SDMM_BPF_RETURN_LOCKED(__u32, sdmm_bpf::free(handle, tag));
 }
 
 SDMM_BPF_API __u64 sdmm_bpf_resolve(__u64 handle, __u32 tag) {
-    tag = bounded_tag(tag);
     SDMM_BPF_RETURN_LOCKED(__u64, sdmm_bpf::resolve(handle, tag));
 }
 
 SDMM_BPF_API __u64 sdmm_bpf_resize(__u64 handle, __u32 tag, __u32 new_len) {
-    tag = bounded_tag(tag);
     SDMM_BPF_RETURN_LOCKED(__u64, sdmm_bpf::resize(handle, tag, new_len));
 }
 

@@ -261,20 +261,27 @@ SDMM_HOT u64 next_generation(sdmm_heap *heap) {
     return gen;
 }
 
-constexpr uint8_t kSizeLog2[] = {
+// log2 of the element size per tag, padded to 16 entries (0xFF: no such tag)
+// and always indexed with `tag & kTagMask`: the mask changes nothing for a
+// valid tag, and lets the BPF verifier bound the load whatever the compiler
+// did to the range checks before it.
+constexpr uint8_t kSizeLog2[16] = {
     0xFF,
 #define SDMM_TYPE(name, TAG, Camel, c_type, size_log2) size_log2,
 #include "../../ffi/sdmm_types.def"
 #undef SDMM_TYPE
 };
-static_assert(sizeof(kSizeLog2) == SDMM_TAG_COUNT, "one size per tag");
+inline u64 size_log2_of(u64 tag) {
+    SDMM_OPAQUE(tag);
+    return kSizeLog2[tag & kTagMask];
+}
 static_assert(SDMM_TAG_COUNT <= 16, "tags live in 4 header bits");
 
 // Fills the header's second word and the caller's block; counts the block.
 // (BPF calls take at most 5 arguments: helpers with more are always inlined.)
 [[gnu::always_inline]] inline void publish(sdmm_heap *heap, u64 off, u64 size, u64 tag, u64 bytes,
                                            sdmm_block *out) {
-    const u64 size_log2 = kSizeLog2[tag];
+    const u64 size_log2 = size_log2_of(tag);
     const u64 tail = size - kHeader - bytes;  // <= 15 by construction
     const u64 w1 = (next_generation(heap) << 8) | (tail << kTailShift) | tag;
     word(heap, off + 4) = static_cast<u32>(w1);
@@ -396,7 +403,9 @@ uint64_t size_class(uint64_t granules, bool has_lzcnt) {
 uint64_t size_class_portable(uint64_t granules) {
     return class_from_log2(granules, static_cast<u64>(bits::floor_log2_portable(granules)));
 }
-uint32_t tag_size_log2(uint32_t tag) { return tag < SDMM_TAG_COUNT ? kSizeLog2[tag] : 0xFF; }
+uint32_t tag_size_log2(uint32_t tag) {
+    return tag != SDMM_TAG_NONE && tag < SDMM_TAG_COUNT ? static_cast<uint32_t>(size_log2_of(tag)) : 0xFF;
+}
 
 sdmm_status init(void *arena, size_t len, uint32_t flags, sdmm_heap **out) {
     if (out == nullptr) return SDMM_ERR_INVALID_HEAP;
@@ -464,7 +473,7 @@ sdmm_status alloc(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill, sdmm
     const u64 capacity = control(heap).sentinel - control(heap).first_block;
     // count < 2^32 and size_log2 <= 6: the product cannot overflow 64 bits.
     if (count > 0xFFFFFFFFu) return fail(out, SDMM_ERR_TOO_LARGE);
-    const u64 bytes = count << kSizeLog2[tag];
+    const u64 bytes = count << size_log2_of(tag);
     if (bytes > capacity - kHeader) return fail(out, SDMM_ERR_TOO_LARGE);
     u64 need = round8(bytes + kHeader);
     if (need < kMinBlock) need = kMinBlock;
@@ -541,7 +550,7 @@ sdmm_status resolve(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdm
     const u64 w1 = word(heap, off + 4);
     const u64 tag = w1 & kTagMask;
     if (tag != expected_tag) return fail(out, SDMM_ERR_TAG_MISMATCH);
-    const u64 size_log2 = kSizeLog2[tag];
+    const u64 size_log2 = size_log2_of(tag);
     const u64 bytes = block_size(heap, off) - kHeader - ((w1 >> kTailShift) & 0xF);
     out->tag = static_cast<u32>(tag);
     out->status = SDMM_OK;
@@ -560,7 +569,7 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
     if (status != SDMM_OK) return fail(out, status);
     if (new_len == 0) return fail(out, SDMM_ERR_ZERO_COUNT);
     const u64 tag = block->tag;
-    const u64 size_log2 = kSizeLog2[tag];
+    const u64 size_log2 = size_log2_of(tag);
     const u64 capacity = control(heap).sentinel - control(heap).first_block;
     const u64 new_bytes = new_len << size_log2;
     if (new_bytes > capacity - kHeader) return fail(out, SDMM_ERR_TOO_LARGE);

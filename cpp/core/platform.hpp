@@ -23,6 +23,16 @@
 #define SDMM_OFFSET_MASK (~0ull)
 #endif
 
+// SDMM_OPAQUE(x): on BPF, hides x's value range from the compiler so that a
+// bounds mask applied afterwards survives optimisation. clang deletes a mask
+// it can prove redundant, but the kernel verifier cannot prove it and then
+// refuses the load ("unbounded memory access"). Free elsewhere.
+#if defined(__bpf__) || defined(__BPF__)
+#define SDMM_OPAQUE(x) __asm__ volatile("" : "+r"(x))
+#else
+#define SDMM_OPAQUE(x) ((void)0)
+#endif
+
 #if !defined(SDMM_ZERO) || !defined(SDMM_COPY)
 #if defined(__bpf__) || defined(__BPF__)
 namespace sdmm::platform {
