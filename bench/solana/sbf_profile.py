@@ -99,6 +99,8 @@ class Vm:
         self_count = defaultdict(int)
         incl = defaultdict(int)
         sys_count = defaultdict(int)
+        calls_to = defaultdict(int)
+        calls_to[fn] = 1
         active = [fn]
         counter = 0
         start_of = {}  # function -> counter at entry, for inclusive (non-recursive) counts
@@ -157,6 +159,7 @@ class Vm:
                         r[10] += 2 * FRAME
                         npc = target
                         name = self.func_of(target)
+                        calls_to[name] += 1
                         active.append(name)
                         if name not in start_of:
                             start_of[name] = counter
@@ -169,12 +172,14 @@ class Vm:
                     r[10] += 2 * FRAME
                     npc = target
                     active.append(self.func_of(target))
+                    calls_to[active[-1]] += 1
                     start_of.setdefault(active[-1], counter)
                 elif o == 0x90:  # exit
                     name = active.pop()
                     if name not in active:  # outermost activation: charge inclusive
                         incl[name] += counter - start_of.pop(name)
                     if not calls:
+                        self.calls = calls_to
                         return self_count, incl, sys_count, counter, r[0]
                     npc, saved, r10 = calls.pop()
                     r[6:10] = saved
@@ -217,9 +222,11 @@ def main():
     print(f"total {total} instructions, return {ret:#x}; syscalls: {dict(sys_count)}")
     names = list(self_count)
     pretty = dict(zip(names, demangle(names)))
-    print(f"{'self':>9} {'inclusive':>10}  function")
+    print(f"{'self':>9} {'inclusive':>10} {'calls':>7} {'self/call':>9}  function")
     for name, n in sorted(self_count.items(), key=lambda kv: -kv[1]):
-        print(f"{n:9d} {incl.get(name, 0):10d}  {pretty[name][:110]}")
+        c = vm.calls.get(name, 0)
+        per = f"{n / c:9.1f}" if c else f"{'':9}"
+        print(f"{n:9d} {incl.get(name, 0):10d} {c:7d} {per}  {pretty[name][:100]}")
 
 
 if __name__ == "__main__":

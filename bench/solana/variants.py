@@ -7,7 +7,8 @@ bench.mjs on each (LiteSVM, exact CU), and prints the difference to the
 unmodified core. A variant whose text no longer matches the core is reported
 as such (the core moved on), never silently measured as the baseline.
 
-usage: bench/solana/variants.py [OUT_DIR]     (needs clang-22/llvm-22, node, tests/solana/node_modules)
+usage: bench/solana/variants.py [OUT_DIR]            (needs clang-22/llvm-22, node, tests/solana/node_modules)
+       bench/solana/variants.py --profile [OUT_DIR]  (per-function CU of the steady state, via sbf_profile.py)
 """
 import json
 import os
@@ -130,7 +131,42 @@ def measure(out_dir):
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+# --profile: the core's hot helpers made out-of-line (call overhead added, a
+# few CU each) so sbf_profile.py can charge instructions to each of them.
+NOINLINE = [(HEAP, "#define SDMM_HOT [[gnu::always_inline]] inline", "#define SDMM_HOT [[gnu::noinline]]")] + [
+    (HEAP, f"inline {sig}", f"[[gnu::noinline]] {sig}") for sig in (
+        "u64 class_of(", "bool is_block_start(", "void toggle_block_start(", "u64 first_class_from(",
+        "void raise_clean_from(", "bool heap_ok(", "void scrub_absorbed_header(")]
+
+
+def profile(work):
+    core = os.path.join(work, "noinline", "src")
+    out = os.path.join(work, "noinline", "sbf")
+    shutil.rmtree(os.path.join(work, "noinline"), ignore_errors=True)
+    os.makedirs(out)
+    for sub in ("cpp", "ffi"):
+        shutil.copytree(os.path.join(ROOT, sub), os.path.join(core, sub))
+    for f, old, new in NOINLINE:
+        path = os.path.join(core, f)
+        text = open(path).read()
+        if text.count(old) != 1:
+            print(f"the core no longer has `{old.strip()}`: profile without that change")
+            continue
+        open(path, "w").write(text.replace(old, new))
+    build(core, out)
+    so = os.path.join(out, "heap-demo.so")
+    # heap-demo BENCH, 256 KiB heap: kind 4 (steady state) and kind 5 (its harness), 400 steps.
+    for kind in (4, 5):
+        data = bytes([1]) + (256 * 1024).to_bytes(4, "little") + bytes([kind]) + (400).to_bytes(4, "little")
+        print(f"== heap-demo BENCH kind {kind}, 400 steps (helpers out of line)")
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench/solana/sbf_profile.py"), so, data.hex()], check=True)
+
+
 def main():
+    if "--profile" in sys.argv:
+        sys.argv.remove("--profile")
+        profile(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="sdmm-profile-"))
+        return
     work = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="sdmm-variants-")
     rows = []
     for name, (what, edits) in list(VARIANTS.items()) + [(k, (w, None)) for k, (w, _) in HOOKS.items()]:
