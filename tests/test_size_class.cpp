@@ -70,6 +70,7 @@ TEST(SizeClass, EveryPathAgreesForEveryBlockSize) {
     for (uint64_t g = 2; g <= max_granules; g += step) {
         const uint64_t want = core::size_class_portable(g);
         mismatches += core::size_class(g, lzcnt) != want;
+        mismatches += core::size_class_table(g) != want;  // the BPF/SBF table, below 4 KiB
 #if defined(__x86_64__)
         mismatches += core::size_class(g, false) != want;  // forces the bsr path
         const int fl = bits::floor_log2_builtin(g);

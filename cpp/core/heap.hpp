@@ -38,5 +38,7 @@ uint32_t tag_size_log2(uint32_t tag);
 // units of a whole block (header included) and is at least 2.
 uint64_t size_class(uint64_t granules, bool has_lzcnt);
 uint64_t size_class_portable(uint64_t granules);
+// The compile-time table BPF/SBF use for blocks under 4 KiB.
+uint64_t size_class_table(uint64_t granules);
 
 }  // namespace sdmm::core
