@@ -1,13 +1,19 @@
 // memory_service.test.mjs -- the memory-service program (sdmm heaps in
 // account data) and a client program using it through CPI, in LiteSVM.
 // usage: node memory_service.test.mjs SBF_DIR
+import { readFileSync } from "node:fs";
 import {
   address, addressBytes, cat, check, customError, done, fundedSigner, generateKeyPairSigner,
   getProgramDerivedAddress, ix, lamports, le, newSvm, readLe, readonly, send, signerMeta, writable,
 } from "./lib.mjs";
 
-const TYPES = ["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "u128", "i128", "pubkey", "hash", "signature"];
-const SIZE = [1, 2, 4, 8, 1, 2, 4, 8, 16, 16, 32, 32, 64];
+// The element types come from the one type table (ffi/sdmm_types.def), in
+// tag order: SDMM_TYPE(name, TAG, Camel, c_type, size_log2).
+const TYPE_ROWS = [...readFileSync(new URL("../../ffi/sdmm_types.def", import.meta.url), "utf8")
+  .matchAll(/^SDMM_TYPE\((\w+),\s*\w+,\s*\w+,\s*\w+,\s*(\d+)\)/gm)];
+const TYPES = TYPE_ROWS.map((m) => m[1]);
+const SIZE = TYPE_ROWS.map((m) => 1 << Number(m[2]));
+if (TYPES.length === 0) throw new Error("no rows read from ffi/sdmm_types.def");
 const E = { badData: 1, missing: 2, notSigner: 3, badHeap: 4, denied: 5, already: 6, range: 7 };
 const S = (status) => 0x100 + status; // sdmm status as a custom error
 const ST = { zero: 1, tooLarge: 2, oom: 3, invalidHeap: 4, invalidBlock: 7, tagMismatch: 9, stale: 10 };
@@ -63,7 +69,7 @@ for (let t = 1; t <= TYPES.length; t++) {
   handles.push({ t, h, bytes });
 }
 [live, , , chk] = await stats(heap);
-check(live === TYPES.length && chk === 0, `13 live blocks after allocating every type (live=${live}, check=${chk})`);
+check(live === TYPES.length && chk === 0, `${TYPES.length} live blocks after allocating every type (live=${live}, check=${chk})`);
 for (const { t, h, bytes } of handles) {
   r = await run([read(heap, alice, h, t, 0, bytes.length)]);
   check(r.ok && Buffer.from(r.ret).equals(Buffer.from(bytes)), `read back ${TYPES[t - 1]} in a later transaction`);
