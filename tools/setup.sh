@@ -11,6 +11,7 @@ debian_packages=(
   libbpf-dev bpftool                     # loading into the kernel verifier
   libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev  # native peers
   valgrind gnuplot-nox                   # instruction counts, plots
+  rustc-web cargo-web rust-web-src       # Rust for SBF (-Zbuild-std): the Solana Rust program
 )
 
 missing=()

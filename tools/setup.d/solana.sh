@@ -29,15 +29,5 @@ else
   echo "setup solana: npm not found; the solana.* LiteSVM tests will SKIP"
 fi
 
-rust_packages=(rustc-web cargo-web rust-web-src)
-missing=()
-for p in "${rust_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "setup solana: installing ${missing[*]}"
-  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
-  if ! apt-cache show "${missing[0]}" >/dev/null 2>&1; then $sudo_cmd apt-get update -qq; fi
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-    || echo "setup solana: could not install ${missing[*]}; solana.rust_heap_demo will SKIP"
-fi
+# Debian's rustc-web/cargo-web/rust-web-src (the Rust on-chain program) are in
+# tools/setup.sh's package list, with everything else from Debian.
