@@ -40,6 +40,12 @@ sdmm_status sdmm_alloc_tagged_into(sdmm_heap *heap, uint32_t tag, uint32_t n, sd
 #undef SDMM_TYPE
 
 sdmm_status sdmm_free_ref(sdmm_heap *heap, const sdmm_block *block) { return sdmm::core::free(heap, block); }
+sdmm_status sdmm_free_handle(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag) {
+    return sdmm::core::free_handle(heap, handle, expected_tag);
+}
+sdmm_status sdmm_free_ptr(sdmm_heap *heap, const void *elements, uint32_t expected_tag) {
+    return sdmm::core::free_pointer(heap, elements, expected_tag);
+}
 sdmm_status sdmm_resize_into(sdmm_heap *heap, const sdmm_block *block, uint32_t new_len, sdmm_block *out) {
     // `out` may alias `block`: work on a copy.
     const sdmm_block in = block != nullptr ? *block : sdmm_block{};

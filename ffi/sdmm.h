@@ -132,6 +132,12 @@ sdmm_status sdmm_heap_attach(void *arena, size_t len, sdmm_heap **out);
 /* The same for a tag known only at run time (services, BPF maps). */
 sdmm_status sdmm_alloc_tagged_into(sdmm_heap *heap, uint32_t tag, uint32_t n, sdmm_block *out);
 sdmm_status sdmm_free_ref(sdmm_heap *heap, const sdmm_block *block);
+/* Frees the live block a handle names, or the one whose elements start at
+ * `elements`, validating it once (allocator adapters, BPF and Solana callers
+ * that keep only a handle or a pointer). `expected_tag` must be the block's
+ * tag. Statuses as for sdmm_free_ref. */
+sdmm_status sdmm_free_handle(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag);
+sdmm_status sdmm_free_ptr(sdmm_heap *heap, const void *elements, uint32_t expected_tag);
 sdmm_status sdmm_resize_into(sdmm_heap *heap, const sdmm_block *block, uint32_t new_len, sdmm_block *out);
 sdmm_status sdmm_resolve_into(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out);
 /* A zero-filled u8 block whose first byte is aligned to `align` (a power of

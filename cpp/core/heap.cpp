@@ -571,6 +571,32 @@ sdmm_status free(sdmm_heap *heap, const sdmm_block *block) {
     return SDMM_OK;
 }
 
+sdmm_status free_handle(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag) {
+    if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
+    u64 off = 0;
+    const sdmm_status status = locate(heap, handle, &off, SDMM_ERR_DOUBLE_FREE);
+    if (status != SDMM_OK) return status;
+    if ((word(heap, off + 4) & kTagMask) != expected_tag) return SDMM_ERR_TAG_MISMATCH;
+    release(heap, off);
+    return SDMM_OK;
+}
+
+sdmm_status free_pointer(sdmm_heap *heap, const void *elements, uint32_t expected_tag) {
+    if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
+    const uintptr_t p = reinterpret_cast<uintptr_t>(elements);
+    const uintptr_t b = reinterpret_cast<uintptr_t>(base_of(heap));
+    const Control &c = control(heap);
+    if (p < b + c.first_block + kHeader || p >= b + c.sentinel) return SDMM_ERR_INVALID_BLOCK;
+    const u64 off = p - b - kHeader;
+    if ((off & 7) != 0 || !is_block_start(heap, off)) return SDMM_ERR_INVALID_BLOCK;
+    const u64 w0 = word(heap, off);
+    const u64 size = w0 & ~kFlagBits;
+    if ((w0 & kUsed) == 0 || size < kMinBlock || off + size > c.sentinel) return SDMM_ERR_CORRUPTED;
+    if ((word(heap, off + 4) & kTagMask) != expected_tag) return SDMM_ERR_TAG_MISMATCH;
+    release(heap, off);
+    return SDMM_OK;
+}
+
 sdmm_status resolve(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out) {
     if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
     if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);

@@ -23,6 +23,8 @@ sdmm_status alloc(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill, sdmm
 // A u8 block of `bytes` whose first byte is aligned to `align` (power of two).
 sdmm_status alloc_aligned(sdmm_heap *heap, uint64_t bytes, uint64_t align, Fill fill, sdmm_block *out);
 sdmm_status free(sdmm_heap *heap, const sdmm_block *block);
+sdmm_status free_handle(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag);
+sdmm_status free_pointer(sdmm_heap *heap, const void *elements, uint32_t expected_tag);
 sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, sdmm_block *out);
 sdmm_status resolve(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out);
 

@@ -104,7 +104,8 @@ pub const SDMM_ERR_DOUBLE_FREE: sdmm_status_value = 8;
 pub const SDMM_ERR_TAG_MISMATCH: sdmm_status_value = 9;
 pub const SDMM_ERR_STALE_HANDLE: sdmm_status_value = 10;
 pub const SDMM_ERR_CORRUPTED: sdmm_status_value = 11;
-pub const SDMM_STATUS_COUNT: sdmm_status_value = 12;
+pub const SDMM_ERR_BUSY: sdmm_status_value = 12;
+pub const SDMM_STATUS_COUNT: sdmm_status_value = 13;
 pub type sdmm_status_value = core::ffi::c_uint;
 pub type sdmm_status = u32;
 #[repr(C)]
@@ -281,6 +282,12 @@ unsafe extern "C" {
         out: *mut sdmm_block,
     ) -> sdmm_status;
     pub fn sdmm_free_ref(heap: *mut sdmm_heap, block: *const sdmm_block) -> sdmm_status;
+    pub fn sdmm_free_handle(heap: *mut sdmm_heap, handle: u64, expected_tag: u32) -> sdmm_status;
+    pub fn sdmm_free_ptr(
+        heap: *mut sdmm_heap,
+        elements: *const core::ffi::c_void,
+        expected_tag: u32,
+    ) -> sdmm_status;
     pub fn sdmm_resize_into(
         heap: *mut sdmm_heap,
         block: *const sdmm_block,
