@@ -5,9 +5,13 @@
 #   sdmm_add_sbf_program(NAME SOURCES src... [DEFINES D=V...] [WITH_CORE])
 #     -> ${SDMM_SBF_DIR}/NAME.so, built with the target `sbf_NAME` (in ALL).
 #        WITH_CORE links the sdmm core in, with the SBF platform hooks
-#        (examples/solana/include/sdmm_sbf_platform.h).
+#        (sbf/sdmm_sbf_platform.h).
+#   ${SDMM_SBF_DIR}/sdmm_types.jsonl: the type table (ffi/sdmm_types.def) as
+#        JSON lines, made by the C preprocessor, for the JS tests.
 #
-# Needs clang-22, llvm-22 (llvm-link, opt, llc), python3; the tests need node
+# The SBF port itself (headers, every compiler flag) is in sbf/; the flags in
+# sbf/flags.sh only, which the build scripts source and this file asks for
+# the tool list. Needs clang-22, llvm-22 (llvm-link, opt, llc), python3; the tests need node
 # and tests/solana/node_modules (tools/setup.d/solana.sh runs `npm ci`). What
 # is missing turns into a test that reports SKIP with the reason.
 
@@ -15,8 +19,13 @@ set(SDMM_SBF_DIR ${PROJECT_BINARY_DIR}/solana)
 set(SDMM_SBF_BUILD ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbf-build.sh)
 set(SDMM_SBF_SKIP 77)
 
+set(SDMM_SBF_PORT ${PROJECT_SOURCE_DIR}/sbf)
+set(SDMM_SBF_PORT_FILES ${SDMM_SBF_PORT}/flags.sh ${SDMM_SBF_PORT}/sdmm_sbf.h ${SDMM_SBF_PORT}/sdmm_sbf_platform.h)
+execute_process(COMMAND bash ${SDMM_SBF_PORT}/flags.sh tools OUTPUT_VARIABLE _sdmm_sbf_tools
+                OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
+string(REPLACE "\n" ";" _sdmm_sbf_tools "${_sdmm_sbf_tools}")
 set(_sdmm_sbf_missing "")
-foreach(tool clang-22 clang++-22 llvm-link-22 opt-22 llc-22 python3)
+foreach(tool IN LISTS _sdmm_sbf_tools)
   string(MAKE_C_IDENTIFIER "SDMM_TOOL_${tool}" var)
   find_program(${var} ${tool})
   if(NOT ${var})
@@ -36,13 +45,12 @@ function(sdmm_add_sbf_program NAME)
     list(APPEND args -D ${d})
   endforeach()
   set(deps ${ARG_SOURCES} ${SDMM_SBF_BUILD} ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbpf_relink.py
-      ${PROJECT_SOURCE_DIR}/examples/solana/include/sdmm_sbf.h ${PROJECT_SOURCE_DIR}/ffi/sdmm.h
+      ${SDMM_SBF_PORT_FILES} ${PROJECT_SOURCE_DIR}/ffi/sdmm.h
       ${PROJECT_SOURCE_DIR}/ffi/sdmm_types.def ${PROJECT_SOURCE_DIR}/ffi/sdmm_status.def)
   if(ARG_WITH_CORE)
     list(APPEND args --core)
     list(APPEND deps ${SDMM_CORE_SOURCES} ${PROJECT_SOURCE_DIR}/cpp/core/heap.hpp
-         ${PROJECT_SOURCE_DIR}/cpp/core/bits.hpp ${PROJECT_SOURCE_DIR}/cpp/core/platform.hpp
-         ${PROJECT_SOURCE_DIR}/examples/solana/include/sdmm_sbf_platform.h)
+         ${PROJECT_SOURCE_DIR}/cpp/core/bits.hpp ${PROJECT_SOURCE_DIR}/cpp/core/platform.hpp)
   endif()
   add_custom_command(OUTPUT ${out}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${SDMM_SBF_DIR}
@@ -65,6 +73,17 @@ function(sdmm_add_solana_test NAME SCRIPT)
       exec node '${script}' '${SDMM_SBF_DIR}'" _ "${_sdmm_sbf_missing}")
   set_tests_properties(solana.${NAME} PROPERTIES SKIP_RETURN_CODE ${SDMM_SBF_SKIP} TIMEOUT 900)
 endfunction()
+
+# ---- the type table for the JS tests: parsed by the C preprocessor only ----
+set(_sdmm_types_json ${SDMM_SBF_DIR}/sdmm_types.jsonl)
+add_custom_command(OUTPUT ${_sdmm_types_json}
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${SDMM_SBF_DIR}
+  COMMAND ${CMAKE_C_COMPILER} -E -P -x c -I${PROJECT_SOURCE_DIR}/ffi ${SDMM_SBF_PORT}/sdmm_types.jsonl.in
+          -o ${_sdmm_types_json}
+  DEPENDS ${SDMM_SBF_PORT}/sdmm_types.jsonl.in ${PROJECT_SOURCE_DIR}/ffi/sdmm_types.def
+  COMMENT "sdmm_types.jsonl (the type table for the Solana tests)"
+  VERBATIM)
+add_custom_target(sbf_types_json ALL DEPENDS ${_sdmm_types_json})
 
 # ---- the programs ----
 set(_sdmm_sol ${PROJECT_SOURCE_DIR}/examples/solana)
@@ -93,8 +112,8 @@ if(SDMM_DEBIAN_CARGO AND EXISTS /usr/lib/rustlib/src/rust/library AND NOT _sdmm_
             ${PROJECT_SOURCE_DIR}/rust/build.rs ${SDMM_CORE_SOURCES} ${PROJECT_SOURCE_DIR}/cpp/core/heap.hpp
             ${PROJECT_SOURCE_DIR}/cpp/core/bits.hpp ${PROJECT_SOURCE_DIR}/cpp/core/platform.hpp
             ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbf-rust.sh ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/bpf_ir_fixups.py
-            ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbf_mem_shims.c ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbpf_relink.py
-            ${PROJECT_SOURCE_DIR}/examples/solana/include/sdmm_sbf_platform.h
+            ${SDMM_SBF_PORT}/sbf_mem_shims.c ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbpf_relink.py
+            ${SDMM_SBF_PORT_FILES}
     COMMENT "SBF program rust-heap-demo.so (Rust, -Zbuild-std)"
     VERBATIM)
   add_custom_target(sbf_rust-heap-demo ALL DEPENDS ${_sdmm_rust_out})

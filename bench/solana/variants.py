@@ -106,7 +106,7 @@ VARIANTS["quick-lists+combined"] = ("the prototype plus the combined cheap chang
                                     VARIANTS["quick-lists"][1] + [class_table(512)])
 VARIANTS["combined"][1].extend(VARIANTS["no-stats"][1] + VARIANTS["no-magic-check"][1])
 VARIANTS["quick-lists+combined"][1].extend(VARIANTS["no-magic-check"][1])
-# Platform-hook variants (examples/solana/include/sdmm_sbf_platform.h): -D flags.
+# Platform-hook variants (sbf/sdmm_sbf_platform.h): -D flags.
 HOOKS = {
     "zero-syscall-always": ("every zero-fill through sol_memset_", ["SDMM_SBF_INLINE_ZERO_MAX=0u"]),
     "zero-inline-64": ("zero-fills up to 64 B as an inline word loop", ["SDMM_SBF_INLINE_ZERO_MAX=64u"]),

@@ -1,19 +1,16 @@
 // memory_service.test.mjs -- the memory-service program (sdmm heaps in
 // account data) and a client program using it through CPI, in LiteSVM.
 // usage: node memory_service.test.mjs SBF_DIR
-import { readFileSync } from "node:fs";
 import {
-  address, addressBytes, cat, check, customError, done, fundedSigner, generateKeyPairSigner,
-  getProgramDerivedAddress, ix, lamports, le, newSvm, readLe, readonly, send, signerMeta, writable,
+  cat, check, customError, done, fundedSigner, generateKeyPairSigner, getProgramDerivedAddress, ix, lamports, le,
+  loadTypes, newSvm, readLe, readonly, send, signerMeta, writable,
 } from "./lib.mjs";
 
-// The element types come from the one type table (ffi/sdmm_types.def), in
-// tag order: SDMM_TYPE(name, TAG, Camel, c_type, size_log2).
-const TYPE_ROWS = [...readFileSync(new URL("../../ffi/sdmm_types.def", import.meta.url), "utf8")
-  .matchAll(/^SDMM_TYPE\((\w+),\s*\w+,\s*\w+,\s*\w+,\s*(\d+)\)/gm)];
-const TYPES = TYPE_ROWS.map((m) => m[1]);
-const SIZE = TYPE_ROWS.map((m) => 1 << Number(m[2]));
-if (TYPES.length === 0) throw new Error("no rows read from ffi/sdmm_types.def");
+// The element types come from the one type table (ffi/sdmm_types.def), read
+// by the C preprocessor at build time (lib.mjs loadTypes).
+const ROWS = loadTypes();
+const TYPES = ROWS.map((t) => t.name);
+const SIZE = ROWS.map((t) => t.size);
 const E = { badData: 1, missing: 2, notSigner: 3, badHeap: 4, denied: 5, already: 6, range: 7 };
 const S = (status) => 0x100 + status; // sdmm status as a custom error
 const ST = { zero: 1, tooLarge: 2, oom: 3, invalidHeap: 4, invalidBlock: 7, tagMismatch: 9, stale: 10 };
