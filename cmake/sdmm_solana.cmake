@@ -92,6 +92,10 @@ sdmm_add_sbf_program(heap-demo SOURCES ${_sdmm_sol}/heap-demo/heap_demo.cpp WITH
 sdmm_add_sbf_program(heap-demo-bump SOURCES ${_sdmm_sol}/heap-demo/heap_demo.cpp DEFINES HEAP_DEMO_BUMP WITH_CORE)
 sdmm_add_sbf_program(memory-service SOURCES ${_sdmm_sol}/memory-service/memory_service.cpp WITH_CORE)
 sdmm_add_sbf_program(memory-client SOURCES ${_sdmm_sol}/memory-client/memory_client.cpp)
+# Every alloc and free timed on its own (bench/solana/percall.mjs, the
+# worst-case test), and the SDK's bump allocator built the same way.
+sdmm_add_sbf_program(alloc-timing SOURCES ${_sdmm_sol}/alloc-timing/alloc_timing.cpp WITH_CORE)
+sdmm_add_sbf_program(alloc-timing-bump SOURCES ${_sdmm_sol}/alloc-timing/alloc_timing.cpp DEFINES TIMING_BUMP)
 
 # The no_std Rust program over sdmm-sys: Debian's rustc-web (1.96, with
 # rust-src for -Zbuild-std) builds it for bpfel-unknown-none; without it the
@@ -129,5 +133,9 @@ set_tests_properties(solana.relink PROPERTIES SKIP_RETURN_CODE ${SDMM_SBF_SKIP})
 sdmm_add_solana_test(heap_demo tests/solana/heap_demo.test.mjs)
 sdmm_add_solana_test(memory_service tests/solana/memory_service.test.mjs)
 sdmm_add_solana_test(rust_heap_demo tests/solana/rust_heap_demo.test.mjs)
+# The worst case of one alloc / free over a long random run, against README.md's stated bound.
+sdmm_add_solana_test(worst_case tests/solana/worst_case.test.mjs)
+# Every alloc and free timed on its own (sdmm vs the SDK bump allocator).
+sdmm_add_solana_test(percall bench/solana/percall.mjs)
 # The benchmark runs in every test run: CU per operation, .so sizes, CPI cost.
 sdmm_add_solana_test(bench bench/solana/bench.mjs)
