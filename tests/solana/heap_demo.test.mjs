@@ -40,8 +40,10 @@ check(r.ok, `all types with 100 elements: ${r.err}`);
 r = await send(svm, payer, [demo("sdmm", 3, 0)]);
 // ZERO_COUNT, TOO_LARGE, TAG_MISMATCH (unknown tag), INVALID_HEAP (null), TAG_MISMATCH (wrong
 // tag on free), INVALID_BLOCK (pointer/handle disagree), OK, DOUBLE_FREE, STALE_HANDLE,
-// TAG_MISMATCH (resolve), INVALID_BLOCK (made-up handle), heap check OK
-check(r.ok && [...r.ret].join() === "1,2,9,4,9,7,0,8,10,9,7,0", `bad-input statuses: ${[...r.ret]}`);
+// TAG_MISMATCH (resolve), INVALID_BLOCK (made-up handle); sdmm_free_handle with the wrong tag
+// TAG_MISMATCH, sdmm_free_ptr of an interior pointer INVALID_BLOCK, sdmm_free_ptr OK,
+// sdmm_free_handle again DOUBLE_FREE; heap check OK
+check(r.ok && [...r.ret].join() === "1,2,9,4,9,7,0,8,10,9,7,9,7,0,8,0", `bad-input statuses: ${[...r.ret]}`);
 
 const bad = [
   ["too short", ix(ids.sdmm, [], [0, 0]), 1],
