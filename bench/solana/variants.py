@@ -193,13 +193,13 @@ def main():
         except subprocess.CalledProcessError as e:
             rows.append((name, what, f"failed: {e}"))
     base = rows[0][2]
-    keys = ["alloc_fresh", "free", "alloc_reused", "alloc_free_pair_steady"]
-    print("| variant | alloc fresh | free | alloc reused | free+alloc steady | what changes |")
-    print("|---|---|---|---|---|---|")
+    keys = ["alloc_fresh", "free", "alloc_free_pair_steady"]
+    print("| variant | alloc fresh | free | free+alloc steady | what changes |")
+    print("|---|---|---|---|---|")
     for name, what, r in rows:
         if r is None or isinstance(r, str):
             why = r or "n/a: the core no longer has the text this variant edits"
-            print(f"| {name} | {why} | | | | {what} |")
+            print(f"| {name} | {why} | | | {what} |")
             continue
         cells = [f"{r[k]:.1f}" + ("" if name == "baseline" else f" ({r[k] - base[k]:+.1f})") for k in keys]
         print(f"| {name} | " + " | ".join(cells) + f" | {what} |")
