@@ -112,8 +112,8 @@ struct Rng {
     }
 };
 
-// A number in [0, n) from 32 random bits, n < 2^32 (no `%`: the LiteSVM
-// runtime refuses the BPF mod instruction in an SBPF v0 program).
+// A number in [0, n) from 32 random bits, n < 2^32 (a multiply and a shift,
+// no division).
 uint64_t below(uint64_t r, uint64_t n) { return ((r & 0xFFFFFFFFu) * n) >> 32; }
 
 // One reading of the compute meter, into the log.
