@@ -66,6 +66,7 @@ sdmm_status sdmm_block_from_ptr_into(sdmm_heap *heap, const void *elements, uint
     return sdmm::core::from_pointer(heap, elements, expected_tag, out);
 }
 
+sdmm_status sdmm_heap_trim(sdmm_heap *heap) { return sdmm::core::trim(heap); }
 sdmm_status sdmm_heap_check(const sdmm_heap *heap) { return sdmm::core::check(heap); }
 void sdmm_heap_stats(const sdmm_heap *heap, sdmm_stats *out) { sdmm::core::stats(heap, out); }
 
