@@ -39,6 +39,7 @@ struct sdmm_test_report {
 struct sdmm_stress_counts {
     __u64 failures;
     __u64 runs;
+    __u64 busy; /* SDMM_ERR_BUSY results (retried) */
 };
 
 #endif
