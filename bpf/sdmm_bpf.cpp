@@ -125,13 +125,16 @@ extern "C" __attribute__((noinline)) __u32 sdmm_bpf_copy_range(__u64 dst, __u64 
     return 0;
 }
 
+#ifndef SDMM_BPF_ZERO_INLINE_MAX
+#define SDMM_BPF_ZERO_INLINE_MAX 32
+#endif
 namespace sdmm_bpf {
 // Zero-fill without a call for up to 32 aligned bytes (a small block's
 // elements, a free block's header): every BPF-to-BPF call costs a return
 // thunk on CPUs with the SRSO mitigation; larger or odd ranges call
 // sdmm_bpf_zero_range.
 [[gnu::always_inline]] inline void zero(__u64 dst, __u64 bytes) {
-    if (((dst | bytes) & 7) == 0 && bytes <= 32) {
+    if (((dst | bytes) & 7) == 0 && bytes <= SDMM_BPF_ZERO_INLINE_MAX) {
         __u64 *w = words_at(dst);
         if (bytes > 0) w[0] = 0;
         if (bytes > 8) w[1] = 0;

@@ -111,8 +111,9 @@ endfunction()
 
 # ---- tests ------------------------------------------------------------------------
 # The same test programs linked with each build of the allocator; every build
-# must give the native results. bpf.smp runs two CPUs at once on the default
-# (locked) build.
+# must give the native results. On the default (locked) build: bpf.smp runs
+# two CPUs at once, bpf.busy holds the try-lock, bpf.progtypes loads it in
+# every program type.
 sdmm_add_bpf_loader(sdmm_bpf_test ${PROJECT_SOURCE_DIR}/tests/bpf/test_bpf.c)
 target_include_directories(sdmm_bpf_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/bpf)
 find_package(Threads REQUIRED)
@@ -137,7 +138,13 @@ foreach(variant IN LISTS SDMM_BPF_VARIANTS)
   endforeach()
 endforeach()
 add_test(NAME bpf.smp COMMAND sdmm_bpf_test smp ${sdmm_bpf_tests_OBJECT})
-set_tests_properties(bpf.smp PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
+add_test(NAME bpf.busy COMMAND sdmm_bpf_test busy ${sdmm_bpf_tests_OBJECT})
+# The default build in every program type that may call global functions.
+sdmm_add_bpf_object(sdmm_bpf_progtypes SOURCES ${PROJECT_SOURCE_DIR}/tests/bpf/sdmm_progtypes.bpf.c
+                    INCLUDES ${PROJECT_SOURCE_DIR}/tests/bpf)
+add_dependencies(sdmm_bpf_test sdmm_bpf_progtypes)
+add_test(NAME bpf.progtypes COMMAND sdmm_bpf_test progtypes ${sdmm_bpf_progtypes_OBJECT})
+set_tests_properties(bpf.smp bpf.busy bpf.progtypes PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
 
 # ---- example and benchmark (present once written) ------------------------------------
 include(${PROJECT_SOURCE_DIR}/examples/bpf/example.cmake OPTIONAL)
