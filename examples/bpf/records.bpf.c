@@ -11,7 +11,8 @@
 // made while another CPU is inside the heap returns SDMM_ERR_BUSY and is
 // simply tried again (RETRY_BUSY). (The
 // map update below can race with another CPU inserting the same sender; the
-// loser frees its two blocks, so nothing leaks.) What the lock does not
+// loser frees its two blocks, so nothing leaks, and counts its packet in the
+// winner's record.) What the lock does not
 // cover: `remove` freeing a record while a packet of that sender is being
 // counted on another CPU. The write stays inside the pool (the verifier sees
 // to that) but may land in a block already freed; a real deployment removes
@@ -87,9 +88,10 @@ SEC("xdp") int count_transfers(struct xdp_md *ctx) {
         }
         __builtin_memcpy(sdmm_bpf_pubkey_at(fresh.key, 0)->bytes, key, sizeof key);
         if (bpf_map_update_elem(&records, &h, &fresh, BPF_NOEXIST) != 0) {
+            // Another CPU inserted this sender first: give back ours and
+            // count the packet in its record.
             RETRY_BUSY(sdmm_bpf_free_pubkey(fresh.key));
             RETRY_BUSY(sdmm_bpf_free_u64(fresh.counters));
-            return XDP_PASS;
         }
         rec = bpf_map_lookup_elem(&records, &h);
         if (!rec) return XDP_PASS;
