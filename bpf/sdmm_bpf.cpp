@@ -152,6 +152,8 @@ namespace sdmm_bpf {
 #define SDMM_COPY(dst, src, bytes) \
     sdmm_bpf_copy_range(::sdmm_bpf::offset_of(dst), ::sdmm_bpf::offset_of(src), (bytes))
 
+#include "sdmm_bpf_core_config.h"
+
 // Parts of the contract the BPF API does not expose (the walks, the aligned
 // adapters) are then simply not emitted: hence -Wunused-function is off here.
 #pragma clang diagnostic push
@@ -188,7 +190,7 @@ inline sdmm_block block_of(__u64 handle, __u32 tag) {
     sdmm_block b{};
     b.tag = tag;
     b.handle = handle;
-    b.as.raw = reinterpret_cast<uint64_t>(sdmm_bpf_pool + (handle & 0xFFFFFFFFu) + SDMM_BLOCK_HEADER_BYTES);
+    b.as.raw = reinterpret_cast<uint64_t>(sdmm_bpf_pool + (handle & 0xFFFFFFF8u) + SDMM_BLOCK_HEADER_BYTES);
     return b;
 }
 }  // namespace sdmm_bpf
@@ -242,7 +244,7 @@ namespace sdmm_bpf {
     sdmm_block b;
     const __u32 st = sdmm_resolve_into(heap(), handle, tag, &b);
     if (st != SDMM_OK) return st;
-    return (__u64{b.len} << 32) | ((handle & 0xFFFFFFFFu) + SDMM_BLOCK_HEADER_BYTES);
+    return (__u64{b.len} << 32) | ((handle & 0xFFFFFFF8u) + SDMM_BLOCK_HEADER_BYTES);
 }
 [[gnu::always_inline]] inline __u64 resize(__u64 handle, __u32 tag, __u32 new_len) {
     const sdmm_block b = block_of(handle, tag);

@@ -115,6 +115,15 @@ endfunction()
 # two CPUs at once, bpf.busy holds the try-lock, bpf.progtypes loads it in
 # every program type.
 sdmm_add_bpf_loader(sdmm_bpf_test ${PROJECT_SOURCE_DIR}/tests/bpf/test_bpf.c)
+# Its native twin: the core with the kernel build's configuration, so the
+# random test can compare pools byte for byte.
+add_library(sdmm_bpf_twin STATIC ${SDMM_CORE_SOURCES})
+target_include_directories(sdmm_bpf_twin PUBLIC ${PROJECT_SOURCE_DIR}/ffi)
+target_compile_features(sdmm_bpf_twin PRIVATE cxx_std_20)
+target_compile_options(sdmm_bpf_twin PRIVATE -include ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf_core_config.h)
+get_target_property(_sdmm_bpf_test_libs sdmm_bpf_test LINK_LIBRARIES)
+list(REMOVE_ITEM _sdmm_bpf_test_libs sdmm::sdmm)
+set_property(TARGET sdmm_bpf_test PROPERTY LINK_LIBRARIES ${_sdmm_bpf_test_libs} sdmm_bpf_twin)
 target_include_directories(sdmm_bpf_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/bpf)
 find_package(Threads REQUIRED)
 target_link_libraries(sdmm_bpf_test PRIVATE Threads::Threads)

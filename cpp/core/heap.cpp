@@ -84,6 +84,15 @@ using u64 = uint64_t;  // hot-path locals are 64-bit: SBF has no 32-bit ALU ops
 // The hot helpers are small and called from few places: inlining them keeps
 // alloc and free free of call overhead (and under BPF's 5-argument limit).
 #define SDMM_HOT [[gnu::always_inline]] inline
+// Slow paths stay out of line, so the fast paths are short -- except on BPF,
+// where the loader here gives static subprograms no BTF and the verifier
+// refuses them ("missing btf func_info"); the BPF layer splits its entry
+// points into global functions instead.
+#if defined(__bpf__) || defined(__BPF__)
+#define SDMM_COLD [[gnu::always_inline]] inline
+#else
+#define SDMM_COLD [[gnu::noinline]]
+#endif
 
 constexpr u32 kMagic = 0x4D4D4453u;  // "SDMM"
 constexpr u32 kLayoutVersion = 3;    // 3: exact-size caches, handle salt
@@ -113,6 +122,19 @@ constexpr u64 kCacheMaxBytes = (kCacheSizes + 1) * kGranule;  // 264: 256 bytes 
 #define SDMM_CACHE_LIMIT 64
 #endif
 constexpr u64 kCacheLimit = SDMM_CACHE_LIMIT;
+
+// Build level. 1 (the default): every link, footer and neighbour read from
+// the arena is checked before it is followed. 0: only the checks of the
+// caller's blocks and handles stay (map bit, generation, tag, sizes); for
+// targets that confine every access to the arena by other means -- the
+// kernel BPF build masks each offset into its pool and its typed accessors
+// bound every element access.
+#ifndef SDMM_HARDENED
+#define SDMM_HARDENED 1
+#endif
+constexpr bool kHardened = SDMM_HARDENED != 0;
+// A structural check: compiled in at the hardened level only.
+#define SDMM_CHECK(cond) (!kHardened || (cond))
 
 struct Control {
     u32 magic;
@@ -152,14 +174,21 @@ inline uint8_t *base_of(sdmm_heap *heap) { return reinterpret_cast<uint8_t *>(he
 inline const uint8_t *base_of(const sdmm_heap *heap) { return reinterpret_cast<const uint8_t *>(heap); }
 inline Control &control(sdmm_heap *heap) { return *reinterpret_cast<Control *>(heap); }
 
+// (Not on BPF, where every offset is masked into the pool anyway and
+// volatile loads multiply the verifier's paths.)
+#if defined(__bpf__) || defined(__BPF__)
+#define SDMM_LOAD_QUALIFIER
+#else
+#define SDMM_LOAD_QUALIFIER volatile
+#endif
 inline u64 load32(const sdmm_heap *heap, u64 off) {
-    return *reinterpret_cast<const volatile u32 *>(base_of(heap) + (off & SDMM_OFFSET_MASK));
+    return *reinterpret_cast<const SDMM_LOAD_QUALIFIER u32 *>(base_of(heap) + (off & SDMM_OFFSET_MASK));
 }
 inline void store32(sdmm_heap *heap, u64 off, u64 value) {
     *reinterpret_cast<u32 *>(base_of(heap) + (off & SDMM_OFFSET_MASK)) = static_cast<u32>(value);
 }
 inline u64 load64(const sdmm_heap *heap, u64 off) {
-    return *reinterpret_cast<const volatile u64 *>(base_of(heap) + (off & SDMM_OFFSET_MASK));
+    return *reinterpret_cast<const SDMM_LOAD_QUALIFIER u64 *>(base_of(heap) + (off & SDMM_OFFSET_MASK));
 }
 inline void store64(sdmm_heap *heap, u64 off, u64 value) {
     *reinterpret_cast<u64 *>(base_of(heap) + (off & SDMM_OFFSET_MASK)) = value;
@@ -250,14 +279,19 @@ SDMM_HOT bool load_bounds(const sdmm_heap *heap, Bounds *b) {
     const u64 len = get(heap, SDMM_FIELD(arena_len));
     const u64 first = get(heap, SDMM_FIELD(first_block));
     const u64 map = get(heap, SDMM_FIELD(starts_map));
-    const u64 classes = get(heap, SDMM_FIELD(class_count));
     b->first = first;
     b->sentinel = len - kHeader;
     b->map = map;
+    b->classes = 0;
+    return first >= kControlBytes && first + kMinBlock <= b->sentinel && map + (((len + 511) >> 9) << 3) <= first &&
+           len <= SDMM_MAX_ARENA_BYTES;
+}
+
+// The class heads, for the coalescing heap (not needed by the caches).
+inline bool load_classes(const sdmm_heap *heap, Bounds *b) {
+    const u64 classes = get(heap, SDMM_FIELD(class_count));
     b->classes = classes;
-    return len <= SDMM_MAX_ARENA_BYTES && (len & 7) == 0 && (first & 7) == 0 && (map & 7) == 0 &&
-           first + kMinBlock <= b->sentinel && classes <= kMaxClasses && kControlBytes + classes * 4 <= map &&
-           map + (((len + 511) >> 9) << 3) <= first;
+    return classes <= kMaxClasses && kControlBytes + classes * 4 <= b->map;
 }
 
 // off is a granule inside the block area (where a block may start).
@@ -268,11 +302,11 @@ SDMM_HOT bool in_blocks(const Bounds &b, u64 off) { return off - b.first < b.sen
 // A free block as read from the arena: the header agrees with the footer and
 // fits before the sentinel. Sets *size.
 SDMM_HOT bool free_block_ok(const sdmm_heap *heap, const Bounds &b, u64 off, u64 *size) {
-    if (!in_blocks(b, off)) return false;
+    if (!SDMM_CHECK(in_blocks(b, off))) return false;
     const u64 w0 = load32(heap, off);
     const u64 s = w0 & ~kFlagBits;
-    if ((w0 & kUsed) != 0 || s < kMinBlock || s > b.sentinel - off) return false;
-    if (load32(heap, off + s - 4) != s) return false;
+    if (!SDMM_CHECK((w0 & kUsed) == 0 && s >= kMinBlock && s <= b.sentinel - off)) return false;
+    if (!SDMM_CHECK(load32(heap, off + s - 4) == s)) return false;
     *size = s;
     return true;
 }
@@ -295,18 +329,18 @@ SDMM_HOT bool unlink_check(const sdmm_heap *heap, const Bounds &b, u64 off, u64 
     u->top = false;
     if (off + size == b.sentinel) {
         u->top = true;
-        return get(heap, SDMM_FIELD(top)) == off;
+        return SDMM_CHECK(get(heap, SDMM_FIELD(top)) == off);
     }
     const u64 cls = class_of(size);
     u->cls = cls;
-    if (cls >= kMaxClasses || cls >= b.classes) return false;
+    if (!SDMM_CHECK(cls < kMaxClasses && cls < b.classes)) return false;
     const u64 next = load32(heap, off + 4);
     const u64 prev = load32(heap, off + 8);
     u->next = next;
     u->prev = prev;
-    if (next != 0 && (!in_blocks(b, next) || load32(heap, next + 8) != off)) return false;
-    if (prev != 0) return in_blocks(b, prev) && load32(heap, prev + 4) == off;
-    return load32(heap, head_offset(cls)) == off;
+    if (!SDMM_CHECK(next == 0 || (in_blocks(b, next) && load32(heap, next + 8) == off))) return false;
+    if (prev != 0) return SDMM_CHECK(in_blocks(b, prev) && load32(heap, prev + 4) == off);
+    return SDMM_CHECK(load32(heap, head_offset(cls)) == off);
 }
 
 // Applies a checked unlink. Writes only offsets unlink_check validated.
@@ -413,7 +447,7 @@ SDMM_HOT Take take_free_block(const sdmm_heap *heap, const Bounds &b, u64 need, 
             // No listed block fits: the top, if it is big enough.
             off = get(heap, SDMM_FIELD(top));
             if (off == 0) return Take::kNone;
-            if (!free_block_ok(heap, b, off, &size) || off + size != b.sentinel) return Take::kCorrupted;
+            if (!free_block_ok(heap, b, off, &size) || !SDMM_CHECK(off + size == b.sentinel)) return Take::kCorrupted;
             if (size < need) return Take::kNone;
             u->off = off;
             u->top = true;
@@ -421,11 +455,11 @@ SDMM_HOT Take take_free_block(const sdmm_heap *heap, const Bounds &b, u64 need, 
             *size_out = size;
             return Take::kFound;
         }
-        if (bigger >= b.classes) return Take::kCorrupted;
+        if (!SDMM_CHECK(bigger < b.classes)) return Take::kCorrupted;
         off = load32(heap, head_offset(bigger));
-        if (!free_block_ok(heap, b, off, &size) || size < need) return Take::kCorrupted;
+        if (!free_block_ok(heap, b, off, &size) || !SDMM_CHECK(size >= need)) return Take::kCorrupted;
     }
-    if (!unlink_check(heap, b, off, size, u) || u->top) return Take::kCorrupted;
+    if (!unlink_check(heap, b, off, size, u) || !SDMM_CHECK(!u->top)) return Take::kCorrupted;
     *off_out = off;
     *size_out = size;
     return Take::kFound;
@@ -435,11 +469,11 @@ SDMM_HOT Take take_free_block(const sdmm_heap *heap, const Bounds &b, u64 need, 
 // checked unlink `u` is applied (0: empty list). False if it is damaged.
 SDMM_HOT bool head_after(const sdmm_heap *heap, const Bounds &b, u64 size, const Unlink &u, u64 *head) {
     const u64 cls = class_of(size);
-    if (cls >= kMaxClasses || cls >= b.classes) return false;
+    if (!SDMM_CHECK(cls < kMaxClasses && cls < b.classes)) return false;
     u64 h = load32(heap, head_offset(cls));
     if (!u.top && u.cls == cls && h == u.off) h = u.next;
     *head = h;
-    return h == 0 || in_blocks(b, h);
+    return SDMM_CHECK(h == 0 || in_blocks(b, h));
 }
 
 SDMM_HOT u64 next_generation(sdmm_heap *heap) {
@@ -515,7 +549,9 @@ struct Live {
 // Releases a located live block into the coalescing heap: coalesces with
 // free neighbours (each checked first) and files the result. Nothing is
 // written unless every neighbour checks out.
-SDMM_HOT sdmm_status release(sdmm_heap *heap, const Bounds &b, const Live &blk, bool live) {
+SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live &blk, bool live) {
+    Bounds b = bounds;
+    if (!load_classes(heap, &b)) return SDMM_ERR_CORRUPTED;
     u64 off = blk.off;
     u64 size = blk.size;
     const u64 next = off + size;  // <= sentinel: checked by locate
@@ -524,7 +560,7 @@ SDMM_HOT sdmm_status release(sdmm_heap *heap, const Bounds &b, const Live &blk, 
     Unlink un{}, up{};
     const bool merge_next = next != b.sentinel && (next_w0 & kUsed) == 0;
     if (merge_next) {
-        if (!free_block_ok(heap, b, next, &next_size) || next_size != (next_w0 & ~kFlagBits) ||
+        if (!free_block_ok(heap, b, next, &next_size) || !SDMM_CHECK(next_size == (next_w0 & ~kFlagBits)) ||
             !unlink_check(heap, b, next, next_size, &un))
             return SDMM_ERR_CORRUPTED;
     }
@@ -532,12 +568,12 @@ SDMM_HOT sdmm_status release(sdmm_heap *heap, const Bounds &b, const Live &blk, 
     u64 prev = 0, prev_size = 0, prev_w0 = 0;
     if (merge_prev) {
         const u64 footer = load32(heap, off - 4);
-        if (footer < kMinBlock || footer > off - b.first || (footer & 7) != 0) return SDMM_ERR_CORRUPTED;
+        if (!SDMM_CHECK(footer >= kMinBlock && footer <= off - b.first && (footer & 7) == 0)) return SDMM_ERR_CORRUPTED;
         prev = off - footer;
         prev_w0 = load32(heap, prev);
-        if (!free_block_ok(heap, b, prev, &prev_size) || prev_size != footer ||
-            (prev_w0 & kPrevUsed) == 0 ||  // no two free neighbours
-            !unlink_check(heap, b, prev, prev_size, &up) || up.top)
+        if (!free_block_ok(heap, b, prev, &prev_size) ||
+            !SDMM_CHECK(prev_size == footer && (prev_w0 & kPrevUsed) != 0) ||  // no two free neighbours
+            !unlink_check(heap, b, prev, prev_size, &up) || !SDMM_CHECK(!up.top))
             return SDMM_ERR_CORRUPTED;
     }
     u64 merged_off = merge_prev ? prev : off;
@@ -547,11 +583,11 @@ SDMM_HOT sdmm_status release(sdmm_heap *heap, const Bounds &b, const Live &blk, 
         // The list it joins may be one of those it leaves: check the head as
         // it will be after the unlinks.
         const u64 cls = class_of(merged_size);
-        if (cls >= kMaxClasses || cls >= b.classes) return SDMM_ERR_CORRUPTED;
+        if (!SDMM_CHECK(cls < kMaxClasses && cls < b.classes)) return SDMM_ERR_CORRUPTED;
         head = load32(heap, head_offset(cls));
         if (merge_next && !un.top && un.cls == cls && head == next) head = un.next;
         if (merge_prev && up.cls == cls && head == prev) head = up.next == next && merge_next ? un.next : up.next;
-        if (head != 0 && !in_blocks(b, head)) return SDMM_ERR_CORRUPTED;
+        if (!SDMM_CHECK(head == 0 || in_blocks(b, head))) return SDMM_ERR_CORRUPTED;
     }
     const u64 after = merged_off + merged_size;
     const u64 after_w0 = merge_next ? load32(heap, after) : next_w0;
@@ -600,11 +636,11 @@ SDMM_HOT bool cache_pop(sdmm_heap *heap, const Bounds &b, u64 need, Live *blk, b
     const u64 off = load32(heap, head_at);
     if (off == 0) return false;
     *corrupt = true;
-    if (!in_blocks(b, off) || off + need > b.sentinel) return false;
+    if (off < b.first || off + need > b.sentinel || (off & 7) != 0) return false;
     const u64 w0 = load32(heap, off);
     if ((w0 & ~kPrevUsed) != (need | kUsed)) return false;
+    // The next link is checked when it is popped in turn.
     const u64 next = load32(heap, off + 4);
-    if (next != 0 && !in_blocks(b, next)) return false;
     const u64 map_at = map_word_at(b.map, off);
     const u64 map_value = load64(heap, map_at);
     if ((map_value & map_bit(off)) != 0) return false;  // a live block is never cached
@@ -751,7 +787,7 @@ SDMM_HOT sdmm_status carve(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, 
     const u64 at = off + lead;
     const u64 map_at = map_word_at(b.map, at);
     const u64 map_value = load64(heap, map_at);
-    if ((map_value & map_bit(at)) != 0) return SDMM_ERR_CORRUPTED;
+    if (!SDMM_CHECK((map_value & map_bit(at)) == 0)) return SDMM_ERR_CORRUPTED;
     const u64 end_w0 = load32(heap, end);
 
     unlink_apply(heap, u);
@@ -782,12 +818,15 @@ SDMM_HOT sdmm_status carve(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, 
 
 // Finds a free block of at least `search` bytes in the coalescing heap,
 // draining the caches once if nothing fits.
-SDMM_HOT sdmm_status find_free(sdmm_heap *heap, const Bounds &b, u64 search, u64 *off, u64 *size, Unlink *u) {
+SDMM_HOT sdmm_status find_free(sdmm_heap *heap, Bounds &b, u64 search, u64 *off, u64 *size, Unlink *u) {
+    if (!load_classes(heap, &b)) return SDMM_ERR_CORRUPTED;
     Take t = take_free_block(heap, b, search, off, size, u);
-    if (t == Take::kNone && get(heap, SDMM_FIELD(cached)) != 0) {
-        const sdmm_status st = drain_caches(heap, b);
-        if (st != SDMM_OK) return st;
-        t = take_free_block(heap, b, search, off, size, u);
+    if constexpr (kCacheLimit > 0) {
+        if (t == Take::kNone && get(heap, SDMM_FIELD(cached)) != 0) {
+            const sdmm_status st = drain_caches(heap, b);
+            if (st != SDMM_OK) return st;
+            t = take_free_block(heap, b, search, off, size, u);
+        }
     }
     if (t == Take::kCorrupted) return SDMM_ERR_CORRUPTED;
     if (t == Take::kNone) {
@@ -799,7 +838,8 @@ SDMM_HOT sdmm_status find_free(sdmm_heap *heap, const Bounds &b, u64 search, u64
 }
 
 // A block of `need` bytes from the coalescing heap.
-sdmm_status alloc_slow(sdmm_heap *heap, const Bounds &b, u64 need, Live *blk) {
+sdmm_status alloc_slow(sdmm_heap *heap, const Bounds &bounds, u64 need, Live *blk) {
+    Bounds b = bounds;
     u64 off = 0, size = 0;
     Unlink u{};
     const sdmm_status st = find_free(heap, b, need, &off, &size, &u);
@@ -844,10 +884,7 @@ sdmm_status init(void *arena, size_t len, uint32_t flags, sdmm_heap **out) {
         salt7 = ((old_salt & 7) | (((old_salt >> 36) & 0xF) << 3)) + 1;
         generation = get(heap, SDMM_FIELD(next_generation));
     } else {
-        u64 seed = reinterpret_cast<uintptr_t>(arena) ^ (arena_len << 32);
-#if defined(__x86_64__) && !defined(__bpf__)
-        seed ^= __builtin_ia32_rdtsc();
-#endif
+        u64 seed = arena_len ^ SDMM_ENTROPY(arena);
         seed = (seed ^ (seed >> 29)) * 0xBF58476D1CE4E5B9ull;
         seed ^= seed >> 32;
         salt7 = seed;
@@ -908,8 +945,10 @@ sdmm_status attach(void *arena, size_t len, sdmm_heap **out) {
     return SDMM_OK;
 }
 
-sdmm_status alloc(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill, sdmm_block *out) {
-    if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
+namespace {
+// Every allocation the caches do not serve, and every error.
+SDMM_COLD sdmm_status alloc_general(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill,
+                                            sdmm_block *out) {
     if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
     if (count == 0) return fail(out, SDMM_ERR_ZERO_COUNT);
     Bounds b;
@@ -931,6 +970,29 @@ sdmm_status alloc(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill, sdmm
     if (fill == Fill::kZero) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
     publish(heap, blk.off, blk.size, tag, bytes, blk.map_at, blk.map_value, out);
     return SDMM_OK;
+}
+}  // namespace
+
+// The fast path: a block of a cached size pops from its cache; anything
+// else (and every error) goes to alloc_general.
+sdmm_status alloc(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill, sdmm_block *out) {
+    if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
+    if (kCacheLimit != 0 && count - 1 < kCacheMaxBytes && heap_ok(heap)) {
+        const u64 bytes = count << size_log2_of(tag);
+        u64 need = round8(bytes + kHeader);
+        if (need < kMinBlock) need = kMinBlock;
+        if (need <= kCacheMaxBytes && load32(heap, SDMM_FIELD(cache_head) + (((need >> 3) - 2) << 2)) != 0) {
+            Bounds b;
+            Live blk{};
+            bool corrupt = false;
+            if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
+            if (!cache_pop(heap, b, need, &blk, &corrupt)) return fail(out, SDMM_ERR_CORRUPTED);
+            if (fill == Fill::kZero) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
+            publish(heap, blk.off, blk.size, tag, bytes, blk.map_at, blk.map_value, out);
+            return SDMM_OK;
+        }
+    }
+    return alloc_general(heap, tag, count, fill, out);
 }
 
 sdmm_status alloc_aligned(sdmm_heap *heap, uint64_t bytes, uint64_t align, Fill fill, sdmm_block *out) {
@@ -1043,6 +1105,7 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
     u64 need = round8(new_bytes + kHeader);
     if (need < kMinBlock) need = kMinBlock;
 
+    if (!load_classes(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
     const u64 off = blk.off;
     u64 size = blk.size;
     const u64 old_bytes = size - kHeader - ((blk.w1 >> kTailShift) & 0xF);
@@ -1051,7 +1114,7 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
     u64 next_free = 0;
     Unlink un{};
     if (next != b.sentinel && (next_w0 & kUsed) == 0) {
-        if (!free_block_ok(heap, b, next, &next_free) || next_free != (next_w0 & ~kFlagBits) ||
+        if (!free_block_ok(heap, b, next, &next_free) || !SDMM_CHECK(next_free == (next_w0 & ~kFlagBits)) ||
             !unlink_check(heap, b, next, next_free, &un))
             return fail(out, SDMM_ERR_CORRUPTED);
     }
@@ -1064,10 +1127,10 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
         u64 head = 0;
         if (split && off + total != b.sentinel) {
             const u64 cls = class_of(rest);
-            if (cls >= kMaxClasses || cls >= b.classes) return fail(out, SDMM_ERR_CORRUPTED);
+            if (!SDMM_CHECK(cls < kMaxClasses && cls < b.classes)) return fail(out, SDMM_ERR_CORRUPTED);
             head = load32(heap, head_offset(cls));
             if (next_free != 0 && !un.top && un.cls == cls && head == next) head = un.next;
-            if (head != 0 && !in_blocks(b, head)) return fail(out, SDMM_ERR_CORRUPTED);
+            if (!SDMM_CHECK(head == 0 || in_blocks(b, head))) return fail(out, SDMM_ERR_CORRUPTED);
         }
         const u64 after_w0 = next_free != 0 ? load32(heap, off + total) : next_w0;
         if (next_free != 0) unlink_apply(heap, un);
@@ -1232,7 +1295,7 @@ void stats(const sdmm_heap *heap, sdmm_stats *out) {
         out->free_blocks = 1;
         out->largest_free = size - kHeader;
     }
-    const u64 class_count = b.classes;
+    const u64 class_count = load_classes(heap, &b) ? b.classes : 0;
     for (u64 cls = 0; cls < class_count && cls < kMaxClasses; ++cls) {
         for (u64 at = load32(heap, head_offset(cls)); at != 0 && out->free_blocks <= block_limit;
              at = load32(heap, at + 4)) {

@@ -33,6 +33,20 @@
 #define SDMM_OPAQUE(x) ((void)0)
 #endif
 
+// SDMM_ENTROPY(arena): bits that make a new heap's handle salt and first
+// generation differ from another heap's. Hosts mix the arena address with
+// the x86-64 time stamp counter; BPF has neither (the verifier refuses
+// arithmetic on the pool's address), so it uses the arena length alone.
+#ifndef SDMM_ENTROPY
+#if defined(__bpf__) || defined(__BPF__)
+#define SDMM_ENTROPY(arena) 0ull
+#elif defined(__x86_64__)
+#define SDMM_ENTROPY(arena) (static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arena)) ^ __builtin_ia32_rdtsc())
+#else
+#define SDMM_ENTROPY(arena) static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arena))
+#endif
+#endif
+
 #if !defined(SDMM_ZERO) || !defined(SDMM_COPY)
 #if defined(__bpf__) || defined(__BPF__)
 namespace sdmm::platform {

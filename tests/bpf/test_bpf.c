@@ -145,7 +145,7 @@ static __u64 native_op(const struct sdmm_test_op_ctx *c) {
     memset(&b, 0, sizeof b);
     b.tag = c->tag;
     b.handle = c->handle;
-    b.as.raw = (uint64_t)(uintptr_t)native_arena + (c->handle & 0xFFFFFFFFu) + SDMM_BLOCK_HEADER_BYTES;
+    b.as.raw = (uint64_t)(uintptr_t)native_arena + (c->handle & 0xFFFFFFF8u) + SDMM_BLOCK_HEADER_BYTES;
     sdmm_status st;
     switch (c->op) {
         case SDMM_OP_INIT:
@@ -526,7 +526,7 @@ static int test_busy(const sdmm_bpf_loaded *l) {
         {SDMM_OP_FREE, SDMM_TAG_U64, 0, h, SDMM_ERR_BUSY, "free_u64(h)"},
         {SDMM_OP_RESIZE, SDMM_TAG_U64, 9, h, SDMM_ERR_BUSY, "resize(h, 9)"},
         {SDMM_OP_INIT, 0, 0, 0, SDMM_ERR_BUSY, "init"},
-        {SDMM_OP_RESOLVE, SDMM_TAG_U64, 0, h, (4ull << 32) | ((__u32)h + SDMM_BLOCK_HEADER_BYTES),
+        {SDMM_OP_RESOLVE, SDMM_TAG_U64, 0, h, (4ull << 32) | (((__u32)h & ~7u) + SDMM_BLOCK_HEADER_BYTES),
          "resolve(h): reads without the lock"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
