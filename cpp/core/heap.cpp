@@ -15,7 +15,7 @@
 //               inside of another block without trusting bytes the caller
 //               can write.
 //  block        an 8-byte header followed by the elements:
-//                 word0  size in bytes (multiple of 8) | USED | PREV_USED
+//                 word0  size in bytes (multiple of 8) | USED | PREV_USED | CACHED
 //                 word1  live:    tag (4 bits) | tail (4 bits) | generation (24 bits)
 //                        cached:  next block of the same cache
 //                        free:    next free block of the same class
@@ -28,9 +28,10 @@
 // Two tiers:
 //
 //  1. Exact-size caches (the fast path). A freed block of 16..kCacheMaxBytes
-//     bytes is not coalesced: it keeps USED in its header (its neighbours see
-//     a used block), loses its start-map bit (it is no longer live) and is
-//     pushed on a LIFO list of blocks of exactly its size. An allocation of
+//     bytes is not coalesced: it keeps USED and its start-map bit (to its
+//     neighbours and to the map it is still a block), gains CACHED (so no
+//     handle or pointer reaches it) and is pushed on a LIFO list of blocks of
+//     exactly its size. An allocation of
 //     that size pops it. At most kCacheLimit blocks are cached; past that a
 //     free goes to tier 2. When tier 2 cannot serve an allocation, every
 //     cached block is released into it (at most kCacheLimit releases) and
@@ -88,7 +89,7 @@ using u64 = uint64_t;  // hot-path locals are 64-bit: SBF has no 32-bit ALU ops
 // where the loader here gives static subprograms no BTF and the verifier
 // refuses them ("missing btf func_info"); the BPF layer splits its entry
 // points into global functions instead.
-#if defined(__bpf__) || defined(__BPF__)
+#if defined(SDMM_KERNEL_BPF)
 #define SDMM_COLD [[gnu::always_inline]] inline
 #else
 #define SDMM_COLD [[gnu::noinline]]
@@ -101,6 +102,7 @@ constexpr u64 kHeader = SDMM_BLOCK_HEADER_BYTES;
 constexpr u64 kMinBlock = 16;
 constexpr u64 kUsed = 1;
 constexpr u64 kPrevUsed = 2;
+constexpr u64 kCached = 4;  // a used block resting in an exact-size cache
 constexpr u64 kFlagBits = 7;
 constexpr u64 kGenerationMask = 0xFFFFFF00u;
 constexpr u64 kTagMask = 0xFu;
@@ -174,8 +176,8 @@ inline uint8_t *base_of(sdmm_heap *heap) { return reinterpret_cast<uint8_t *>(he
 inline const uint8_t *base_of(const sdmm_heap *heap) { return reinterpret_cast<const uint8_t *>(heap); }
 inline Control &control(sdmm_heap *heap) { return *reinterpret_cast<Control *>(heap); }
 
-// (Not on BPF, where every offset is masked into the pool anyway and
-// volatile loads multiply the verifier's paths.)
+// (Not on BPF and SBF: the kernel build masks every offset into its pool,
+// and an SBF program has its account data to itself while it runs.)
 #if defined(__bpf__) || defined(__BPF__)
 #define SDMM_LOAD_QUALIFIER
 #else
@@ -498,17 +500,15 @@ inline u64 size_log2_of(u64 tag) {
 }
 static_assert(SDMM_TAG_COUNT <= 16, "tags live in 4 header bits");
 
-// Makes the block at `off` (header word0 already written, `size` bytes) live:
-// header word1, start-map bit (`map_at`/`map_value`: the map word and its
-// value with the bit still clear), statistics, and the caller's block.
+// Makes the block at `off` (`size` bytes, header word0 and start-map bit
+// already set) live: header word1, statistics, and the caller's block.
 // (BPF calls take at most 5 arguments: helpers with more are always inlined.)
-[[gnu::always_inline]] inline void publish(sdmm_heap *heap, u64 off, u64 size, u64 tag, u64 bytes, u64 map_at,
-                                           u64 map_value, sdmm_block *out) {
+[[gnu::always_inline]] inline void publish(sdmm_heap *heap, u64 off, u64 size, u64 tag, u64 bytes,
+                                           sdmm_block *out) {
     const u64 size_log2 = size_log2_of(tag);
     const u64 tail = size - kHeader - bytes;  // <= 15 by construction
     const u64 w1 = (next_generation(heap) << 8) | (tail << kTailShift) | tag;
     store32(heap, off + 4, w1);
-    store64(heap, map_at, map_value | map_bit(off));
     count_alloc(heap, size);
     out->tag = static_cast<u32>(tag);
     out->status = SDMM_OK;
@@ -541,9 +541,9 @@ u32 seal_of(u64 arena_len, u64 first_block, u64 starts_map, u64 class_count) {
 
 // ---- freeing ----------------------------------------------------------------------------
 
-// A live block, located and checked: where it is, its header, its map word.
+// A live block, located and checked: where it is, its header.
 struct Live {
-    u64 off, w0, w1, size, map_at, map_value;
+    u64 off, w0, w1, size;
 };
 
 // Releases a located live block into the coalescing heap: coalesces with
@@ -593,10 +593,9 @@ SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live 
     const u64 after_w0 = merge_next ? load32(heap, after) : next_w0;
 
     // Every read is checked: write.
-    if (live) {
-        store64(heap, blk.map_at, blk.map_value & ~map_bit(off));
-        count_free(heap, size);
-    }
+    const u64 map_at = map_word_at(b.map, off);
+    store64(heap, map_at, load64(heap, map_at) & ~map_bit(off));
+    if (live) count_free(heap, size);
     if (merge_next && merge_prev) {
         unlink_both(heap, un, up);
     } else if (merge_next) {
@@ -617,7 +616,7 @@ SDMM_HOT sdmm_status free_located(sdmm_heap *heap, const Bounds &b, const Live &
         const u64 cached = get(heap, SDMM_FIELD(cached));
         if (size <= kCacheMaxBytes && cached < kCacheLimit) {
             const u64 head_at = SDMM_FIELD(cache_head) + (((size >> 3) - 2) << 2);
-            store64(heap, blk.map_at, blk.map_value & ~map_bit(blk.off));
+            store32(heap, blk.off, blk.w0 | kCached);
             store32(heap, blk.off + 4, load32(heap, head_at));
             store32(heap, head_at, blk.off);
             store32(heap, SDMM_FIELD(cached), cached + 1);
@@ -638,22 +637,20 @@ SDMM_HOT bool cache_pop(sdmm_heap *heap, const Bounds &b, u64 need, Live *blk, b
     *corrupt = true;
     if (off < b.first || off + need > b.sentinel || (off & 7) != 0) return false;
     const u64 w0 = load32(heap, off);
-    if ((w0 & ~kPrevUsed) != (need | kUsed)) return false;
+    if ((w0 & ~kPrevUsed) != (need | kUsed | kCached)) return false;
+    // A cached block is a block start (the map says so: a header forged
+    // inside another block is refused).
+    if (!SDMM_CHECK((load64(heap, map_word_at(b.map, off)) & map_bit(off)) != 0)) return false;
     // The next link is checked when it is popped in turn.
     const u64 next = load32(heap, off + 4);
-    const u64 map_at = map_word_at(b.map, off);
-    const u64 map_value = load64(heap, map_at);
-    if ((map_value & map_bit(off)) != 0) return false;  // a live block is never cached
     const u64 cached = get(heap, SDMM_FIELD(cached));
     if (cached == 0) return false;
     *corrupt = false;
     store32(heap, head_at, next);
     store32(heap, SDMM_FIELD(cached), cached - 1);
     blk->off = off;
-    blk->w0 = w0;
+    blk->w0 = w0 & ~kCached;
     blk->size = need;
-    blk->map_at = map_at;
-    blk->map_value = map_value;
     return true;
 }
 
@@ -699,14 +696,13 @@ SDMM_HOT sdmm_status locate(const sdmm_heap *heap, const Bounds &b, u64 handle, 
     const u64 w1 = load32(heap, off + 4);
     const u64 size = w0 & ~kFlagBits;
     if ((w0 & kUsed) == 0 || size < kMinBlock || size > b.sentinel - off) return SDMM_ERR_CORRUPTED;
+    if ((w0 & kCached) != 0) return gone;
     if ((w1 & kGenerationMask) != ((handle >> 32) & kGenerationMask)) return gone;
     if ((w1 & kTagMask) != ((handle >> 32) & kTagMask)) return SDMM_ERR_INVALID_BLOCK;
     blk->off = off;
     blk->w0 = w0;
     blk->w1 = w1;
     blk->size = size;
-    blk->map_at = map_at;
-    blk->map_value = map_value;
     return SDMM_OK;
 }
 
@@ -756,12 +752,11 @@ SDMM_HOT sdmm_status locate_pointer(const sdmm_heap *heap, const Bounds &b, cons
     const u64 w0 = load32(heap, off);
     const u64 size = w0 & ~kFlagBits;
     if ((w0 & kUsed) == 0 || size < kMinBlock || size > b.sentinel - off) return SDMM_ERR_CORRUPTED;
+    if ((w0 & kCached) != 0) return SDMM_ERR_INVALID_BLOCK;
     blk->off = off;
     blk->w0 = w0;
     blk->w1 = load32(heap, off + 4);
     blk->size = size;
-    blk->map_at = map_at;
-    blk->map_value = map_value;
     return SDMM_OK;
 }
 
@@ -808,11 +803,10 @@ SDMM_HOT sdmm_status carve(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, 
         store32(heap, end, end_w0 | kPrevUsed);
     }
     store32(heap, at, used | kUsed | prev_used);
+    store64(heap, map_at, map_value | map_bit(at));
     blk->off = at;
     blk->w0 = used | kUsed | prev_used;
     blk->size = used;
-    blk->map_at = map_at;
-    blk->map_value = map_value;
     return SDMM_OK;
 }
 
@@ -966,9 +960,11 @@ SDMM_COLD sdmm_status alloc_general(sdmm_heap *heap, uint32_t tag, uint64_t coun
         if (corrupt) return fail(out, SDMM_ERR_CORRUPTED);
         const sdmm_status st = alloc_slow(heap, b, need, &blk);
         if (st != SDMM_OK) return fail(out, st);
+    } else {
+        store32(heap, blk.off, blk.w0);
     }
     if (fill == Fill::kZero) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
-    publish(heap, blk.off, blk.size, tag, bytes, blk.map_at, blk.map_value, out);
+    publish(heap, blk.off, blk.size, tag, bytes, out);
     return SDMM_OK;
 }
 }  // namespace
@@ -987,8 +983,9 @@ sdmm_status alloc(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill, sdmm
             bool corrupt = false;
             if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
             if (!cache_pop(heap, b, need, &blk, &corrupt)) return fail(out, SDMM_ERR_CORRUPTED);
+            store32(heap, blk.off, blk.w0);
             if (fill == Fill::kZero) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
-            publish(heap, blk.off, blk.size, tag, bytes, blk.map_at, blk.map_value, out);
+            publish(heap, blk.off, blk.size, tag, bytes, out);
             return SDMM_OK;
         }
     }
@@ -1023,7 +1020,7 @@ sdmm_status alloc_aligned(sdmm_heap *heap, uint64_t bytes, uint64_t align, Fill 
     st = carve(heap, b, off, size, u, lead, need, &blk);
     if (st != SDMM_OK) return fail(out, st);
     if (fill == Fill::kZero) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
-    publish(heap, blk.off, blk.size, SDMM_TAG_U8, bytes, blk.map_at, blk.map_value, out);
+    publish(heap, blk.off, blk.size, SDMM_TAG_U8, bytes, out);
     return SDMM_OK;
 }
 
@@ -1205,7 +1202,7 @@ sdmm_status check(const sdmm_heap *heap) {
     // 1. Walk the blocks in address order.
     u64 off = g.first_block;
     u64 prev_was_used = 1;  // the first block has no predecessor: PREV_USED
-    u64 live_blocks = 0, live_bytes = 0, unmapped_used = 0, free_blocks = 0;
+    u64 live_blocks = 0, live_bytes = 0, cached_blocks = 0, free_blocks = 0;
     while (off < g.sentinel) {
         const u64 w0 = load32(heap, off);
         const u64 size = w0 & ~kFlagBits;
@@ -1213,8 +1210,10 @@ sdmm_status check(const sdmm_heap *heap) {
         if (((w0 & kPrevUsed) != 0) != (prev_was_used != 0)) return SDMM_ERR_CORRUPTED;
         const bool used = (w0 & kUsed) != 0;
         const bool mapped = (load64(heap, map_word_at(g.starts_map, off)) & map_bit(off)) != 0;
-        if (mapped && !used) return SDMM_ERR_CORRUPTED;
-        if (used && mapped) {
+        if (mapped != used) return SDMM_ERR_CORRUPTED;
+        if (used && (w0 & kCached) != 0) {
+            cached_blocks += 1;  // must be in a cache (checked below)
+        } else if (used) {
             const u64 w1 = load32(heap, off + 4);
             const u64 tag = w1 & kTagMask;
             const u64 tail = (w1 >> kTailShift) & 0xF;
@@ -1223,10 +1222,8 @@ sdmm_status check(const sdmm_heap *heap) {
                 return SDMM_ERR_CORRUPTED;
             live_blocks += 1;
             live_bytes += size;
-        } else if (used) {
-            unmapped_used += 1;  // must be a cached block (checked below)
         } else {
-            if (!prev_was_used) return SDMM_ERR_CORRUPTED;  // two free neighbours
+            if (!prev_was_used || (w0 & kCached) != 0) return SDMM_ERR_CORRUPTED;  // two free neighbours
             // The free block that ends at the sentinel is the top, and only it.
             if ((off + size == g.sentinel) != (off == top)) return SDMM_ERR_CORRUPTED;
             if (load32(heap, off + size - 4) != size) return SDMM_ERR_CORRUPTED;
@@ -1239,23 +1236,23 @@ sdmm_status check(const sdmm_heap *heap) {
     if (live_blocks != get64(heap, SDMM_FIELD(live_blocks)) || live_bytes != get64(heap, SDMM_FIELD(allocated)))
         return SDMM_ERR_CORRUPTED;
 
-    // 2. The start map has no bit but at live block starts.
+    // 2. The start map has no bit but at live and cached block starts.
     u64 map_bits = 0;
     for (u64 at = g.starts_map; at < g.first_block; at += 8) map_bits += static_cast<u64>(__builtin_popcountll(load64(heap, at)));
-    if (map_bits != live_blocks) return SDMM_ERR_CORRUPTED;
+    if (map_bits != live_blocks + cached_blocks) return SDMM_ERR_CORRUPTED;
 
-    // 3. Every cache: exact size, used, unmapped, no more than counted.
+    // 3. Every cache: exact size, used and cached, no more than counted.
     const u64 cached = get(heap, SDMM_FIELD(cached));
     u64 seen = 0;
     for (u64 i = 0; i < kCacheSizes; ++i) {
         const u64 need = (i + 2) << 3;
         for (u64 at = load32(heap, SDMM_FIELD(cache_head) + (i << 2)); at != 0; at = load32(heap, at + 4)) {
-            if (!in_blocks(b, at) || need > g.sentinel - at || (load32(heap, at) & ~kPrevUsed) != (need | kUsed) ||
-                (load64(heap, map_word_at(g.starts_map, at)) & map_bit(at)) != 0 || ++seen > cached)
+            if (!in_blocks(b, at) || need > g.sentinel - at ||
+                (load32(heap, at) & ~kPrevUsed) != (need | kUsed | kCached) || ++seen > cached)
                 return SDMM_ERR_CORRUPTED;
         }
     }
-    if (seen != cached || cached != unmapped_used || cached > kCacheLimit) return SDMM_ERR_CORRUPTED;
+    if (seen != cached || cached != cached_blocks || cached > kCacheLimit) return SDMM_ERR_CORRUPTED;
 
     // 4. Every free list: right class, consistent links, bounded length.
     u64 listed = 0;

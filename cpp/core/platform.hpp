@@ -17,6 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// SDMM_KERNEL_BPF: compiled for the kernel's verifier. SBF programs are
+// compiled as `-target bpf` too; their platform header defines
+// SDMM_TARGET_SBF.
+#if (defined(__bpf__) || defined(__BPF__)) && !defined(SDMM_TARGET_SBF)
+#define SDMM_KERNEL_BPF 1
+#endif
+
 // Offsets are read from 32-bit fields, so on a host they are already below
 // 2^32 and need no mask (an all-ones mask compiles to nothing).
 #ifndef SDMM_OFFSET_MASK
