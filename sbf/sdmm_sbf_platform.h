@@ -13,6 +13,13 @@
 // kernel's verifier: calls are cheap and out-of-line slow paths allowed).
 #define SDMM_TARGET_SBF 1
 
+// At most this many freed small blocks wait in the exact-size caches. An
+// allocation that finds no free block releases all of them first, so this
+// bounds the worst case of one allocation (bench/solana/RESULTS.md).
+#ifndef SDMM_CACHE_LIMIT
+#define SDMM_CACHE_LIMIT 32
+#endif
+
 #include <stdint.h>
 
 #ifdef __cplusplus

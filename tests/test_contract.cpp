@@ -178,7 +178,8 @@ TEST_F(Contract, CorruptedHeaderIsDetected) {
     control[2] ^= 0x100;  // arena length
     EXPECT_NE(sdmm_heap_check(heap), SDMM_OK);
     sdmm_heap *h = nullptr;
-    EXPECT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_ERR_ARENA_TOO_SMALL) << "longer than given";
+    EXPECT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_ERR_ARENA_TOO_SMALL)
+        << "longer than given";
     control[2] = static_cast<uint32_t>(arena.size() - 512);  // fits, but not the geometry recorded
     EXPECT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_ERR_CORRUPTED);
     // Re-initialise so TearDown's check has a heap to look at.

@@ -264,7 +264,8 @@ struct Geometry {
 // The only layout a heap of `arena_len` bytes can have. init writes it, and
 // attach and check refuse anything else.
 inline bool geometry_for(u64 arena_len, Geometry *g) {
-    if (arena_len < SDMM_MIN_ARENA_BYTES || arena_len > SDMM_MAX_ARENA_BYTES || (arena_len & 7) != 0) return false;
+    if (arena_len < SDMM_MIN_ARENA_BYTES || arena_len > SDMM_MAX_ARENA_BYTES || (arena_len & 7) != 0)
+        return false;
     g->arena_len = arena_len;
     // Only classes a block of this arena can reach get a list head.
     g->class_count = class_of(arena_len - kControlBytes) + 1;
@@ -285,8 +286,8 @@ SDMM_HOT bool load_bounds(const sdmm_heap *heap, Bounds *b) {
     b->sentinel = len - kHeader;
     b->map = map;
     b->classes = 0;
-    return first >= kControlBytes && first + kMinBlock <= b->sentinel && map + (((len + 511) >> 9) << 3) <= first &&
-           len <= SDMM_MAX_ARENA_BYTES;
+    return first >= kControlBytes && first + kMinBlock <= b->sentinel &&
+           map + (((len + 511) >> 9) << 3) <= first && len <= SDMM_MAX_ARENA_BYTES;
 }
 
 // The class heads, for the coalescing heap (not needed by the caches).
@@ -297,7 +298,9 @@ inline bool load_classes(const sdmm_heap *heap, Bounds *b) {
 }
 
 // off is a granule inside the block area (where a block may start).
-SDMM_HOT bool in_blocks(const Bounds &b, u64 off) { return off - b.first < b.sentinel - b.first && (off & 7) == 0; }
+SDMM_HOT bool in_blocks(const Bounds &b, u64 off) {
+    return off - b.first < b.sentinel - b.first && (off & 7) == 0;
+}
 
 // ---- free blocks, checked -----------------------------------------------------------
 
@@ -449,7 +452,8 @@ SDMM_HOT Take take_free_block(const sdmm_heap *heap, const Bounds &b, u64 need, 
             // No listed block fits: the top, if it is big enough.
             off = get(heap, SDMM_FIELD(top));
             if (off == 0) return Take::kNone;
-            if (!free_block_ok(heap, b, off, &size) || !SDMM_CHECK(off + size == b.sentinel)) return Take::kCorrupted;
+            if (!free_block_ok(heap, b, off, &size) || !SDMM_CHECK(off + size == b.sentinel))
+                return Take::kCorrupted;
             if (size < need) return Take::kNone;
             u->off = off;
             u->top = true;
@@ -534,7 +538,8 @@ inline bool heap_ok(const sdmm_heap *heap) {
 
 u32 seal_of(u64 arena_len, u64 first_block, u64 starts_map, u64 class_count) {
     u64 h = 0x9E3779B97F4A7C15ull;
-    const u64 fields[] = {kMagic, kLayoutVersion, arena_len, first_block, arena_len - kHeader, starts_map, class_count};
+    const u64 fields[] = {kMagic,     kLayoutVersion, arena_len, first_block, arena_len - kHeader,
+                          starts_map, class_count};
     for (u64 f : fields) h = (h ^ f) * 0x100000001B3ull;
     return static_cast<u32>(h ^ (h >> 32));
 }
@@ -568,7 +573,8 @@ SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live 
     u64 prev = 0, prev_size = 0, prev_w0 = 0;
     if (merge_prev) {
         const u64 footer = load32(heap, off - 4);
-        if (!SDMM_CHECK(footer >= kMinBlock && footer <= off - b.first && (footer & 7) == 0)) return SDMM_ERR_CORRUPTED;
+        if (!SDMM_CHECK(footer >= kMinBlock && footer <= off - b.first && (footer & 7) == 0))
+            return SDMM_ERR_CORRUPTED;
         prev = off - footer;
         prev_w0 = load32(heap, prev);
         if (!free_block_ok(heap, b, prev, &prev_size) ||
@@ -586,7 +592,8 @@ SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live 
         if (!SDMM_CHECK(cls < kMaxClasses && cls < b.classes)) return SDMM_ERR_CORRUPTED;
         head = load32(heap, head_offset(cls));
         if (merge_next && !un.top && un.cls == cls && head == next) head = un.next;
-        if (merge_prev && up.cls == cls && head == prev) head = up.next == next && merge_next ? un.next : up.next;
+        if (merge_prev && up.cls == cls && head == prev)
+            head = up.next == next && merge_next ? un.next : up.next;
         if (!SDMM_CHECK(head == 0 || in_blocks(b, head))) return SDMM_ERR_CORRUPTED;
     }
     const u64 after = merged_off + merged_size;
@@ -767,8 +774,8 @@ SDMM_HOT sdmm_status locate_pointer(const sdmm_heap *heap, const Bounds &b, cons
 // aligned allocations): checks every list head it will write, then unlinks,
 // splits and marks it used. On success *blk holds the used block and its map
 // word; its elements are not cleared.
-SDMM_HOT sdmm_status carve(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, const Unlink &u, u64 lead, u64 need,
-                           Live *blk) {
+SDMM_HOT sdmm_status carve(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, const Unlink &u, u64 lead,
+                           u64 need, Live *blk) {
     const u64 w0 = load32(heap, off);
     const u64 end = off + size;  // <= sentinel: free_block_ok
     const u64 rest = size - lead - need;
@@ -816,7 +823,10 @@ SDMM_HOT sdmm_status find_free(sdmm_heap *heap, Bounds &b, u64 search, u64 *off,
     if (!load_classes(heap, &b)) return SDMM_ERR_CORRUPTED;
     Take t = take_free_block(heap, b, search, off, size, u);
     if constexpr (kCacheLimit > 0) {
-        if (t == Take::kNone && get(heap, SDMM_FIELD(cached)) != 0) {
+        // Drain only when it can help: a block of `search` bytes needs that
+        // many bytes outside live blocks.
+        if (t == Take::kNone && get(heap, SDMM_FIELD(cached)) != 0 &&
+            search <= b.sentinel - b.first - get64(heap, SDMM_FIELD(allocated))) {
             const sdmm_status st = drain_caches(heap, b);
             if (st != SDMM_OK) return st;
             t = take_free_block(heap, b, search, off, size, u);
@@ -915,20 +925,23 @@ sdmm_status attach(void *arena, size_t len, sdmm_heap **out) {
     if ((reinterpret_cast<uintptr_t>(arena) & 7) != 0) return SDMM_ERR_MISALIGNED;
     if (len < SDMM_MIN_ARENA_BYTES) return SDMM_ERR_ARENA_TOO_SMALL;
     const auto *heap = static_cast<const sdmm_heap *>(arena);
-    if (load32(heap, 0) != kMagic || get(heap, SDMM_FIELD(version)) != kLayoutVersion) return SDMM_ERR_INVALID_HEAP;
+    if (load32(heap, 0) != kMagic || get(heap, SDMM_FIELD(version)) != kLayoutVersion)
+        return SDMM_ERR_INVALID_HEAP;
     // The whole geometry is recomputed from the recorded length, which must
     // fit the memory we were given now; anything else is refused.
     const u64 arena_len = get(heap, SDMM_FIELD(arena_len));
     if (arena_len > len) return SDMM_ERR_ARENA_TOO_SMALL;
     Geometry g{};
     if (!geometry_for(arena_len, &g)) return SDMM_ERR_CORRUPTED;
-    if (get(heap, SDMM_FIELD(first_block)) != g.first_block || get(heap, SDMM_FIELD(sentinel)) != g.sentinel ||
-        get(heap, SDMM_FIELD(starts_map)) != g.starts_map || get(heap, SDMM_FIELD(class_count)) != g.class_count ||
+    if (get(heap, SDMM_FIELD(first_block)) != g.first_block ||
+        get(heap, SDMM_FIELD(sentinel)) != g.sentinel || get(heap, SDMM_FIELD(starts_map)) != g.starts_map ||
+        get(heap, SDMM_FIELD(class_count)) != g.class_count ||
         get(heap, SDMM_FIELD(seal)) != seal_of(arena_len, g.first_block, g.starts_map, g.class_count))
         return SDMM_ERR_CORRUPTED;
     const u64 salt = get64(heap, SDMM_FIELD(salt));
     const u64 sentinel_w0 = load32(heap, g.sentinel);
-    if ((salt & ~kSaltMask) != 0 || (sentinel_w0 & ~kPrevUsed) != kUsed || get(heap, SDMM_FIELD(cached)) > kCacheLimit)
+    if ((salt & ~kSaltMask) != 0 || (sentinel_w0 & ~kPrevUsed) != kUsed ||
+        get(heap, SDMM_FIELD(cached)) > kCacheLimit)
         return SDMM_ERR_CORRUPTED;
     const Bounds b{g.first_block, g.sentinel, g.starts_map, g.class_count};
     const u64 top = get(heap, SDMM_FIELD(top));
@@ -942,7 +955,7 @@ sdmm_status attach(void *arena, size_t len, sdmm_heap **out) {
 namespace {
 // Every allocation the caches do not serve, and every error.
 SDMM_COLD sdmm_status alloc_general(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill,
-                                            sdmm_block *out) {
+                                    sdmm_block *out) {
     if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
     if (count == 0) return fail(out, SDMM_ERR_ZERO_COUNT);
     Bounds b;
@@ -1143,7 +1156,8 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
         c.allocated = allocated;
         if (allocated > c.peak_allocated) c.peak_allocated = allocated;
         store32(heap, off, size | kUsed | (blk.w0 & kPrevUsed));
-        if (new_bytes > old_bytes) SDMM_ZERO(bytes_at(heap, off + kHeader + old_bytes), new_bytes - old_bytes);
+        if (new_bytes > old_bytes)
+            SDMM_ZERO(bytes_at(heap, off + kHeader + old_bytes), new_bytes - old_bytes);
         const u64 w1 = (blk.w1 & ~kTailMask) | ((size - kHeader - new_bytes) << kTailShift);
         store32(heap, off + 4, w1);
         out->tag = static_cast<u32>(tag);
@@ -1167,7 +1181,8 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
     // other blocks (and possibly drained caches into its neighbours): find it
     // again so its neighbours are read as they are now.
     Live again{};
-    if (locate(heap, b, block->handle, &again, SDMM_ERR_STALE_HANDLE) == SDMM_OK) free_located(heap, b, again);
+    if (locate(heap, b, block->handle, &again, SDMM_ERR_STALE_HANDLE) == SDMM_OK)
+        free_located(heap, b, again);
     *out = moved;
     return SDMM_OK;
 }
@@ -1232,13 +1247,16 @@ sdmm_status check(const sdmm_heap *heap) {
         prev_was_used = used ? 1 : 0;
         off += size;
     }
-    if (off != g.sentinel || ((sentinel_w0 & kPrevUsed) != 0) != (prev_was_used != 0)) return SDMM_ERR_CORRUPTED;
-    if (live_blocks != get64(heap, SDMM_FIELD(live_blocks)) || live_bytes != get64(heap, SDMM_FIELD(allocated)))
+    if (off != g.sentinel || ((sentinel_w0 & kPrevUsed) != 0) != (prev_was_used != 0))
+        return SDMM_ERR_CORRUPTED;
+    if (live_blocks != get64(heap, SDMM_FIELD(live_blocks)) ||
+        live_bytes != get64(heap, SDMM_FIELD(allocated)))
         return SDMM_ERR_CORRUPTED;
 
     // 2. The start map has no bit but at live and cached block starts.
     u64 map_bits = 0;
-    for (u64 at = g.starts_map; at < g.first_block; at += 8) map_bits += static_cast<u64>(__builtin_popcountll(load64(heap, at)));
+    for (u64 at = g.starts_map; at < g.first_block; at += 8)
+        map_bits += static_cast<u64>(__builtin_popcountll(load64(heap, at)));
     if (map_bits != live_blocks + cached_blocks) return SDMM_ERR_CORRUPTED;
 
     // 3. Every cache: exact size, used and cached, no more than counted.

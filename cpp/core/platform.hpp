@@ -48,7 +48,8 @@
 #if defined(__bpf__) || defined(__BPF__)
 #define SDMM_ENTROPY(arena) 0ull
 #elif defined(__x86_64__)
-#define SDMM_ENTROPY(arena) (static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arena)) ^ __builtin_ia32_rdtsc())
+#define SDMM_ENTROPY(arena) \
+    (static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arena)) ^ __builtin_ia32_rdtsc())
 #else
 #define SDMM_ENTROPY(arena) static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arena))
 #endif

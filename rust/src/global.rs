@@ -156,16 +156,11 @@ impl Inner {
     fn dealloc(&self, arena: *mut u8, ptr: *mut u8) {
         let _guard = self.lock.lock();
         let heap: *mut ffi::sdmm_heap = arena.cast();
-        let mut block = ffi::sdmm_block::default();
         // SAFETY: the core checks that the arena holds a heap and that `ptr`
-        // is a live block start of it; anything else changes nothing.
-        // dealloc cannot report an error: a refused pointer is ignored.
+        // is a live block start of it (one validation); anything else changes
+        // nothing. dealloc cannot report an error: a refused pointer is ignored.
         unsafe {
-            if ffi::sdmm_block_from_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, &mut block)
-                == ffi::SDMM_OK
-            {
-                ffi::sdmm_free_ref(heap, &block);
-            }
+            ffi::sdmm_free_ptr(heap, ptr.cast(), ffi::SDMM_TAG_U8);
         }
     }
 
