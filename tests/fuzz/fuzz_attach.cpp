@@ -2,8 +2,8 @@
 //
 // Input: a 2-byte length L, L bytes of calls, then the arena image (at most
 // 64 KiB; shorter than 256 bytes is fine and must be refused). The image is
-// copied into an allocation of exactly its size, attached, checked, measured,
-// and then used by the calls (allocations, frees by block, handle and
+// copied into an allocation of exactly its size, attached, and then used by
+// the calls (sdmm_heap_check and sdmm_heap_stats among them) (allocations, frees by block, handle and
 // pointer, resizes, resolves, re-attach after a move). Any status is allowed;
 // what is not: a read or write outside the arena, a crash, a hang, a block
 // that does not lie inside the arena, statistics larger than the arena.
@@ -34,9 +34,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     FUZZ_CHECK(heap == reinterpret_cast<sdmm_heap *>(arena.base()), "attach returned another address");
     LooseOps calls(arena, heap);
-    calls.check_all();
     Reader in(ops, ops_len);
+    // The first byte says whether check + stats also run before and after
+    // the calls (op 11 runs them anywhere): a walk that crashes on the
+    // garbage must not hide what the other calls do with it.
+    const uint8_t walks = in.u8();
+    if ((walks & 1) != 0) calls.check_all();
     for (size_t n = 0; n < kMaxOps && !in.empty() && !calls.detached; ++n) calls.step(in, in.u8() % 13);
-    if (!calls.detached) calls.check_all();
+    if ((walks & 2) != 0 && !calls.detached) calls.check_all();
     return 0;
 }

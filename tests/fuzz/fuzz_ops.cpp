@@ -515,6 +515,7 @@ class Model {
         last_op_ = "resize";
         Kind kind;
         sdmm_block b = pick_block(in, &kind);
+        const sdmm_block named = b;
         const uint32_t n = pick_count(in);
         const bool alias = in.u8() & 1;
         const bool by_value = in.u8() & 1;
@@ -541,7 +542,7 @@ class Model {
             check_failed_block(out, st, "resize");
             return;
         }
-        Live *old = live_by_handle(b.handle);
+        Live *old = live_by_handle(named.handle);  // `b` may have been overwritten (aliasing)
         FUZZ_CHECK(old != nullptr, "model: live block lost");
         const uint64_t bytes = uint64_t{n} * kTagSize[old->tag];
         expect_alloc(st, out, n, bytes, 8, "resize");
