@@ -15,15 +15,14 @@
 //    pool, so checks such as "heap is 8-aligned" fold away instead of reaching
 //    the verifier as arithmetic on a pointer.
 //
-// Build options (-D...=1):
-//  SDMM_BPF_LOCKED            every call holds a bpf_spin_lock (in its own
-//                             section, .data.sdmm_lock) around the core, so
-//                             programs running on several CPUs at once can
-//                             share the pool. Nothing may be called under the
-//                             lock, so zero-fill and copy are then inline
-//                             may_goto loops instead of bpf_loop.
-//  SDMM_BPF_SPECIALIZE_TYPES  a whole allocator inlined per type (see the end).
-#include <linux/bpf.h>  // struct bpf_spin_lock
+// Build option: SDMM_BPF_LOCKED=1 (the default build) makes every call that
+// changes the heap take an atomic try-lock (a word alone in .data.sdmm_lock):
+// compare-and-swap 0 -> 1, or return SDMM_ERR_BUSY at once if another CPU,
+// or a program that interrupted this one on the same CPU, holds it. Nothing
+// spins, so nesting cannot deadlock, and no bpf_spin_lock is involved, so
+// every program type that may call global functions may use it (tracing
+// programs may not take a bpf_spin_lock). SDMM_BPF_LOCKED=0: no lock, for one
+// CPU at a time.
 #include <linux/types.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,80 +79,16 @@ static long copy_byte(__u32 i, void *ctx) {
     return 0;
 }
 
-// may_goto (kernel >= 6.9): a loop with no call in it that the verifier
-// accepts without a constant bound (it converges in a couple of iterations,
-// the masked addresses having the same range every time). The kernel ends such
-// a loop only after millions of iterations in one run; ours run at most
-// pool/8 times. The form of bpf_experimental.h's can_loop.
-#define SDMM_BPF_CAN_LOOP                                       \
-    ({                                                          \
-        __label__ l_break, l_continue;                          \
-        bool more_ = true;                                      \
-        asm volatile goto("may_goto %l[l_break]" :: ::l_break); \
-        goto l_continue;                                        \
-    l_break:                                                    \
-        more_ = false;                                          \
-    l_continue:;                                                \
-        more_;                                                  \
-    })
-
-// 8-aligned word at a masked offset (the mask keeps the alignment visible
-// to the compiler, so it stores whole words).
-inline __u64 *aligned_word_at(__u64 off) {
-    return reinterpret_cast<__u64 *>(sdmm_bpf_pool + (off & (kMask & ~__u64{7})));
-}
-
-// The cursors are re-masked every step (and the empty asm stops clang from
-// keeping an unmasked running sum instead) so their range is the same in every
-// iteration: the verifier then sees the loop converge. The counters are only
-// compared with unknown values, so the verifier does not track them exactly.
-[[gnu::always_inline]] inline void zero_inline(__u64 dst, __u64 bytes) {
-    __u64 at = dst & kMask;
-    if (((dst | bytes) & 7) == 0) {
-        for (__u64 n = bytes >> 3; n != 0 && SDMM_BPF_CAN_LOOP; --n) {
-            *aligned_word_at(at) = 0;
-            at = (at + 8) & kMask;
-            asm volatile("" : "+r"(at));  // keep the masked value, not a running sum
-        }
-    } else {
-        for (__u64 n = bytes; n != 0 && SDMM_BPF_CAN_LOOP; --n) {
-            sdmm_bpf_pool[at] = 0;
-            at = (at + 1) & kMask;
-            asm volatile("" : "+r"(at));  // keep the masked value, not a running sum
-        }
-    }
-}
-
-[[gnu::always_inline]] inline void copy_inline(__u64 dst, __u64 src, __u64 bytes) {
-    __u64 to = dst & kMask, from = src & kMask;
-    if (((dst | src | bytes) & 7) == 0) {
-        for (__u64 n = bytes >> 3; n != 0 && SDMM_BPF_CAN_LOOP; --n) {
-            *aligned_word_at(to) = *aligned_word_at(from);
-            to = (to + 8) & kMask;
-            asm volatile("" : "+r"(to));  // keep the masked value, not a running sum
-            from = (from + 8) & kMask;
-            asm volatile("" : "+r"(from));  // keep the masked value, not a running sum
-        }
-    } else {
-        for (__u64 n = bytes; n != 0 && SDMM_BPF_CAN_LOOP; --n) {
-            sdmm_bpf_pool[to] = sdmm_bpf_pool[from];
-            to = (to + 1) & kMask;
-            asm volatile("" : "+r"(to));  // keep the masked value, not a running sum
-            from = (from + 1) & kMask;
-            asm volatile("" : "+r"(from));  // keep the masked value, not a running sum
-        }
-    }
-}
-
 }  // namespace sdmm_bpf
 
 // Zero-fill and copy are global functions of their own: the verifier checks
 // their few paths once, instead of once per path of every allocation path
 // that reaches them (that multiplication was ~20 % of alloc's verification).
 // Whole 64-byte chunks go through bpf_loop (which the verifier inlines into a
-// plain loop), the last < 64 bytes -- everything, for the small blocks that are
-// the common case -- are stored inline. Unaligned or odd sizes (only resize's
-// growth and copies of u8/u16/u32 blocks) go byte by byte.
+// plain loop), the last < 64 bytes are stored inline. Unaligned or odd sizes
+// (only resize's growth and copies of u8/u16/u32 blocks) go byte by byte.
+// The common case, a small element zero-fill, does not call this at all (see
+// zero_small below).
 extern "C" __attribute__((noinline)) __u32 sdmm_bpf_zero_range(__u64 dst, __u64 bytes) {
     using namespace sdmm_bpf;
     Span span{dst, 0};
@@ -190,17 +125,34 @@ extern "C" __attribute__((noinline)) __u32 sdmm_bpf_copy_range(__u64 dst, __u64 
     return 0;
 }
 
+#ifndef SDMM_BPF_ZERO_INLINE_MAX
+#define SDMM_BPF_ZERO_INLINE_MAX 32
+#endif
+namespace sdmm_bpf {
+// Zero-fill without a call for up to 32 aligned bytes (a small block's
+// elements, a free block's header): every BPF-to-BPF call costs a return
+// thunk on CPUs with the SRSO mitigation; larger or odd ranges call
+// sdmm_bpf_zero_range.
+[[gnu::always_inline]] inline void zero(__u64 dst, __u64 bytes) {
+    if (((dst | bytes) & 7) == 0 && bytes <= SDMM_BPF_ZERO_INLINE_MAX) {
+        __u64 *w = words_at(dst);
+        if (bytes > 0) w[0] = 0;
+        if (bytes > 8) w[1] = 0;
+        if (bytes > 16) w[2] = 0;
+        if (bytes > 24) w[3] = 0;
+        return;
+    }
+    sdmm_bpf_zero_range(dst, bytes);
+}
+}  // namespace sdmm_bpf
+
 // The hooks the core reads from platform.hpp.
 #define SDMM_OFFSET_MASK ((unsigned long long)SDMM_BPF_POOL_MASK)
-#if SDMM_BPF_LOCKED
-#define SDMM_ZERO(dst, bytes) ::sdmm_bpf::zero_inline(::sdmm_bpf::offset_of(dst), (bytes))
-#define SDMM_COPY(dst, src, bytes) \
-    ::sdmm_bpf::copy_inline(::sdmm_bpf::offset_of(dst), ::sdmm_bpf::offset_of(src), (bytes))
-#else
-#define SDMM_ZERO(dst, bytes) sdmm_bpf_zero_range(::sdmm_bpf::offset_of(dst), (bytes))
+#define SDMM_ZERO(dst, bytes) ::sdmm_bpf::zero(::sdmm_bpf::offset_of(dst), (bytes))
 #define SDMM_COPY(dst, src, bytes) \
     sdmm_bpf_copy_range(::sdmm_bpf::offset_of(dst), ::sdmm_bpf::offset_of(src), (bytes))
-#endif
+
+#include "sdmm_bpf_core_config.h"
 
 // Parts of the contract the BPF API does not expose (the walks, the aligned
 // adapters) are then simply not emitted: hence -Wunused-function is off here.
@@ -238,30 +190,37 @@ inline sdmm_block block_of(__u64 handle, __u32 tag) {
     sdmm_block b{};
     b.tag = tag;
     b.handle = handle;
-    b.as.raw = reinterpret_cast<uint64_t>(sdmm_bpf_pool + (handle & 0xFFFFFFFFu) + SDMM_BLOCK_HEADER_BYTES);
+    b.as.raw = reinterpret_cast<uint64_t>(sdmm_bpf_pool + (handle & 0xFFFFFFF8u) + SDMM_BLOCK_HEADER_BYTES);
     return b;
 }
 }  // namespace sdmm_bpf
 
-
 #if SDMM_BPF_LOCKED
-// The lock, alone in its section (a map value may hold one bpf_spin_lock).
+// The lock word, alone in its section (its own array map): 0 free, 1 held.
 extern "C" {
-__attribute__((section(".data.sdmm_lock"))) struct bpf_spin_lock sdmm_bpf_lock;
+__attribute__((section(".data.sdmm_lock"), aligned(8))) __u32 sdmm_bpf_lock;
 }
 namespace sdmm_bpf {
-// Helpers 93 and 94. Between them the verifier allows no call at all, which
-// is why the whole core is inlined into each locked API function.
-inline void lock() { reinterpret_cast<long (*)(struct bpf_spin_lock *)>(93)(&sdmm_bpf_lock); }
-inline void unlock() { reinterpret_cast<long (*)(struct bpf_spin_lock *)>(94)(&sdmm_bpf_lock); }
+// One compare-and-swap (a full barrier): true if this call now holds the heap.
+inline bool try_lock() { return __sync_val_compare_and_swap(&sdmm_bpf_lock, 0u, 1u) == 0; }
+// Release: an atomic exchange (a full barrier, so every write to the heap is
+// visible before the word reads 0). -mcpu=v4 has store-release (kernel >=
+// 6.15), a plain store on x86; v3, the flags used here, does not.
+inline void unlock() {
+#if defined(__BPF_CPU_VERSION__) && __BPF_CPU_VERSION__ >= 4
+    __atomic_store_n(&sdmm_bpf_lock, 0u, __ATOMIC_RELEASE);
+#else
+    __sync_lock_test_and_set(&sdmm_bpf_lock, 0u);
+#endif
+}
 }  // namespace sdmm_bpf
-// `return expr;` with the lock held while expr runs.
-#define SDMM_BPF_RETURN_LOCKED(type, expr) \
-    do {                                   \
-        ::sdmm_bpf::lock();                \
-        const type result_ = (expr);       \
-        ::sdmm_bpf::unlock();              \
-        return result_;                    \
+// `return expr;` with the lock held while expr runs, or SDMM_ERR_BUSY.
+#define SDMM_BPF_RETURN_LOCKED(type, expr)                                    \
+    do {                                                                      \
+        if (!::sdmm_bpf::try_lock()) return static_cast<type>(SDMM_ERR_BUSY); \
+        const type result_ = (expr);                                          \
+        ::sdmm_bpf::unlock();                                                 \
+        return result_;                                                       \
     } while (0)
 #else
 #define SDMM_BPF_RETURN_LOCKED(type, expr) return (expr)
@@ -277,15 +236,15 @@ namespace sdmm_bpf {
     const __u32 st = sdmm_alloc_tagged_into(heap(), tag, n, &b);
     return handle_or_status(st, b);
 }
+// One validation: the core locates the block from the handle alone.
 [[gnu::always_inline]] inline __u32 free(__u64 handle, __u32 tag) {
-    const sdmm_block b = block_of(handle, tag);
-    return sdmm_free_ref(heap(), &b);
+    return sdmm_free_handle(heap(), handle, tag);
 }
 [[gnu::always_inline]] inline __u64 resolve(__u64 handle, __u32 tag) {
     sdmm_block b;
     const __u32 st = sdmm_resolve_into(heap(), handle, tag, &b);
     if (st != SDMM_OK) return st;
-    return (__u64{b.len} << 32) | ((handle & 0xFFFFFFFFu) + SDMM_BLOCK_HEADER_BYTES);
+    return (__u64{b.len} << 32) | ((handle & 0xFFFFFFF8u) + SDMM_BLOCK_HEADER_BYTES);
 }
 [[gnu::always_inline]] inline __u64 resize(__u64 handle, __u32 tag, __u32 new_len) {
     const sdmm_block b = block_of(handle, tag);
@@ -311,35 +270,16 @@ SDMM_BPF_API __u32 sdmm_bpf_free(__u64 handle, __u32 tag) {
     SDMM_BPF_RETURN_LOCKED(__u32, sdmm_bpf::free(handle, tag));
 }
 
-SDMM_BPF_API __u64 sdmm_bpf_resolve(__u64 handle, __u32 tag) {
-    SDMM_BPF_RETURN_LOCKED(__u64, sdmm_bpf::resolve(handle, tag));
-}
+// Without the lock: resolve only reads (so `_get` never sees SDMM_ERR_BUSY).
+// Every read stays inside the pool; what it says about a block another CPU
+// is freeing at that very moment may be either answer -- that is the callers'
+// race, as it is for any use of a block being freed.
+SDMM_BPF_API __u64 sdmm_bpf_resolve(__u64 handle, __u32 tag) { return sdmm_bpf::resolve(handle, tag); }
 
 SDMM_BPF_API __u64 sdmm_bpf_resize(__u64 handle, __u32 tag, __u32 new_len) {
     SDMM_BPF_RETURN_LOCKED(__u64, sdmm_bpf::resize(handle, tag, new_len));
 }
 
-// Typed calls, two ways (chosen when sdmm_bpf.o is compiled):
-//  - default: thin, each forwards to the tagged call with its constant tag.
-//    The verifier checks sdmm_bpf_alloc/free once whichever types a program
-//    uses, and the object holds one allocator (21 KB of .text);
-//  - SDMM_BPF_SPECIALIZE_TYPES=1: a whole allocator inlined per type, the tag
-//    folded in. About 8 ns faster per alloc+free pair here, but every type a
-//    program uses is verified (and loaded) separately, and the object holds 26
-//    copies (118 KB of .text; a program loads only the ones it calls).
-#if SDMM_BPF_SPECIALIZE_TYPES
-#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                         \
-    SDMM_BPF_API __u64 sdmm_bpf_alloc_##name(__u32 n) {                        \
-        SDMM_BPF_RETURN_LOCKED(__u64, sdmm_bpf::alloc(SDMM_TAG_##TAG, n));     \
-    }                                                                          \
-    SDMM_BPF_API __u32 sdmm_bpf_free_##name(__u64 handle) {                    \
-        SDMM_BPF_RETURN_LOCKED(__u32, sdmm_bpf::free(handle, SDMM_TAG_##TAG)); \
-    }
-#else
-#define SDMM_BPF_THIN extern "C" __attribute__((noinline))
-#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                                               \
-    SDMM_BPF_THIN __u64 sdmm_bpf_alloc_##name(__u32 n) { return sdmm_bpf_alloc(SDMM_TAG_##TAG, n); } \
-    SDMM_BPF_THIN __u32 sdmm_bpf_free_##name(__u64 handle) { return sdmm_bpf_free(handle, SDMM_TAG_##TAG); }
-#endif
-#include "sdmm_types.def"
-#undef SDMM_TYPE
+// The typed calls (sdmm_bpf_alloc_u64, ...) are inline wrappers in
+// sdmm_bpf.h around the two calls above: one global call per operation, and
+// one allocator verified once whichever types a program uses.

@@ -20,9 +20,14 @@
  *    SDMM_BPF_SLACK spare bytes after its power-of-two size, which the
  *    verifier can prove in bounds for any offset.
  *
- * Concurrency: the default build (sdmm_bpf.o) takes a bpf_spin_lock inside
- * every call, so programs on several CPUs may share the pool; the unlocked
- * builds are for one CPU at a time (see bpf/README.md).
+ * Concurrency: in the default build (sdmm_bpf.o) every call that changes the
+ * heap takes an atomic try-lock and returns SDMM_ERR_BUSY, without waiting,
+ * while another CPU (or a program that interrupted this one on the same CPU)
+ * is inside the heap: the caller retries or gives up. No bpf_spin_lock, so
+ * every program type that may call global functions can use it (XDP, tc,
+ * syscall, kprobe, tracepoint, raw_tp, fentry...). sdmm_bpf_resolve (and the
+ * `_get` accessors) only read and take no lock. sdmm_bpf_unlocked.o has no
+ * lock at all: one CPU at a time (see bpf/README.md).
  *
  * Results: a call returning __u64 gives either a value whose upper 32 bits
  * are non-zero (a handle: generation << 40 | tag << 32 | offset; or, for
@@ -66,16 +71,11 @@ __u32 sdmm_bpf_init(__u32 flags);
 /* SDMM_OK when the pool holds an initialised heap (the magic is in place). */
 __u32 sdmm_bpf_ready(void);
 
-/* Typed allocation, one per row of ffi/sdmm_types.def: n zero-filled
- * elements; a handle or a status. And the typed free: a status. */
-#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2) \
-    __u64 sdmm_bpf_alloc_##name(__u32 n);              \
-    __u32 sdmm_bpf_free_##name(__u64 handle);
-#include "sdmm_types.def"
-#undef SDMM_TYPE
-
-/* The same with the tag as a value (SDMM_TAG_*). */
+/* n zero-filled elements of type `tag` (SDMM_TAG_*): a handle or a status.
+ * The typed forms sdmm_bpf_alloc_<type>(n) are inline wrappers (below). */
 __u64 sdmm_bpf_alloc(__u32 tag, __u32 n);
+/* Frees the live block `handle` names if it is of type `tag`, validating it
+ * once: a status. Typed forms: sdmm_bpf_free_<type>(handle). */
 __u32 sdmm_bpf_free(__u64 handle, __u32 tag);
 /* Checks a handle (live, right tag): len << 32 | offset of the elements, or a
  * status (SDMM_ERR_STALE_HANDLE for a freed or reused block, ...). */
@@ -100,8 +100,20 @@ __u32 sdmm_bpf_copy_range(__u64 dst, __u64 src, __u64 bytes);
 static inline __attribute__((always_inline)) __u32 sdmm_bpf_status(__u64 result) {
     return SDMM_BPF_IS_VALUE(result) ? SDMM_OK : (__u32)result;
 }
+
+/* Typed allocation and free, one pair per row of ffi/sdmm_types.def: inline,
+ * so each costs one global call (the tagged one), not two. */
+#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                                  \
+    static inline __attribute__((always_inline)) __u64 sdmm_bpf_alloc_##name(__u32 n) { \
+        return sdmm_bpf_alloc(SDMM_TAG_##TAG, n);                                       \
+    }                                                                                   \
+    static inline __attribute__((always_inline)) __u32 sdmm_bpf_free_##name(__u64 h) {  \
+        return sdmm_bpf_free(h, SDMM_TAG_##TAG);                                        \
+    }
+#include "sdmm_types.def"
+#undef SDMM_TYPE
 /* Offset of a block's header in the pool (the low half of a handle). */
-static inline __attribute__((always_inline)) __u32 sdmm_bpf_offset(__u64 handle) { return (__u32)handle; }
+static inline __attribute__((always_inline)) __u32 sdmm_bpf_offset(__u64 handle) { return (__u32)handle & ~7u; }
 
 /*
  * Accessors, generated from the type table:
@@ -123,7 +135,7 @@ static inline __attribute__((always_inline)) __u32 sdmm_bpf_offset(__u64 handle)
     (SDMM_BPF_POOL_MASK & ~((1u << ((size_log2) < 3 ? (size_log2) : 3)) - 1u))
 #define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                                                      \
     static inline __attribute__((always_inline)) c_type *sdmm_bpf_##name##_at(__u64 handle, __u32 index) {  \
-        __u64 off = ((handle & 0xFFFFFFFFull) + SDMM_BLOCK_HEADER_BYTES + ((__u64)index << size_log2)) &    \
+        __u64 off = ((handle & 0xFFFFFFF8ull) + SDMM_BLOCK_HEADER_BYTES + ((__u64)index << size_log2)) &    \
                     SDMM_BPF_ELEMENT_MASK(size_log2);                                                       \
         asm volatile("" : "+r"(off));                                                                       \
         return (c_type *)(sdmm_bpf_pool + off);                                                             \

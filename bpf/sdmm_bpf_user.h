@@ -72,9 +72,10 @@ static long sdmm_bpf_processed_insns(const char *log) {
     return p ? strtol(p + 10, NULL, 10) : -1;
 }
 
-/* Opens and loads every program of `path` with a statistics log each. On a
- * verifier refusal, reloads with the full log and prints its tail. */
-static int sdmm_bpf_load(const char *path, sdmm_bpf_loaded *out) {
+/* Opens and loads every program of `path` (but the one named `except`, if
+ * not NULL) with a statistics log each. On a verifier refusal, reloads with
+ * the full log and prints its tail. */
+static int sdmm_bpf_load_except(const char *path, sdmm_bpf_loaded *out, const char *except) {
     memset(out, 0, sizeof *out);
     libbpf_set_print(sdmm_bpf_quiet_print);
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -89,6 +90,8 @@ static int sdmm_bpf_load(const char *path, sdmm_bpf_loaded *out) {
             if (out->nprogs == SDMM_BPF_MAX_PROGS) break;
             int i = out->nprogs++;
             out->progs[i] = prog;
+            if (except && strcmp(bpf_program__name(prog), except) == 0)
+                bpf_program__set_autoload(prog, false);
             if (!out->logs[i]) out->logs[i] = calloc(1, SDMM_BPF_LOG_BYTES);
             bpf_program__set_log_buf(prog, out->logs[i], SDMM_BPF_LOG_BYTES);
             bpf_program__set_log_level(prog, attempt == 0 ? 4 : 1 | 4);
@@ -107,6 +110,10 @@ static int sdmm_bpf_load(const char *path, sdmm_bpf_loaded *out) {
         out->obj = NULL;
     }
     return -1;
+}
+
+static inline int sdmm_bpf_load(const char *path, sdmm_bpf_loaded *out) {
+    return sdmm_bpf_load_except(path, out, NULL);
 }
 
 static struct bpf_program *sdmm_bpf_prog(const sdmm_bpf_loaded *l, const char *name, long *insns) {

@@ -2,7 +2,8 @@
 # the tests block).
 #
 #  - sdmm_bpf_core: bpf/sdmm_bpf.o, the allocator core + C boundary + the
-#    scalar-only BPF API (bpf/sdmm_bpf.h) compiled with clang++ -target bpf -g.
+#    scalar-only BPF API (bpf/sdmm_bpf.h) compiled with clang++ -target bpf -g
+#    and the flags of bpf/flags.sh.
 #  - sdmm_add_bpf_object(<name> SOURCES a.bpf.c ...): compiles BPF programs
 #    written in C and links them with sdmm_bpf.o using libbpf's static linker
 #    (`bpftool gen object`) into ${CMAKE_CURRENT_BINARY_DIR}/bpf/<name>.o.
@@ -24,39 +25,40 @@ if(NOT SDMM_BPF_CLANG OR NOT SDMM_BPF_CLANGXX OR NOT SDMM_BPFTOOL OR NOT SDMM_LI
   return()
 endif()
 
-# Kernel UAPI headers (asm/types.h) live in the multiarch directory.
-execute_process(COMMAND ${CMAKE_C_COMPILER} -print-multiarch OUTPUT_VARIABLE _sdmm_multiarch
-                OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-if(NOT _sdmm_multiarch)
-  set(_sdmm_multiarch x86_64-linux-gnu)
-endif()
-
 set(SDMM_BPF_DIR ${PROJECT_BINARY_DIR}/bpf)
 file(MAKE_DIRECTORY ${SDMM_BPF_DIR})
-# -mcpu=v3: 32-bit jumps and ALU; -ffreestanding: no libc headers (the BPF
-# target has none) and no loop turned into a memset call.
-set(SDMM_BPF_COMMON_FLAGS -target bpf -mcpu=v3 -O2 -g -ffreestanding -Wall -Wextra -Werror
-    -I${PROJECT_SOURCE_DIR}/bpf -I${PROJECT_SOURCE_DIR}/ffi -I/usr/include/${_sdmm_multiarch})
+# Every compile flag and include path comes from bpf/flags.sh, the one place
+# they are written (the shell tools read it too).
+function(_sdmm_bpf_flags lang out)
+  execute_process(COMMAND sh ${PROJECT_SOURCE_DIR}/bpf/flags.sh ${lang}
+                  OUTPUT_VARIABLE flags RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "bpf/flags.sh ${lang} failed (${rc})")
+  endif()
+  string(STRIP "${flags}" flags)
+  string(REPLACE "\n" ";" flags "${flags}")
+  set(${out} ${flags} PARENT_SCOPE)
+endfunction()
+_sdmm_bpf_flags(c SDMM_BPF_C_FLAGS)
+_sdmm_bpf_flags(c++ SDMM_BPF_CXX_FLAGS)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/bpf/flags.sh)
 
-# Three builds of bpf/sdmm_bpf.cpp (its header explains the options):
-#   sdmm_bpf.o                      the default: a bpf_spin_lock around every call,
-#                                   so programs on several CPUs can share the pool
-#   sdmm_bpf_unlocked.o             no lock: one CPU at a time (syscall programs,
-#                                   or a pool per CPU/queue the caller arranges)
-#   sdmm_bpf_unlocked_specialized.o no lock, one allocator inlined per type
-set(SDMM_BPF_VARIANTS sdmm_bpf sdmm_bpf_unlocked sdmm_bpf_unlocked_specialized)
-set(SDMM_BPF_VARIANT_FLAGS_sdmm_bpf -DSDMM_BPF_LOCKED=1 -DSDMM_BPF_SPECIALIZE_TYPES=0)
-set(SDMM_BPF_VARIANT_FLAGS_sdmm_bpf_unlocked -DSDMM_BPF_LOCKED=0 -DSDMM_BPF_SPECIALIZE_TYPES=0)
-set(SDMM_BPF_VARIANT_FLAGS_sdmm_bpf_unlocked_specialized -DSDMM_BPF_LOCKED=0 -DSDMM_BPF_SPECIALIZE_TYPES=1)
+# Two builds of bpf/sdmm_bpf.cpp (its header explains the option):
+#   sdmm_bpf.o           the default: an atomic try-lock around every call that
+#                        changes the heap (SDMM_ERR_BUSY on contention), so
+#                        programs of any type on several CPUs share the pool
+#   sdmm_bpf_unlocked.o  no lock: one CPU at a time
+set(SDMM_BPF_VARIANTS sdmm_bpf sdmm_bpf_unlocked)
+set(SDMM_BPF_VARIANT_FLAGS_sdmm_bpf -DSDMM_BPF_LOCKED=1)
+set(SDMM_BPF_VARIANT_FLAGS_sdmm_bpf_unlocked -DSDMM_BPF_LOCKED=0)
 set(SDMM_BPF_VARIANT_OBJECTS)
 foreach(variant IN LISTS SDMM_BPF_VARIANTS)
   set(obj ${SDMM_BPF_DIR}/${variant}.o)
   add_custom_command(
     OUTPUT ${obj}
-    COMMAND ${SDMM_BPF_CLANGXX} ${SDMM_BPF_COMMON_FLAGS} -std=c++20 -fno-builtin -fno-exceptions -fno-rtti
-            -fno-strict-aliasing ${SDMM_BPF_VARIANT_FLAGS_${variant}}
+    COMMAND ${SDMM_BPF_CLANGXX} ${SDMM_BPF_CXX_FLAGS} ${SDMM_BPF_VARIANT_FLAGS_${variant}}
             -MD -MF ${obj}.d -c ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf.cpp -o ${obj}
-    DEPENDS ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf.cpp
+    DEPENDS ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf.cpp ${PROJECT_SOURCE_DIR}/bpf/flags.sh
     DEPFILE ${obj}.d
     COMMENT "BPF: ${variant}.o (clang++ -target bpf)"
     VERBATIM)
@@ -81,11 +83,11 @@ function(sdmm_add_bpf_object name)
     set(obj ${SDMM_BPF_DIR}/${name}.${base}.o)
     add_custom_command(
       OUTPUT ${obj}
-      COMMAND ${SDMM_BPF_CLANG} ${SDMM_BPF_COMMON_FLAGS} -Wno-unused-parameter ${include_flags} -MD -MF ${obj}.d -c ${src} -o ${obj}
-      DEPENDS ${src}
+      COMMAND ${SDMM_BPF_CLANG} ${SDMM_BPF_C_FLAGS} ${include_flags} -MD -MF ${obj}.d -c ${src} -o ${obj}
+      DEPENDS ${src} ${PROJECT_SOURCE_DIR}/bpf/flags.sh
       DEPFILE ${obj}.d
       COMMENT "BPF: ${name}: ${base}"
-  VERBATIM)
+      VERBATIM)
     list(APPEND objects ${obj})
   endforeach()
   set(linked ${SDMM_BPF_DIR}/${name}.o)
@@ -109,14 +111,24 @@ endfunction()
 
 # ---- tests ------------------------------------------------------------------------
 # The same test programs linked with each build of the allocator; every build
-# must give the native results. bpf.smp runs two CPUs at once on the default
-# (locked) build.
+# must give the native results. On the default (locked) build: bpf.smp runs
+# two CPUs at once, bpf.busy holds the try-lock, bpf.progtypes loads it in
+# every program type.
 sdmm_add_bpf_loader(sdmm_bpf_test ${PROJECT_SOURCE_DIR}/tests/bpf/test_bpf.c)
+# Its native twin: the core with the kernel build's configuration, so the
+# random test can compare pools byte for byte.
+add_library(sdmm_bpf_twin STATIC ${SDMM_CORE_SOURCES})
+target_include_directories(sdmm_bpf_twin PUBLIC ${PROJECT_SOURCE_DIR}/ffi)
+target_compile_features(sdmm_bpf_twin PRIVATE cxx_std_20)
+target_compile_options(sdmm_bpf_twin PRIVATE -include ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf_core_config.h)
+get_target_property(_sdmm_bpf_test_libs sdmm_bpf_test LINK_LIBRARIES)
+list(REMOVE_ITEM _sdmm_bpf_test_libs sdmm::sdmm)
+set_property(TARGET sdmm_bpf_test PROPERTY LINK_LIBRARIES ${_sdmm_bpf_test_libs} sdmm_bpf_twin)
 target_include_directories(sdmm_bpf_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/bpf)
 find_package(Threads REQUIRED)
 target_link_libraries(sdmm_bpf_test PRIVATE Threads::Threads)
 foreach(variant IN LISTS SDMM_BPF_VARIANTS)
-  string(REPLACE "sdmm_bpf" "" suffix ${variant})  # "", _unlocked, _unlocked_specialized
+  string(REPLACE "sdmm_bpf" "" suffix ${variant})  # "" or _unlocked
   string(REGEX REPLACE "^_" "" label "${suffix}")
   sdmm_add_bpf_object(sdmm_bpf_tests${suffix} SOURCES ${PROJECT_SOURCE_DIR}/tests/bpf/sdmm_test.bpf.c
                       INCLUDES ${PROJECT_SOURCE_DIR}/tests/bpf CORE ${SDMM_BPF_DIR}/${variant}.o)
@@ -135,7 +147,13 @@ foreach(variant IN LISTS SDMM_BPF_VARIANTS)
   endforeach()
 endforeach()
 add_test(NAME bpf.smp COMMAND sdmm_bpf_test smp ${sdmm_bpf_tests_OBJECT})
-set_tests_properties(bpf.smp PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
+add_test(NAME bpf.busy COMMAND sdmm_bpf_test busy ${sdmm_bpf_tests_OBJECT})
+# The default build in every program type that may call global functions.
+sdmm_add_bpf_object(sdmm_bpf_progtypes SOURCES ${PROJECT_SOURCE_DIR}/tests/bpf/sdmm_progtypes.bpf.c
+                    INCLUDES ${PROJECT_SOURCE_DIR}/tests/bpf)
+add_dependencies(sdmm_bpf_test sdmm_bpf_progtypes)
+add_test(NAME bpf.progtypes COMMAND sdmm_bpf_test progtypes ${sdmm_bpf_progtypes_OBJECT})
+set_tests_properties(bpf.smp bpf.busy bpf.progtypes PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
 
 # ---- example and benchmark (present once written) ------------------------------------
 include(${PROJECT_SOURCE_DIR}/examples/bpf/example.cmake OPTIONAL)

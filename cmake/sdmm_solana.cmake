@@ -5,9 +5,13 @@
 #   sdmm_add_sbf_program(NAME SOURCES src... [DEFINES D=V...] [WITH_CORE])
 #     -> ${SDMM_SBF_DIR}/NAME.so, built with the target `sbf_NAME` (in ALL).
 #        WITH_CORE links the sdmm core in, with the SBF platform hooks
-#        (examples/solana/include/sdmm_sbf_platform.h).
+#        (sbf/sdmm_sbf_platform.h).
+#   ${SDMM_SBF_DIR}/sdmm_types.jsonl: the type table (ffi/sdmm_types.def) as
+#        JSON lines, made by the C preprocessor, for the JS tests.
 #
-# Needs clang-22, llvm-22 (llvm-link, opt, llc), python3; the tests need node
+# The SBF port itself (headers, every compiler flag) is in sbf/; the flags in
+# sbf/flags.sh only, which the build scripts source and this file asks for
+# the tool list. Needs clang-22, llvm-22 (llvm-link, opt, llc), python3; the tests need node
 # and tests/solana/node_modules (tools/setup.d/solana.sh runs `npm ci`). What
 # is missing turns into a test that reports SKIP with the reason.
 
@@ -15,8 +19,13 @@ set(SDMM_SBF_DIR ${PROJECT_BINARY_DIR}/solana)
 set(SDMM_SBF_BUILD ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbf-build.sh)
 set(SDMM_SBF_SKIP 77)
 
+set(SDMM_SBF_PORT ${PROJECT_SOURCE_DIR}/sbf)
+set(SDMM_SBF_PORT_FILES ${SDMM_SBF_PORT}/flags.sh ${SDMM_SBF_PORT}/sdmm_sbf.h ${SDMM_SBF_PORT}/sdmm_sbf_platform.h)
+execute_process(COMMAND bash ${SDMM_SBF_PORT}/flags.sh tools OUTPUT_VARIABLE _sdmm_sbf_tools
+                OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
+string(REPLACE "\n" ";" _sdmm_sbf_tools "${_sdmm_sbf_tools}")
 set(_sdmm_sbf_missing "")
-foreach(tool clang-22 clang++-22 llvm-link-22 opt-22 llc-22 python3)
+foreach(tool IN LISTS _sdmm_sbf_tools)
   string(MAKE_C_IDENTIFIER "SDMM_TOOL_${tool}" var)
   find_program(${var} ${tool})
   if(NOT ${var})
@@ -36,13 +45,12 @@ function(sdmm_add_sbf_program NAME)
     list(APPEND args -D ${d})
   endforeach()
   set(deps ${ARG_SOURCES} ${SDMM_SBF_BUILD} ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbpf_relink.py
-      ${PROJECT_SOURCE_DIR}/examples/solana/include/sdmm_sbf.h ${PROJECT_SOURCE_DIR}/ffi/sdmm.h
+      ${SDMM_SBF_PORT_FILES} ${PROJECT_SOURCE_DIR}/ffi/sdmm.h
       ${PROJECT_SOURCE_DIR}/ffi/sdmm_types.def ${PROJECT_SOURCE_DIR}/ffi/sdmm_status.def)
   if(ARG_WITH_CORE)
     list(APPEND args --core)
     list(APPEND deps ${SDMM_CORE_SOURCES} ${PROJECT_SOURCE_DIR}/cpp/core/heap.hpp
-         ${PROJECT_SOURCE_DIR}/cpp/core/bits.hpp ${PROJECT_SOURCE_DIR}/cpp/core/platform.hpp
-         ${PROJECT_SOURCE_DIR}/examples/solana/include/sdmm_sbf_platform.h)
+         ${PROJECT_SOURCE_DIR}/cpp/core/bits.hpp ${PROJECT_SOURCE_DIR}/cpp/core/platform.hpp)
   endif()
   add_custom_command(OUTPUT ${out}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${SDMM_SBF_DIR}
@@ -66,6 +74,17 @@ function(sdmm_add_solana_test NAME SCRIPT)
   set_tests_properties(solana.${NAME} PROPERTIES SKIP_RETURN_CODE ${SDMM_SBF_SKIP} TIMEOUT 900)
 endfunction()
 
+# ---- the type table for the JS tests: parsed by the C preprocessor only ----
+set(_sdmm_types_json ${SDMM_SBF_DIR}/sdmm_types.jsonl)
+add_custom_command(OUTPUT ${_sdmm_types_json}
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${SDMM_SBF_DIR}
+  COMMAND ${CMAKE_C_COMPILER} -E -P -x c -I${PROJECT_SOURCE_DIR}/ffi ${SDMM_SBF_PORT}/sdmm_types.jsonl.in
+          -o ${_sdmm_types_json}
+  DEPENDS ${SDMM_SBF_PORT}/sdmm_types.jsonl.in ${PROJECT_SOURCE_DIR}/ffi/sdmm_types.def
+  COMMENT "sdmm_types.jsonl (the type table for the Solana tests)"
+  VERBATIM)
+add_custom_target(sbf_types_json ALL DEPENDS ${_sdmm_types_json})
+
 # ---- the programs ----
 set(_sdmm_sol ${PROJECT_SOURCE_DIR}/examples/solana)
 sdmm_add_sbf_program(heap-demo SOURCES ${_sdmm_sol}/heap-demo/heap_demo.cpp WITH_CORE)
@@ -73,6 +92,10 @@ sdmm_add_sbf_program(heap-demo SOURCES ${_sdmm_sol}/heap-demo/heap_demo.cpp WITH
 sdmm_add_sbf_program(heap-demo-bump SOURCES ${_sdmm_sol}/heap-demo/heap_demo.cpp DEFINES HEAP_DEMO_BUMP WITH_CORE)
 sdmm_add_sbf_program(memory-service SOURCES ${_sdmm_sol}/memory-service/memory_service.cpp WITH_CORE)
 sdmm_add_sbf_program(memory-client SOURCES ${_sdmm_sol}/memory-client/memory_client.cpp)
+# Every alloc and free timed on its own (bench/solana/percall.mjs, the
+# worst-case test), and the SDK's bump allocator built the same way.
+sdmm_add_sbf_program(alloc-timing SOURCES ${_sdmm_sol}/alloc-timing/alloc_timing.cpp WITH_CORE)
+sdmm_add_sbf_program(alloc-timing-bump SOURCES ${_sdmm_sol}/alloc-timing/alloc_timing.cpp DEFINES TIMING_BUMP)
 
 # The no_std Rust program over sdmm-sys: Debian's rustc-web (1.96, with
 # rust-src for -Zbuild-std) builds it for bpfel-unknown-none; without it the
@@ -93,8 +116,8 @@ if(SDMM_DEBIAN_CARGO AND EXISTS /usr/lib/rustlib/src/rust/library AND NOT _sdmm_
             ${PROJECT_SOURCE_DIR}/rust/build.rs ${SDMM_CORE_SOURCES} ${PROJECT_SOURCE_DIR}/cpp/core/heap.hpp
             ${PROJECT_SOURCE_DIR}/cpp/core/bits.hpp ${PROJECT_SOURCE_DIR}/cpp/core/platform.hpp
             ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbf-rust.sh ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/bpf_ir_fixups.py
-            ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbf_mem_shims.c ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbpf_relink.py
-            ${PROJECT_SOURCE_DIR}/examples/solana/include/sdmm_sbf_platform.h
+            ${SDMM_SBF_PORT}/sbf_mem_shims.c ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbpf_relink.py
+            ${SDMM_SBF_PORT_FILES}
     COMMENT "SBF program rust-heap-demo.so (Rust, -Zbuild-std)"
     VERBATIM)
   add_custom_target(sbf_rust-heap-demo ALL DEPENDS ${_sdmm_rust_out})
@@ -110,5 +133,9 @@ set_tests_properties(solana.relink PROPERTIES SKIP_RETURN_CODE ${SDMM_SBF_SKIP})
 sdmm_add_solana_test(heap_demo tests/solana/heap_demo.test.mjs)
 sdmm_add_solana_test(memory_service tests/solana/memory_service.test.mjs)
 sdmm_add_solana_test(rust_heap_demo tests/solana/rust_heap_demo.test.mjs)
+# The worst case of one alloc / free over a long random run, against README.md's stated bound.
+sdmm_add_solana_test(worst_case tests/solana/worst_case.test.mjs)
+# Every alloc and free timed on its own (sdmm vs the SDK bump allocator).
+sdmm_add_solana_test(percall bench/solana/percall.mjs)
 # The benchmark runs in every test run: CU per operation, .so sizes, CPI cost.
 sdmm_add_solana_test(bench bench/solana/bench.mjs)

@@ -24,6 +24,7 @@ sdmm_status sdmm_alloc_tagged_into(sdmm_heap *heap, uint32_t tag, uint32_t n, sd
     const uint32_t size_log2 = sdmm::core::tag_size_log2(tag);
     if (size_log2 == 0xFF || tag == SDMM_TAG_NONE) {
         // An unknown tag is a caller mistake of the same family as a wrong one.
+        if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
         *out = sdmm_block{};
         out->status = SDMM_ERR_TAG_MISMATCH;
         return SDMM_ERR_TAG_MISMATCH;
@@ -66,6 +67,7 @@ sdmm_status sdmm_block_from_ptr_into(sdmm_heap *heap, const void *elements, uint
     return sdmm::core::from_pointer(heap, elements, expected_tag, out);
 }
 
+sdmm_status sdmm_heap_trim(sdmm_heap *heap) { return sdmm::core::trim(heap); }
 sdmm_status sdmm_heap_check(const sdmm_heap *heap) { return sdmm::core::check(heap); }
 void sdmm_heap_stats(const sdmm_heap *heap, sdmm_stats *out) { sdmm::core::stats(heap, out); }
 

@@ -107,7 +107,7 @@ typedef struct sdmm_stats {
 /* Bytes of header in front of every block's elements. */
 #define SDMM_BLOCK_HEADER_BYTES 8u
 /* Smallest arena sdmm_heap_init accepts. */
-#define SDMM_MIN_ARENA_BYTES 256u
+#define SDMM_MIN_ARENA_BYTES 512u
 /* Largest arena: offsets are 32-bit. */
 #define SDMM_MAX_ARENA_BYTES 0xFFFFFFF8u
 
@@ -152,6 +152,11 @@ sdmm_status sdmm_alloc_aligned_uninit_into(sdmm_heap *heap, size_t n_bytes, size
 sdmm_status sdmm_block_from_ptr_into(sdmm_heap *heap, const void *elements, uint32_t expected_tag,
                                      sdmm_block *out);
 
+/* Releases the blocks kept in the exact-size caches (recently freed small
+ * blocks, at most a fixed number) into the coalescing heap. Allocation does
+ * this by itself before it reports out-of-memory; call it to see the heap
+ * fully coalesced (e.g. one free block once every block is freed). */
+sdmm_status sdmm_heap_trim(sdmm_heap *heap);
 sdmm_status sdmm_heap_check(const sdmm_heap *heap);
 void sdmm_heap_stats(const sdmm_heap *heap, sdmm_stats *out);
 const char *sdmm_status_str(uint32_t status);

@@ -178,7 +178,9 @@ TEST_F(Contract, CorruptedHeaderIsDetected) {
     control[2] ^= 0x100;  // arena length
     EXPECT_NE(sdmm_heap_check(heap), SDMM_OK);
     sdmm_heap *h = nullptr;
-    EXPECT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_ERR_INVALID_HEAP);
+    EXPECT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_ERR_ARENA_TOO_SMALL) << "longer than given";
+    control[2] = static_cast<uint32_t>(arena.size() - 512);  // fits, but not the geometry recorded
+    EXPECT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_ERR_CORRUPTED);
     // Re-initialise so TearDown's check has a heap to look at.
     ASSERT_EQ(sdmm_heap_init(arena.data(), arena.size(), &heap), SDMM_OK);
 }
@@ -219,6 +221,7 @@ TEST_F(Contract, Attach) {
     EXPECT_EQ(sdmm_free(h2, a2), SDMM_OK);
     EXPECT_EQ(sdmm_free(h2, k2), SDMM_OK);
     EXPECT_EQ(sdmm_heap_check(h2), SDMM_OK);
+    EXPECT_EQ(sdmm_heap_trim(h2), SDMM_OK);
     sdmm_stats st;
     sdmm_heap_stats(h2, &st);
     EXPECT_EQ(st.live_blocks, 0u);

@@ -201,6 +201,7 @@ class Shadow {
             if (::testing::Test::HasFatalFailure()) return;
         }
         sdmm_stats st;
+        ASSERT_EQ(sdmm_heap_trim(heap_), SDMM_OK);
         sdmm_heap_stats(heap_, &st);
         EXPECT_EQ(st.free_blocks, 1u);
         EXPECT_EQ(st.allocated, 0u);

@@ -92,6 +92,7 @@ TEST(Types, EveryTypeAllocatesResolvesAndFrees) {
     }
     for (const sdmm_block &b : live) ASSERT_EQ(sdmm_free(heap, b), SDMM_OK) << sdmm_tag_name(b.tag);
     ASSERT_EQ(sdmm_heap_check(heap), SDMM_OK);
+    ASSERT_EQ(sdmm_heap_trim(heap), SDMM_OK);
     sdmm_stats st;
     sdmm_heap_stats(heap, &st);
     EXPECT_EQ(st.live_blocks, 0u);

@@ -11,8 +11,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 clangxx=${CLANGXX:-clang++-22}
 command -v "$clangxx" >/dev/null || { echo "missing $clangxx (run tools/setup.sh)"; exit 1; }
 mkdir -p "$out"
-flags=(-target bpf -mcpu=v3 -O2 -std=c++20 -ffreestanding -fno-builtin -fno-exceptions -fno-rtti
-       -fno-strict-aliasing -Wall -Wextra -Werror -I"$here/ffi" -I/usr/include/x86_64-linux-gnu)
+# The flags of every BPF build, from their one place.
+mapfile -t flags < <(sh "$here/bpf/flags.sh" c++)
 for src in cpp/core/heap.cpp ffi/sdmm.cpp; do
   "$clangxx" "${flags[@]}" -c "$here/$src" -o "$out/$(basename "$src" .cpp).o"
 done

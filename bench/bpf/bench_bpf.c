@@ -17,7 +17,7 @@
 
 #define PAIRS 100
 #define MAX_ROUNDS 101
-#define MAX_TIMED 10
+#define MAX_TIMED 14
 
 struct timed {
     const char *label;
@@ -133,12 +133,16 @@ int main(int argc, char **argv) {
 
     static char names[MAX_TIMED][96];
     t[n++] = (struct timed){.label = "empty loop", .prog = sdmm_bpf_prog(&l[0], "empty_loop", NULL)};
-    for (int o = 0; o < nobj && n + 2 < MAX_TIMED; ++o) {
+    for (int o = 0; o < nobj && n + 5 < MAX_TIMED; ++o) {
         snprintf(names[n], sizeof names[n], "sdmm u64, %s", label[o]);
         t[n].label = names[n], t[n].prog = sdmm_bpf_prog(&l[o], "sdmm_pairs", NULL), n++;
         snprintf(names[n], sizeof names[n], "sdmm pubkey, %s", label[o]);
         t[n].label = names[n], t[n].prog = sdmm_bpf_prog(&l[o], "sdmm_pubkey_pairs", NULL), n++;
     }
+    t[n++] =
+        (struct timed){.label = "two empty global calls", .prog = sdmm_bpf_prog(&l[0], "call_pairs", NULL)};
+    t[n++] = (struct timed){.label = "per-CPU free list (no checks)",
+                            .prog = sdmm_bpf_prog(&l[0], "freelist_pairs", NULL)};
     t[n++] = (struct timed){.label = "bpf_obj_new/drop u64", .prog = sdmm_bpf_prog(&l[0], "obj_pairs", NULL)};
 
     // Rounds alternate the programs, so drift and noise hit them alike.
@@ -158,7 +162,7 @@ int main(int argc, char **argv) {
         printf("\n");
     }
     const double obj = pair[n - 1];
-    for (int p = 1; p < n - 1; ++p)
+    for (int p = 1; p < n - 3; ++p)
         printf("  %-34s %4.1fx faster than bpf_obj_new/bpf_obj_drop\n", t[p].label,
                pair[p] > 0 ? obj / pair[p] : 0.0);
 

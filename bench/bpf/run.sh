@@ -12,7 +12,7 @@ if [ ! -f "$build/build.ninja" ] && [ ! -f "$build/Makefile" ]; then
   cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSDMM_BUILD_TESTS=ON >/dev/null
 fi
 cmake --build "$build" --target sdmm_bpf_bench >/dev/null
-for variant in sdmm_bpf sdmm_bpf_unlocked sdmm_bpf_unlocked_specialized; do
+for variant in sdmm_bpf sdmm_bpf_unlocked; do
 echo "== allocator object bpf/$variant.o (core + C boundary + BPF API, all 13 types)"
 llvm-size-22 -A "$build/bpf/$variant.o" | awk '$1 == ".text" || $1 == ".rodata" || $1 ~ /^\.data/ {printf "  %-16s %7d bytes\n", $1, $2}'
 echo "  per function (bytes of BPF code; 8 bytes per instruction):"
@@ -21,4 +21,4 @@ llvm-nm-22 -S --size-sort --radix=d "$build/bpf/$variant.o" |
 done
 echo
 "$build/sdmm_bpf_bench" "$repeat" "$rounds" "$build/bpf/sdmm_bpf_bench_progs.o" \
-  "$build/bpf/sdmm_bpf_bench_progs_unlocked.o" "$build/bpf/sdmm_bpf_bench_progs_unlocked_specialized.o"
+  "$build/bpf/sdmm_bpf_bench_progs_unlocked.o"

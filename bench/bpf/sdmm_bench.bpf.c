@@ -90,6 +90,69 @@ SEC("xdp") int obj_pairs(struct xdp_md *ctx) {
     return done == PAIRS ? XDP_PASS : XDP_ABORTED;
 }
 
+// The floor: a plain per-CPU free list of 64 fixed u64 slots (a stack of
+// free slot numbers in a per-CPU array map), no checks, no types, no
+// zero-fill -- what a program writes by hand when it needs no more.
+#define FL_SLOTS 64
+struct freelist {
+    __u32 top;  // free slots: next[0 .. top)
+    __u32 next[FL_SLOTS];
+    __u64 obj[FL_SLOTS];
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct freelist);
+} freelists SEC(".maps");
+
+static long freelist_pair(__u32 i, void *ctx) {
+    __u32 zero = 0;
+    struct freelist *fl = bpf_map_lookup_elem(&freelists, &zero);
+    if (!fl) return 1;
+    __u32 top = fl->top;
+    if (top == 0 || top > FL_SLOTS) return 1;  // empty
+    __u32 slot = fl->next[(top - 1) & (FL_SLOTS - 1)] & (FL_SLOTS - 1);
+    fl->top = top - 1;
+    fl->obj[slot] = i;  // alloc + write
+    *(__u64 *)ctx += fl->obj[slot];
+    fl->next[(top - 1) & (FL_SLOTS - 1)] = slot;  // free
+    fl->top = top;
+    return 0;
+}
+
+SEC("xdp") int freelist_pairs(struct xdp_md *ctx) {
+    __u32 zero = 0;
+    struct freelist *fl = bpf_map_lookup_elem(&freelists, &zero);
+    if (!fl) return XDP_ABORTED;
+    if (fl->top == 0) {  // first run on this CPU: every slot free
+        for (__u32 k = 0; k < FL_SLOTS; ++k) fl->next[k] = k;
+        fl->top = FL_SLOTS;
+    }
+    __u64 acc = 0;
+    long done = bpf_loop(PAIRS, freelist_pair, &acc, 0);
+    sink = acc;
+    return done == PAIRS ? XDP_PASS : XDP_ABORTED;
+}
+
+// Two calls of an empty global function per iteration: the floor of any API
+// that makes one call per alloc and one per free (each BPF-to-BPF call pays
+// the return thunk of CPUs with the SRSO mitigation).
+__attribute__((noinline)) __u64 bench_empty_call(__u64 x) { return x + 1; }
+
+static long two_calls(__u32 i, void *ctx) {
+    *(__u64 *)ctx += bench_empty_call(i);
+    *(__u64 *)ctx += bench_empty_call(i);
+    return 0;
+}
+
+SEC("xdp") int call_pairs(struct xdp_md *ctx) {
+    __u64 acc = 0;
+    long done = bpf_loop(PAIRS, two_calls, &acc, 0);
+    sink = acc;
+    return done == PAIRS ? XDP_PASS : XDP_ABORTED;
+}
+
 // The loop alone: subtracted from both to get the cost of a pair.
 static long nothing(__u32 i, void *ctx) {
     *(__u64 *)ctx += i;

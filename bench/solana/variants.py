@@ -106,7 +106,7 @@ VARIANTS["quick-lists+combined"] = ("the prototype plus the combined cheap chang
                                     VARIANTS["quick-lists"][1] + [class_table(512)])
 VARIANTS["combined"][1].extend(VARIANTS["no-stats"][1] + VARIANTS["no-magic-check"][1])
 VARIANTS["quick-lists+combined"][1].extend(VARIANTS["no-magic-check"][1])
-# Platform-hook variants (examples/solana/include/sdmm_sbf_platform.h): -D flags.
+# Platform-hook variants (sbf/sdmm_sbf_platform.h): -D flags.
 HOOKS = {
     "zero-syscall-always": ("every zero-fill through sol_memset_", ["SDMM_SBF_INLINE_ZERO_MAX=0u"]),
     "zero-inline-64": ("zero-fills up to 64 B as an inline word loop", ["SDMM_SBF_INLINE_ZERO_MAX=64u"]),
@@ -193,13 +193,13 @@ def main():
         except subprocess.CalledProcessError as e:
             rows.append((name, what, f"failed: {e}"))
     base = rows[0][2]
-    keys = ["alloc_fresh", "free", "alloc_reused", "alloc_free_pair_steady"]
-    print("| variant | alloc fresh | free | alloc reused | free+alloc steady | what changes |")
-    print("|---|---|---|---|---|---|")
+    keys = ["alloc_fresh", "free", "alloc_free_pair_steady"]
+    print("| variant | alloc fresh | free | free+alloc steady | what changes |")
+    print("|---|---|---|---|---|")
     for name, what, r in rows:
         if r is None or isinstance(r, str):
             why = r or "n/a: the core no longer has the text this variant edits"
-            print(f"| {name} | {why} | | | | {what} |")
+            print(f"| {name} | {why} | | | {what} |")
             continue
         cells = [f"{r[k]:.1f}" + ("" if name == "baseline" else f" ({r[k] - base[k]:+.1f})") for k in keys]
         print(f"| {name} | " + " | ".join(cells) + f" | {what} |")

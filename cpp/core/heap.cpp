@@ -1,45 +1,77 @@
-// heap.cpp -- the whole sdmm allocator: an O(1) segregated-fit arena heap.
+// heap.cpp -- the whole sdmm allocator: exact-size caches in front of an O(1)
+// segregated-fit arena heap, with every arena byte treated as untrusted.
 //
 // Arena layout (offsets from the arena start; every link is such an offset):
 //
 //   [Control | class heads | block-start map | block | block | ... | sentinel]
 //
-//  Control      geometry, generation counter, statistics, the 128-bit map of
-//               non-empty size classes (kControlBytes).
+//  Control      geometry, generation counter, handle salt, statistics, the
+//               128-bit map of non-empty size classes and the heads of the
+//               exact-size caches (kControlBytes).
 //  class heads  one u32 offset per size class: the first free block of it.
 //  start map    one bit per 8-byte granule, set exactly at the start of every
 //               live block. It is what lets free/resize/resolve tell a live
-//               block from a foreign pointer, a freed block or the inside of
-//               another block without trusting bytes the caller can write.
+//               block from a foreign pointer, a freed or cached block or the
+//               inside of another block without trusting bytes the caller
+//               can write.
 //  block        an 8-byte header followed by the elements:
-//                 word0  size in bytes (multiple of 8) | USED | PREV_USED
-//                 word1  used:  tag (4 bits) | tail (4 bits) | generation (24 bits)
-//                        free:  next free block of the same class
+//                 word0  size in bytes (multiple of 8) | USED | PREV_USED | CACHED
+//                 word1  live:    tag (4 bits) | tail (4 bits) | generation (24 bits)
+//                        cached:  next block of the same cache
+//                        free:    next free block of the same class
 //               A free block also keeps its previous free block at +8 and a
 //               copy of its size in its last 4 bytes (boundary tag), which is
 //               how free() finds the block before it when PREV_USED is clear.
 //  sentinel     a zero-size USED header at the end, so the last block has a
-//               neighbour and coalescing needs no bounds check.
+//               neighbour.
 //
-// Size classes: 4 per power of two. For a block of g granules, g < 8 maps to
-// class g (exact: 16..56 bytes), larger g to 4*(fl-1) + the two bits below
-// the leading one, fl = floor(log2 g). Worst-case rounding inside a class is
-// 25 % at the bottom of an octave and 12.5 % on average.
+// Two tiers:
 //
-// Allocation looks at the head of the request's own class (it may already be
-// big enough), otherwise takes the head of the first non-empty larger class:
-// every block there is big enough, found with one count-trailing-zeros over a
-// two-word bitmap. Only when no listed block fits is the "top" used: the free
-// block that ends at the sentinel (dlmalloc's top chunk). It is kept out of
-// the lists, so carving from it and freeing next to it -- the common case
-// for a young heap and for LIFO use -- costs no list operation. Free coalesces immediately with both
-// neighbours. Both are O(1): no loop depends on the heap's state. The invariant checker (check()) walks every
-// block and every list.
+//  1. Exact-size caches (the fast path). A freed block of 16..kCacheMaxBytes
+//     bytes is not coalesced: it keeps USED and its start-map bit (to its
+//     neighbours and to the map it is still a block), gains CACHED (so no
+//     handle or pointer reaches it) and is pushed on a LIFO list of blocks of
+//     exactly its size. An allocation of
+//     that size pops it. At most kCacheLimit blocks are cached; past that a
+//     free goes to tier 2. When tier 2 cannot serve an allocation, every
+//     cached block is released into it (at most kCacheLimit releases) and
+//     the allocation is tried again, so caching never turns a request that
+//     would fit into an out-of-memory.
 //
-// Generations: each allocation takes the next value of a 24-bit counter
-// (never 0) into its header and its handle. A handle whose block was freed
-// and reused carries an old generation and is refused; one pointing inside a
-// merged block finds no bit in the start map and is refused too.
+//  2. The coalescing heap. Size classes: 4 per power of two. For a block of
+//     g granules, g < 8 maps to class g (exact: 16..56 bytes), larger g to
+//     4*(fl-1) + the two bits below the leading one, fl = floor(log2 g).
+//     Rounding inside a class is at most 25 %. Allocation looks at the head
+//     of the request's own class (it may already be big enough), otherwise
+//     takes the head of the first non-empty larger class (one
+//     count-trailing-zeros over a two-word bitmap), otherwise carves the
+//     "top": the free block that ends at the sentinel, kept out of the lists.
+//     Free coalesces immediately with both neighbours.
+//
+// Bounds: no loop of alloc, free, resize or resolve depends on the heap's
+// state except the cache drain above, bounded by kCacheLimit. Zero-fill and
+// the copy of a moved block are linear in the caller's request.
+//
+// Untrusted bytes. Everything in the arena -- control fields, links, sizes,
+// footers, the start map -- may have been written by someone else (a caller
+// overflowing its block, a second process mapping the heap, bytes handed to
+// attach). Every offset the heap follows is loaded once into a local,
+// checked to lie inside the block area and to agree with what it points at
+// (a footer matches the header it leads to, a list neighbour links back, a
+// cached block has exactly its cache's size), and only then used, from the
+// local copy. Anything else is SDMM_ERR_CORRUPTED, returned before the first
+// write of the call. The geometry itself is recomputed from the arena length
+// by attach, which writes nothing.
+//
+// Generations and salt. Each allocation takes the next value of a 24-bit
+// counter (never 0) into its header and its handle; a handle whose block was
+// freed and reused carries an old generation and is refused. Every handle of
+// a heap also carries a 7-bit salt in bits the offset and generation leave
+// free (bits 0-2 and 36-39). A new heap draws its salt and its first
+// generation from the arena address and, on x86-64, the time stamp counter;
+// a heap initialised over an earlier heap continues that heap's generation
+// counter and uses the next salt, so no handle of the earlier heap resolves
+// in the new one.
 #include "heap.hpp"
 
 #include "bits.hpp"
@@ -53,65 +85,131 @@ using u64 = uint64_t;  // hot-path locals are 64-bit: SBF has no 32-bit ALU ops
 // The hot helpers are small and called from few places: inlining them keeps
 // alloc and free free of call overhead (and under BPF's 5-argument limit).
 #define SDMM_HOT [[gnu::always_inline]] inline
+// Slow paths stay out of line, so the fast paths are short -- except on BPF,
+// where the loader here gives static subprograms no BTF and the verifier
+// refuses them ("missing btf func_info"); the BPF layer splits its entry
+// points into global functions instead.
+#if defined(SDMM_KERNEL_BPF)
+#define SDMM_COLD [[gnu::always_inline]] inline
+#else
+#define SDMM_COLD [[gnu::noinline]]
+#endif
 
 constexpr u32 kMagic = 0x4D4D4453u;  // "SDMM"
-constexpr u32 kLayoutVersion = 2;    // 2: the top block
+constexpr u32 kLayoutVersion = 3;    // 3: exact-size caches, handle salt
 constexpr u64 kGranule = 8;
 constexpr u64 kHeader = SDMM_BLOCK_HEADER_BYTES;
 constexpr u64 kMinBlock = 16;
 constexpr u64 kUsed = 1;
 constexpr u64 kPrevUsed = 2;
+constexpr u64 kCached = 4;  // a used block resting in an exact-size cache
 constexpr u64 kFlagBits = 7;
 constexpr u64 kGenerationMask = 0xFFFFFF00u;
 constexpr u64 kTagMask = 0xFu;
 constexpr u64 kTailShift = 4;
-constexpr u32 kFlagZeroedInit = SDMM_INIT_ZEROED;
-constexpr u32 kFlagHasLzcnt = 0x100;  // set per attach: a CPU fact, not a heap fact
+constexpr u64 kTailMask = u64{0xF} << kTailShift;
 constexpr u64 kMaxClasses = 128;
+constexpr u32 kFlagZeroedInit = SDMM_INIT_ZEROED;
+
+// Handles: offset in bits 0-31, header word1 (without the tail) in 32-63,
+// and the heap's salt in the bits both leave free.
+constexpr u64 kSaltMask = u64{7} | (u64{0xF} << 36);
+constexpr u64 salt_bits(u64 salt7) { return (salt7 & 7) | (((salt7 >> 3) & 0xF) << 36); }
+
+// Exact-size caches: one per block size 16, 24, ... kCacheMaxBytes. A
+// consumer may shrink the number of cached blocks (0 turns caching off).
+constexpr u64 kCacheSizes = 32;
+constexpr u64 kCacheMaxBytes = (kCacheSizes + 1) * kGranule;  // 264: 256 bytes of elements
+#ifndef SDMM_CACHE_LIMIT
+#define SDMM_CACHE_LIMIT 64
+#endif
+constexpr u64 kCacheLimit = SDMM_CACHE_LIMIT;
+
+// Build level. 1 (the default): every link, footer and neighbour read from
+// the arena is checked before it is followed. 0: only the checks of the
+// caller's blocks and handles stay (map bit, generation, tag, sizes); for
+// targets that confine every access to the arena by other means -- the
+// kernel BPF build masks each offset into its pool and its typed accessors
+// bound every element access.
+#ifndef SDMM_HARDENED
+#define SDMM_HARDENED 1
+#endif
+constexpr bool kHardened = SDMM_HARDENED != 0;
+// A structural check: compiled in at the hardened level only.
+#define SDMM_CHECK(cond) (!kHardened || (cond))
 
 struct Control {
     u32 magic;
     u32 version;
-    u32 arena_len;    // bytes managed, a multiple of 8
-    u32 first_block;  // offset of the first block
-    u32 sentinel;     // offset of the end sentinel header
-    u32 starts_map;   // offset of the block-start map
-    u32 class_count;
-    u32 flags;
-    u32 seal;             // hash of the geometry: tells a heap from random bytes
+    u32 arena_len;        // bytes managed, a multiple of 8
+    u32 first_block;      // offset of the first block
+    u32 sentinel;         // offset of the end sentinel header
+    u32 starts_map;       // offset of the block-start map
+    u32 class_count;      // size classes with a list head
+    u32 flags;            // the init flags (informational)
+    u32 seal;             // hash of the geometry: tells a heap from random bytes (not a secret)
     u32 next_generation;  // 1..0xFFFFFF
-    u32 clean_from;       // bytes at and above are zero, but for free-block metadata
     u32 top;              // the free block that ends at the sentinel (0: none); never listed
+    u32 cached;           // blocks in the exact-size caches
+    u64 salt;             // salt_bits() of this heap's 7-bit salt
     u64 nonempty[2];      // bit c: class c has a free block
     u64 allocated;
     u64 peak_allocated;
     u64 live_blocks;
     u64 oom_count;
+    u32 cache_head[kCacheSizes];  // cache_head[g - 2]: cached blocks of g granules
 };
 constexpr u64 kControlBytes = sizeof(Control);
-static_assert(kControlBytes == 96, "Control is part of the persistent layout");
+static_assert(kControlBytes == 232, "Control is part of the persistent layout");
 
 // A free block needs its header (size + next link), a prev link at +8 and a
 // footer in its last 4 bytes: 16 bytes is the smallest block.
 static_assert(kMinBlock == 2 * kGranule, "smallest block is two granules");
 
 // ---- raw access: everything goes through a masked offset --------------------
+//
+// Loads are volatile: the value checked is the value used, even if another
+// writer changes the arena between two statements (the compiler may not
+// load a field twice).
 
 inline uint8_t *base_of(sdmm_heap *heap) { return reinterpret_cast<uint8_t *>(heap); }
 inline const uint8_t *base_of(const sdmm_heap *heap) { return reinterpret_cast<const uint8_t *>(heap); }
 inline Control &control(sdmm_heap *heap) { return *reinterpret_cast<Control *>(heap); }
-inline const Control &control(const sdmm_heap *heap) { return *reinterpret_cast<const Control *>(heap); }
-inline u32 &word(sdmm_heap *heap, u64 off) {
-    return *reinterpret_cast<u32 *>(base_of(heap) + (off & SDMM_OFFSET_MASK));
+
+// (Not on BPF and SBF: the kernel build masks every offset into its pool,
+// and an SBF program has its account data to itself while it runs.)
+#if defined(__bpf__) || defined(__BPF__)
+#define SDMM_LOAD_QUALIFIER
+#else
+#define SDMM_LOAD_QUALIFIER volatile
+#endif
+inline u64 load32(const sdmm_heap *heap, u64 off) {
+    return *reinterpret_cast<const SDMM_LOAD_QUALIFIER u32 *>(base_of(heap) + (off & SDMM_OFFSET_MASK));
 }
-inline u32 word(const sdmm_heap *heap, u64 off) {
-    return *reinterpret_cast<const u32 *>(base_of(heap) + (off & SDMM_OFFSET_MASK));
+inline void store32(sdmm_heap *heap, u64 off, u64 value) {
+    *reinterpret_cast<u32 *>(base_of(heap) + (off & SDMM_OFFSET_MASK)) = static_cast<u32>(value);
+}
+inline u64 load64(const sdmm_heap *heap, u64 off) {
+    return *reinterpret_cast<const SDMM_LOAD_QUALIFIER u64 *>(base_of(heap) + (off & SDMM_OFFSET_MASK));
+}
+inline void store64(sdmm_heap *heap, u64 off, u64 value) {
+    *reinterpret_cast<u64 *>(base_of(heap) + (off & SDMM_OFFSET_MASK)) = value;
 }
 inline uint8_t *bytes_at(sdmm_heap *heap, u64 off) { return base_of(heap) + (off & SDMM_OFFSET_MASK); }
-
-inline u64 block_size(const sdmm_heap *heap, u64 off) { return word(heap, off) & ~kFlagBits; }
-inline bool is_used(const sdmm_heap *heap, u64 off) { return (word(heap, off) & kUsed) != 0; }
 inline u64 round8(u64 n) { return (n + 7) & ~u64{7}; }
+
+#define SDMM_FIELD(name) static_cast<u64>(offsetof(Control, name))
+// Control fields, each read once per call into a local.
+inline u64 get(const sdmm_heap *heap, u64 field) { return load32(heap, field); }
+inline u64 get64(const sdmm_heap *heap, u64 field) { return load64(heap, field); }
+
+// The part of the geometry every call needs, loaded once and checked once.
+struct Bounds {
+    u64 first;     // first block
+    u64 sentinel;  // end sentinel
+    u64 map;       // start map: every map word of an offset below the sentinel lies before `first`
+    u64 classes;   // class heads: all lie before `map`
+};
 
 // ---- size classes ------------------------------------------------------------
 
@@ -119,10 +217,9 @@ constexpr u64 class_from_log2(u64 granules, u64 fl) {
     return granules < 8 ? granules : 4 * fl - 4 + ((granules >> (fl - 2)) & 3);
 }
 // BPF and SBF have no count-leading-zeros instruction, and the de Bruijn
-// log2 costs ~30 instructions (a quarter of an SBF alloc+free, measured by
-// bench/solana/variants.py). There, blocks under 4 KiB -- nearly all of them
-// -- take their class from a table computed at compile time (512 bytes of
-// read-only data). Targets with the instruction use the assembly path.
+// log2 costs ~30 instructions. There, blocks under 4 KiB -- nearly all of
+// them -- take their class from a table computed at compile time (512 bytes
+// of read-only data). Targets with the instruction use the assembly path.
 constexpr u64 kClassTableGranules = 512;
 struct ClassTable {
     uint8_t at[kClassTableGranules];
@@ -138,7 +235,10 @@ constexpr ClassTable make_class_table() {
 }
 inline constexpr ClassTable kClassTable = make_class_table();
 
-inline u64 class_of(const sdmm_heap *heap, u64 block_bytes) {
+// The x86-64 core uses `lzcnt` when compiled for a CPU that has it and `bsr`
+// otherwise (both are one instruction; bsr exists on every x86-64). The
+// choice is made at compile time so that no heap state records a CPU fact.
+inline u64 class_of(u64 block_bytes) {
     u64 granules = block_bytes >> 3;
     if constexpr (!bits::kHaveAsm) {
         if (granules < kClassTableGranules) {
@@ -146,146 +246,242 @@ inline u64 class_of(const sdmm_heap *heap, u64 block_bytes) {
             return kClassTable.at[granules & (kClassTableGranules - 1)];
         }
     }
-    const bool lzcnt = (control(heap).flags & kFlagHasLzcnt) != 0;
-    return class_from_log2(granules, static_cast<u64>(bits::floor_log2_asm(granules, lzcnt)));
+    return class_from_log2(granules, static_cast<u64>(bits::floor_log2_asm(granules, false)));
 }
 
 // ---- the block-start map -------------------------------------------------------
 
-inline u64 map_word_offset(const sdmm_heap *heap, u64 off) {
-    return control(heap).starts_map + ((off >> 9) << 3);  // 64 granules (512 bytes) per word
-}
 // Map words are 64-bit and 8-aligned: one load per test, one xor per toggle.
-inline u64 &map_word(sdmm_heap *heap, u64 at) {
-    return *reinterpret_cast<u64 *>(base_of(heap) + (at & SDMM_OFFSET_MASK));
-}
-inline bool is_block_start(const sdmm_heap *heap, u64 off) {
-    const u64 bits = map_word(const_cast<sdmm_heap *>(heap), map_word_offset(heap, off));
-    return ((bits >> ((off >> 3) & 63)) & 1) != 0;
-}
-inline void toggle_block_start(sdmm_heap *heap, u64 off) {
-    map_word(heap, map_word_offset(heap, off)) ^= u64{1} << ((off >> 3) & 63);
+// 64 granules (512 bytes) per word.
+inline u64 map_word_at(u64 starts_map, u64 off) { return starts_map + ((off >> 9) << 3); }
+inline u64 map_bit(u64 off) { return u64{1} << ((off >> 3) & 63); }
+
+// ---- geometry ------------------------------------------------------------------
+
+struct Geometry {
+    u64 arena_len, class_count, starts_map, first_block, sentinel;
+};
+// The only layout a heap of `arena_len` bytes can have. init writes it, and
+// attach and check refuse anything else.
+inline bool geometry_for(u64 arena_len, Geometry *g) {
+    if (arena_len < SDMM_MIN_ARENA_BYTES || arena_len > SDMM_MAX_ARENA_BYTES || (arena_len & 7) != 0) return false;
+    g->arena_len = arena_len;
+    // Only classes a block of this arena can reach get a list head.
+    g->class_count = class_of(arena_len - kControlBytes) + 1;
+    g->starts_map = kControlBytes + round8(g->class_count * 4);
+    const u64 map_bytes = ((arena_len + 511) >> 9) << 3;  // one bit per granule
+    g->first_block = g->starts_map + map_bytes;
+    g->sentinel = arena_len - kHeader;
+    return g->first_block + kMinBlock <= g->sentinel;
 }
 
-// ---- free lists ------------------------------------------------------------------
+// The geometry fields of a heap every call relies on, loaded and checked
+// against each other: offsets derived from them cannot leave the arena.
+SDMM_HOT bool load_bounds(const sdmm_heap *heap, Bounds *b) {
+    const u64 len = get(heap, SDMM_FIELD(arena_len));
+    const u64 first = get(heap, SDMM_FIELD(first_block));
+    const u64 map = get(heap, SDMM_FIELD(starts_map));
+    b->first = first;
+    b->sentinel = len - kHeader;
+    b->map = map;
+    b->classes = 0;
+    return first >= kControlBytes && first + kMinBlock <= b->sentinel && map + (((len + 511) >> 9) << 3) <= first &&
+           len <= SDMM_MAX_ARENA_BYTES;
+}
+
+// The class heads, for the coalescing heap (not needed by the caches).
+inline bool load_classes(const sdmm_heap *heap, Bounds *b) {
+    const u64 classes = get(heap, SDMM_FIELD(class_count));
+    b->classes = classes;
+    return classes <= kMaxClasses && kControlBytes + classes * 4 <= b->map;
+}
+
+// off is a granule inside the block area (where a block may start).
+SDMM_HOT bool in_blocks(const Bounds &b, u64 off) { return off - b.first < b.sentinel - b.first && (off & 7) == 0; }
+
+// ---- free blocks, checked -----------------------------------------------------------
+
+// A free block as read from the arena: the header agrees with the footer and
+// fits before the sentinel. Sets *size.
+SDMM_HOT bool free_block_ok(const sdmm_heap *heap, const Bounds &b, u64 off, u64 *size) {
+    if (!SDMM_CHECK(in_blocks(b, off))) return false;
+    const u64 w0 = load32(heap, off);
+    const u64 s = w0 & ~kFlagBits;
+    if (!SDMM_CHECK((w0 & kUsed) == 0 && s >= kMinBlock && s <= b.sentinel - off)) return false;
+    if (!SDMM_CHECK(load32(heap, off + s - 4) == s)) return false;
+    *size = s;
+    return true;
+}
 
 inline u64 head_offset(u64 cls) { return kControlBytes + (cls << 2); }
 
-// `nonempty[(cls >> 6) & 1]`: classes are < 128, so the mask changes no value,
-// but it lets the BPF verifier bound an index computed from a table lookup.
-SDMM_HOT void list_insert(sdmm_heap *heap, u64 off, u64 size) {
-    const u64 cls = class_of(heap, size);
-    const u64 head = word(heap, head_offset(cls));
-    word(heap, off + 4) = static_cast<u32>(head);
-    word(heap, off + 8) = 0;
-    if (head != 0) word(heap, head + 8) = static_cast<u32>(off);
-    word(heap, head_offset(cls)) = static_cast<u32>(off);
-    control(heap).nonempty[(cls >> 6) & 1] |= u64{1} << (cls & 63);
+// Where a free block is kept, read and checked before anything is written.
+struct Unlink {
+    u64 off;   // the block
+    u64 cls;   // its class (unused for the top)
+    u64 next;  // next in its list (0: none)
+    u64 prev;  // previous in its list (0: it is the head)
+    bool top;  // it is the top, in no list
+};
+
+// Checks that `off` (a free block of `size`) is where the heap says it is:
+// the top, or a member of its class list whose neighbours link back to it.
+SDMM_HOT bool unlink_check(const sdmm_heap *heap, const Bounds &b, u64 off, u64 size, Unlink *u) {
+    u->off = off;
+    u->top = false;
+    if (off + size == b.sentinel) {
+        u->top = true;
+        return SDMM_CHECK(get(heap, SDMM_FIELD(top)) == off);
+    }
+    const u64 cls = class_of(size);
+    u->cls = cls;
+    if (!SDMM_CHECK(cls < kMaxClasses && cls < b.classes)) return false;
+    const u64 next = load32(heap, off + 4);
+    const u64 prev = load32(heap, off + 8);
+    u->next = next;
+    u->prev = prev;
+    if (!SDMM_CHECK(next == 0 || (in_blocks(b, next) && load32(heap, next + 8) == off))) return false;
+    if (prev != 0) return SDMM_CHECK(in_blocks(b, prev) && load32(heap, prev + 4) == off);
+    return SDMM_CHECK(load32(heap, head_offset(cls)) == off);
 }
 
-SDMM_HOT void list_remove(sdmm_heap *heap, u64 off, u64 size) {
-    const u64 cls = class_of(heap, size);
-    const u64 next = word(heap, off + 4);
-    const u64 prev = word(heap, off + 8);
-    if (prev != 0) {
-        word(heap, prev + 4) = static_cast<u32>(next);
-    } else {
-        word(heap, head_offset(cls)) = static_cast<u32>(next);
-        if (next == 0) control(heap).nonempty[(cls >> 6) & 1] &= ~(u64{1} << (cls & 63));
+// Applies a checked unlink. Writes only offsets unlink_check validated.
+SDMM_HOT void unlink_apply(sdmm_heap *heap, const Unlink &u) {
+    if (u.top) {
+        store32(heap, SDMM_FIELD(top), 0);
+        return;
     }
-    if (next != 0) word(heap, next + 8) = static_cast<u32>(prev);
+    if (u.prev != 0) {
+        store32(heap, u.prev + 4, u.next);
+    } else {
+        store32(heap, head_offset(u.cls), u.next);
+        if (u.next == 0) {
+            const u64 at = SDMM_FIELD(nonempty) + (((u.cls >> 6) & 1) << 3);
+            store64(heap, at, load64(heap, at) & ~(u64{1} << (u.cls & 63)));
+        }
+    }
+    if (u.next != 0) store32(heap, u.next + 8, u.prev);
+}
+
+// Two checked unlinks of distinct blocks, the second adjusted for the first
+// (they may be neighbours in one list).
+SDMM_HOT void unlink_both(sdmm_heap *heap, const Unlink &a, Unlink b) {
+    unlink_apply(heap, a);
+    if (!a.top && !b.top && a.cls == b.cls) {
+        if (b.prev == a.off) b.prev = a.prev;
+        if (b.next == a.off) b.next = a.next;
+    }
+    unlink_apply(heap, b);
+}
+
+SDMM_HOT void list_insert(sdmm_heap *heap, u64 off, u64 size, u64 head_value) {
+    const u64 cls = class_of(size);
+    store32(heap, off + 4, head_value);
+    store32(heap, off + 8, 0);
+    if (head_value != 0) store32(heap, head_value + 8, off);
+    store32(heap, head_offset(cls), off);
+    const u64 at = SDMM_FIELD(nonempty) + (((cls >> 6) & 1) << 3);
+    store64(heap, at, load64(heap, at) | (u64{1} << (cls & 63)));
+}
+
+// Writes a free block's header and footer, clears PREV_USED of its
+// successor (`next_w0` is the successor's header as read), and files it: the
+// top if it ends at the sentinel, else at the front of `head_value`'s list.
+SDMM_HOT void make_free(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, u64 prev_used, u64 next_w0,
+                        u64 head_value) {
+    store32(heap, off, size | prev_used);
+    store32(heap, off + size - 4, size);
+    store32(heap, off + size, next_w0 & ~kPrevUsed);
+    if (off + size == b.sentinel) {
+        store32(heap, SDMM_FIELD(top), off);
+    } else {
+        list_insert(heap, off, size, head_value);
+    }
 }
 
 // First non-empty class >= cls, or kMaxClasses.
 inline u64 first_class_from(const sdmm_heap *heap, u64 cls) {
-    const Control &c = control(heap);
     if (cls < 64) {
-        const u64 low = c.nonempty[0] & (~u64{0} << cls);
+        const u64 low = get64(heap, SDMM_FIELD(nonempty)) & (~u64{0} << cls);
         if (low != 0) return static_cast<u64>(bits::count_trailing_zeros(low));
         cls = 64;
     }
     if (cls < kMaxClasses) {
-        const u64 high = c.nonempty[1] & (~u64{0} << (cls - 64));
+        const u64 high = get64(heap, SDMM_FIELD(nonempty) + 8) & (~u64{0} << (cls - 64));
         if (high != 0) return 64 + static_cast<u64>(bits::count_trailing_zeros(high));
     }
     return kMaxClasses;
 }
 
-// Removes and returns a free block of at least `need` bytes, 0 if none.
-SDMM_HOT u64 take_free_block(sdmm_heap *heap, u64 need) {
-    const u64 cls = class_of(heap, need);
-    u64 off = word(heap, head_offset(cls));
-    if (off == 0 || block_size(heap, off) < need) {
+// ---- statistics ---------------------------------------------------------------------
+
+SDMM_HOT void count_alloc(sdmm_heap *heap, u64 size) {
+    Control &c = control(heap);
+    const u64 allocated = c.allocated + size;
+    c.allocated = allocated;
+    c.live_blocks += 1;
+    if (allocated > c.peak_allocated) c.peak_allocated = allocated;
+}
+SDMM_HOT void count_free(sdmm_heap *heap, u64 size) {
+    Control &c = control(heap);
+    c.allocated -= size;
+    c.live_blocks -= 1;
+}
+
+// ---- allocation from the coalescing heap ----------------------------------------------
+
+// Result of the search for a free block of at least `need` bytes.
+enum class Take : u32 { kFound, kNone, kCorrupted };
+
+// Finds and checks a free block of at least `need` bytes; on success
+// *off/*size describe it and *u is its checked unlink, not yet applied.
+SDMM_HOT Take take_free_block(const sdmm_heap *heap, const Bounds &b, u64 need, u64 *off_out, u64 *size_out,
+                              Unlink *u) {
+    const u64 cls = class_of(need);
+    u64 off = cls < b.classes ? load32(heap, head_offset(cls)) : 0;
+    u64 size = 0;
+    if (off != 0) {
+        if (!free_block_ok(heap, b, off, &size)) return Take::kCorrupted;
+    }
+    if (off == 0 || size < need) {
         const u64 bigger = first_class_from(heap, cls + 1);
         if (bigger >= kMaxClasses) {
             // No listed block fits: the top, if it is big enough.
-            Control &c = control(heap);
-            off = c.top;
-            if (off == 0 || block_size(heap, off) < need) return 0;
-            c.top = 0;
-            return off;
+            off = get(heap, SDMM_FIELD(top));
+            if (off == 0) return Take::kNone;
+            if (!free_block_ok(heap, b, off, &size) || !SDMM_CHECK(off + size == b.sentinel)) return Take::kCorrupted;
+            if (size < need) return Take::kNone;
+            u->off = off;
+            u->top = true;
+            *off_out = off;
+            *size_out = size;
+            return Take::kFound;
         }
-        off = word(heap, head_offset(bigger));
+        if (!SDMM_CHECK(bigger < b.classes)) return Take::kCorrupted;
+        off = load32(heap, head_offset(bigger));
+        if (!free_block_ok(heap, b, off, &size) || !SDMM_CHECK(size >= need)) return Take::kCorrupted;
     }
-    list_remove(heap, off, block_size(heap, off));
-    return off;
+    if (!unlink_check(heap, b, off, size, u) || !SDMM_CHECK(!u->top)) return Take::kCorrupted;
+    *off_out = off;
+    *size_out = size;
+    return Take::kFound;
 }
 
-// Turns [off, off + size) -- in no list -- into a free block with its
-// footer, tells its successor, and lists it; or, if it ends at the
-// sentinel, makes it the top.
-SDMM_HOT void make_free(sdmm_heap *heap, u64 off, u64 size, u64 prev_used_flag) {
-    word(heap, off) = static_cast<u32>(size | prev_used_flag);
-    word(heap, off + size - 4) = static_cast<u32>(size);
-    word(heap, off + size) &= ~static_cast<u32>(kPrevUsed);
-    Control &c = control(heap);
-    if (off + size == c.sentinel) {
-        c.top = static_cast<u32>(off);
-    } else {
-        list_insert(heap, off, size);
-    }
-}
-
-// Takes a free neighbour out of wherever it is kept (its list, or the top).
-SDMM_HOT void unlink_free(sdmm_heap *heap, u64 off, u64 size) {
-    Control &c = control(heap);
-    if (off == c.top) {
-        c.top = 0;
-    } else {
-        list_remove(heap, off, size);
-    }
-}
-
-inline void raise_clean_from(sdmm_heap *heap, u64 end) {
-    Control &c = control(heap);
-    if (end > c.clean_from) c.clean_from = static_cast<u32>(end);
-}
-
-// Metadata of a free block that lies in never-used memory must be wiped when
-// that block is absorbed into another: only the live free blocks' metadata
-// is allowed above clean_from.
-inline void scrub_absorbed_header(sdmm_heap *heap, u64 off) {
-    if (off + kMinBlock > control(heap).clean_from) SDMM_ZERO(bytes_at(heap, off), kMinBlock);
-}
-
-// Marks [off, off + size) used, splitting off a free tail when it is at
-// least a block. Returns the size the block finally has.
-SDMM_HOT u64 carve(sdmm_heap *heap, u64 off, u64 size, u64 need, u64 prev_used_flag) {
-    if (size - need >= kMinBlock) {
-        make_free(heap, off + need, size - need, kPrevUsed);
-        size = need;
-    } else {
-        word(heap, off + size) |= static_cast<u32>(kPrevUsed);
-    }
-    word(heap, off) = static_cast<u32>(size | kUsed | prev_used_flag);
-    return size;
+// The head a new free block of `size` will be pushed in front of once the
+// checked unlink `u` is applied (0: empty list). False if it is damaged.
+SDMM_HOT bool head_after(const sdmm_heap *heap, const Bounds &b, u64 size, const Unlink &u, u64 *head) {
+    const u64 cls = class_of(size);
+    if (!SDMM_CHECK(cls < kMaxClasses && cls < b.classes)) return false;
+    u64 h = load32(heap, head_offset(cls));
+    if (!u.top && u.cls == cls && h == u.off) h = u.next;
+    *head = h;
+    return SDMM_CHECK(h == 0 || in_blocks(b, h));
 }
 
 SDMM_HOT u64 next_generation(sdmm_heap *heap) {
-    Control &c = control(heap);
-    const u64 gen = c.next_generation;
-    c.next_generation = gen >= 0xFFFFFF ? 1 : static_cast<u32>(gen + 1);
-    return gen;
+    const u64 gen = get(heap, SDMM_FIELD(next_generation)) & 0xFFFFFF;
+    store32(heap, SDMM_FIELD(next_generation), gen >= 0xFFFFFF ? 1 : gen + 1);
+    return gen == 0 ? 1 : gen;
 }
 
 // log2 of the element size per tag, padded to 16 entries (0xFF: no such tag)
@@ -304,24 +500,21 @@ inline u64 size_log2_of(u64 tag) {
 }
 static_assert(SDMM_TAG_COUNT <= 16, "tags live in 4 header bits");
 
-// Fills the header's second word and the caller's block; counts the block.
+// Makes the block at `off` (`size` bytes, header word0 and start-map bit
+// already set) live: header word1, statistics, and the caller's block.
 // (BPF calls take at most 5 arguments: helpers with more are always inlined.)
 [[gnu::always_inline]] inline void publish(sdmm_heap *heap, u64 off, u64 size, u64 tag, u64 bytes,
                                            sdmm_block *out) {
     const u64 size_log2 = size_log2_of(tag);
     const u64 tail = size - kHeader - bytes;  // <= 15 by construction
     const u64 w1 = (next_generation(heap) << 8) | (tail << kTailShift) | tag;
-    word(heap, off + 4) = static_cast<u32>(w1);
-    toggle_block_start(heap, off);
-    Control &c = control(heap);
-    c.allocated += size;
-    c.live_blocks += 1;
-    if (c.allocated > c.peak_allocated) c.peak_allocated = c.allocated;
+    store32(heap, off + 4, w1);
+    count_alloc(heap, size);
     out->tag = static_cast<u32>(tag);
     out->status = SDMM_OK;
     out->len = static_cast<u32>(bytes >> size_log2);
     out->reserved = 0;
-    out->handle = ((w1 & ~(u64{0xF} << kTailShift)) << 32) | off;
+    out->handle = ((w1 & ~kTailMask) << 32) | off | get64(heap, SDMM_FIELD(salt));
     out->as.raw = reinterpret_cast<uint64_t>(bytes_at(heap, off + kHeader));
 }
 
@@ -336,88 +529,316 @@ inline sdmm_status fail(sdmm_block *out, sdmm_status status) {
 }
 
 inline bool heap_ok(const sdmm_heap *heap) {
-    return heap != nullptr && (reinterpret_cast<uintptr_t>(heap) & 7) == 0 && control(heap).magic == kMagic;
+    return heap != nullptr && (reinterpret_cast<uintptr_t>(heap) & 7) == 0 && load32(heap, 0) == kMagic;
 }
 
-u32 seal_of(const Control &c) {
+u32 seal_of(u64 arena_len, u64 first_block, u64 starts_map, u64 class_count) {
     u64 h = 0x9E3779B97F4A7C15ull;
-    const u32 fields[] = {c.magic,    c.version,    c.arena_len,   c.first_block,
-                          c.sentinel, c.starts_map, c.class_count, c.flags & kFlagZeroedInit};
-    for (u32 f : fields) h = (h ^ f) * 0x100000001B3ull;
+    const u64 fields[] = {kMagic, kLayoutVersion, arena_len, first_block, arena_len - kHeader, starts_map, class_count};
+    for (u64 f : fields) h = (h ^ f) * 0x100000001B3ull;
     return static_cast<u32>(h ^ (h >> 32));
 }
 
-// Zero-fills `bytes` (a multiple of 8) of a new block's elements, skipping
-// memory known to be still zero. Two words may hold metadata of the free
-// block this one was carved from even above clean_from: its free-list link
-// (first word of the elements) and its footer (last word of the block), so
-// they are always cleared when they are part of the elements.
-SDMM_HOT void zero_elements(sdmm_heap *heap, u64 payload, u64 bytes, u64 block_end) {
-    const u64 clean = control(heap).clean_from;
-    const u64 want_end = payload + bytes;
-    u64 end = want_end < clean ? want_end : clean;
-    if (end < payload + kGranule) end = payload + kGranule;
-    SDMM_ZERO(bytes_at(heap, payload), end - payload);
-    if (want_end == block_end && end < block_end) SDMM_ZERO(bytes_at(heap, block_end - kGranule), kGranule);
+// ---- freeing ----------------------------------------------------------------------------
+
+// A live block, located and checked: where it is, its header.
+struct Live {
+    u64 off, w0, w1, size;
+};
+
+// Releases a located live block into the coalescing heap: coalesces with
+// free neighbours (each checked first) and files the result. Nothing is
+// written unless every neighbour checks out.
+SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live &blk, bool live) {
+    Bounds b = bounds;
+    if (!load_classes(heap, &b)) return SDMM_ERR_CORRUPTED;
+    u64 off = blk.off;
+    u64 size = blk.size;
+    const u64 next = off + size;  // <= sentinel: checked by locate
+    const u64 next_w0 = load32(heap, next);
+    u64 next_size = 0;
+    Unlink un{}, up{};
+    const bool merge_next = next != b.sentinel && (next_w0 & kUsed) == 0;
+    if (merge_next) {
+        if (!free_block_ok(heap, b, next, &next_size) || !SDMM_CHECK(next_size == (next_w0 & ~kFlagBits)) ||
+            !unlink_check(heap, b, next, next_size, &un))
+            return SDMM_ERR_CORRUPTED;
+    }
+    const bool merge_prev = (blk.w0 & kPrevUsed) == 0;
+    u64 prev = 0, prev_size = 0, prev_w0 = 0;
+    if (merge_prev) {
+        const u64 footer = load32(heap, off - 4);
+        if (!SDMM_CHECK(footer >= kMinBlock && footer <= off - b.first && (footer & 7) == 0)) return SDMM_ERR_CORRUPTED;
+        prev = off - footer;
+        prev_w0 = load32(heap, prev);
+        if (!free_block_ok(heap, b, prev, &prev_size) ||
+            !SDMM_CHECK(prev_size == footer && (prev_w0 & kPrevUsed) != 0) ||  // no two free neighbours
+            !unlink_check(heap, b, prev, prev_size, &up) || !SDMM_CHECK(!up.top))
+            return SDMM_ERR_CORRUPTED;
+    }
+    u64 merged_off = merge_prev ? prev : off;
+    u64 merged_size = size + next_size + prev_size;
+    u64 head = 0;
+    if (merged_off + merged_size != b.sentinel) {
+        // The list it joins may be one of those it leaves: check the head as
+        // it will be after the unlinks.
+        const u64 cls = class_of(merged_size);
+        if (!SDMM_CHECK(cls < kMaxClasses && cls < b.classes)) return SDMM_ERR_CORRUPTED;
+        head = load32(heap, head_offset(cls));
+        if (merge_next && !un.top && un.cls == cls && head == next) head = un.next;
+        if (merge_prev && up.cls == cls && head == prev) head = up.next == next && merge_next ? un.next : up.next;
+        if (!SDMM_CHECK(head == 0 || in_blocks(b, head))) return SDMM_ERR_CORRUPTED;
+    }
+    const u64 after = merged_off + merged_size;
+    const u64 after_w0 = merge_next ? load32(heap, after) : next_w0;
+
+    // Every read is checked: write.
+    const u64 map_at = map_word_at(b.map, off);
+    store64(heap, map_at, load64(heap, map_at) & ~map_bit(off));
+    if (live) count_free(heap, size);
+    if (merge_next && merge_prev) {
+        unlink_both(heap, un, up);
+    } else if (merge_next) {
+        unlink_apply(heap, un);
+    } else if (merge_prev) {
+        unlink_apply(heap, up);
+    }
+    const u64 prev_used = merge_prev ? prev_w0 & kPrevUsed : blk.w0 & kPrevUsed;
+    make_free(heap, b, merged_off, merged_size, prev_used, after_w0, head);
+    return SDMM_OK;
 }
 
-// Finds the live block a caller hands back. `gone` is the status for a block
-// that was live once (freed, or freed and reused).
-SDMM_HOT sdmm_status locate(const sdmm_heap *heap, u64 handle, u64 *off_out, sdmm_status gone) {
-    const Control &c = control(heap);
-    const u64 off = handle & 0xFFFFFFFFu;
-    // One unsigned compare covers both ends of [first_block, sentinel).
-    if (off - c.first_block >= u64{c.sentinel} - c.first_block || (off & 7) != 0)
-        return SDMM_ERR_INVALID_BLOCK;
-    if (!is_block_start(heap, off)) return gone;
-    const u64 w0 = word(heap, off);
-    const u64 w1 = word(heap, off + 4);
+// Frees a located live block: into its exact-size cache when there is room,
+// else into the coalescing heap.
+SDMM_HOT sdmm_status free_located(sdmm_heap *heap, const Bounds &b, const Live &blk) {
+    const u64 size = blk.size;
+    if constexpr (kCacheLimit > 0) {
+        const u64 cached = get(heap, SDMM_FIELD(cached));
+        if (size <= kCacheMaxBytes && cached < kCacheLimit) {
+            const u64 head_at = SDMM_FIELD(cache_head) + (((size >> 3) - 2) << 2);
+            store32(heap, blk.off, blk.w0 | kCached);
+            store32(heap, blk.off + 4, load32(heap, head_at));
+            store32(heap, head_at, blk.off);
+            store32(heap, SDMM_FIELD(cached), cached + 1);
+            count_free(heap, size);
+            return SDMM_OK;
+        }
+    }
+    return release(heap, b, blk, true);
+}
+
+// Pops a cached block of exactly `need` bytes (<= kCacheMaxBytes) into *blk
+// (map word read, header checked); false if the cache is empty or damaged
+// (*corrupt says which).
+SDMM_HOT bool cache_pop(sdmm_heap *heap, const Bounds &b, u64 need, Live *blk, bool *corrupt) {
+    const u64 head_at = SDMM_FIELD(cache_head) + (((need >> 3) - 2) << 2);
+    const u64 off = load32(heap, head_at);
+    if (off == 0) return false;
+    *corrupt = true;
+    if (off < b.first || off + need > b.sentinel || (off & 7) != 0) return false;
+    const u64 w0 = load32(heap, off);
+    if ((w0 & ~kPrevUsed) != (need | kUsed | kCached)) return false;
+    // A cached block is a block start (the map says so: a header forged
+    // inside another block is refused).
+    if (!SDMM_CHECK((load64(heap, map_word_at(b.map, off)) & map_bit(off)) != 0)) return false;
+    // The next link is checked when it is popped in turn.
+    const u64 next = load32(heap, off + 4);
+    const u64 cached = get(heap, SDMM_FIELD(cached));
+    if (cached == 0) return false;
+    *corrupt = false;
+    store32(heap, head_at, next);
+    store32(heap, SDMM_FIELD(cached), cached - 1);
+    blk->off = off;
+    blk->w0 = w0 & ~kCached;
+    blk->size = need;
+    return true;
+}
+
+// Releases every cached block into the coalescing heap (at most
+// kCacheLimit). Stops at the first damaged one.
+sdmm_status drain_caches(sdmm_heap *heap, const Bounds &b) {
+    u64 budget = kCacheLimit;
+    for (u64 i = 0; i < kCacheSizes; ++i) {
+        const u64 need = (i + 2) << 3;
+        while (budget != 0) {
+            Live blk{};
+            bool corrupt = false;
+            if (!cache_pop(heap, b, need, &blk, &corrupt)) {
+                if (corrupt) return SDMM_ERR_CORRUPTED;
+                break;
+            }
+            budget -= 1;
+            const sdmm_status st = release(heap, b, blk, false);
+            if (st != SDMM_OK) {
+                // Put it back where it was: nothing is lost.
+                const u64 head_at = SDMM_FIELD(cache_head) + (i << 2);
+                store32(heap, head_at, blk.off);
+                store32(heap, SDMM_FIELD(cached), get(heap, SDMM_FIELD(cached)) + 1);
+                return st;
+            }
+        }
+    }
+    return SDMM_OK;
+}
+
+// ---- locating a block the caller hands back -------------------------------------------
+
+// Finds the live block a handle names. `gone` is the status for a block that
+// was live once (freed, or freed and reused).
+SDMM_HOT sdmm_status locate(const sdmm_heap *heap, const Bounds &b, u64 handle, Live *blk, sdmm_status gone) {
+    if ((handle & kSaltMask) != get64(heap, SDMM_FIELD(salt))) return SDMM_ERR_INVALID_BLOCK;
+    const u64 off = handle & 0xFFFFFFF8u;
+    if (off - b.first >= b.sentinel - b.first) return SDMM_ERR_INVALID_BLOCK;
+    const u64 map_at = map_word_at(b.map, off);
+    const u64 map_value = load64(heap, map_at);
+    if ((map_value & map_bit(off)) == 0) return gone;
+    const u64 w0 = load32(heap, off);
+    const u64 w1 = load32(heap, off + 4);
     const u64 size = w0 & ~kFlagBits;
-    if ((w0 & kUsed) == 0 || size < kMinBlock || off + size > c.sentinel) return SDMM_ERR_CORRUPTED;
+    if ((w0 & kUsed) == 0 || size < kMinBlock || size > b.sentinel - off) return SDMM_ERR_CORRUPTED;
+    if ((w0 & kCached) != 0) return gone;
     if ((w1 & kGenerationMask) != ((handle >> 32) & kGenerationMask)) return gone;
     if ((w1 & kTagMask) != ((handle >> 32) & kTagMask)) return SDMM_ERR_INVALID_BLOCK;
-    *off_out = off;
+    blk->off = off;
+    blk->w0 = w0;
+    blk->w1 = w1;
+    blk->size = size;
     return SDMM_OK;
 }
 
 // locate() for a block the caller holds: its pointer must match its handle.
-SDMM_HOT sdmm_status locate_block(const sdmm_heap *heap, const sdmm_block *block, u64 *off_out,
+SDMM_HOT sdmm_status locate_block(const sdmm_heap *heap, const Bounds &b, const sdmm_block *block, Live *blk,
                                   sdmm_status gone) {
-    if (block == nullptr || block->tag == SDMM_TAG_NONE || block->tag >= SDMM_TAG_COUNT)
+    if (block == nullptr) return SDMM_ERR_INVALID_BLOCK;
+    const u64 tag = block->tag;
+    const u64 handle = block->handle;
+    if (tag == SDMM_TAG_NONE || tag >= SDMM_TAG_COUNT) return SDMM_ERR_INVALID_BLOCK;
+    if (block->as.raw != reinterpret_cast<uint64_t>(base_of(heap) + (handle & 0xFFFFFFF8u) + kHeader))
         return SDMM_ERR_INVALID_BLOCK;
-    const u64 off = block->handle & 0xFFFFFFFFu;
-    if (block->as.raw != reinterpret_cast<uint64_t>(base_of(heap) + off + kHeader))
-        return SDMM_ERR_INVALID_BLOCK;
-    if (((block->handle >> 32) & kTagMask) != block->tag) return SDMM_ERR_TAG_MISMATCH;
-    return locate(heap, block->handle, off_out, gone);
+    if (((handle >> 32) & kTagMask) != tag) return SDMM_ERR_TAG_MISMATCH;
+    return locate(heap, b, handle, blk, gone);
 }
 
-// Releases a located block: coalesces with free neighbours, lists the result.
-SDMM_HOT void release(sdmm_heap *heap, u64 off) {
-    Control &c = control(heap);
-    const u64 w0 = word(heap, off);
-    u64 size = w0 & ~kFlagBits;
-    c.allocated -= size;
-    c.live_blocks -= 1;
-    toggle_block_start(heap, off);
+// The handle of a located live block.
+inline u64 handle_of(const sdmm_heap *heap, const Live &blk) {
+    return ((blk.w1 & ~kTailMask) << 32) | blk.off | get64(heap, SDMM_FIELD(salt));
+}
 
-    const u64 next = off + size;
-    const u64 next_w0 = word(heap, next);
-    if ((next_w0 & kUsed) == 0) {
-        const u64 next_size = next_w0 & ~kFlagBits;
-        unlink_free(heap, next, next_size);
-        scrub_absorbed_header(heap, next);
-        size += next_size;
+// Fills *out with a located live block of `tag`.
+inline void describe(sdmm_heap *heap, const Live &blk, sdmm_block *out) {
+    const u64 tag = blk.w1 & kTagMask;
+    const u64 bytes = blk.size - kHeader - ((blk.w1 >> kTailShift) & 0xF);
+    out->tag = static_cast<u32>(tag);
+    out->status = SDMM_OK;
+    out->len = static_cast<u32>(bytes >> size_log2_of(tag));
+    out->reserved = 0;
+    out->handle = handle_of(heap, blk);
+    out->as.raw = reinterpret_cast<uint64_t>(bytes_at(heap, blk.off + kHeader));
+}
+
+// A header whose tail does not fit its size is damaged.
+inline bool tail_ok(const Live &blk) { return ((blk.w1 >> kTailShift) & 0xF) <= blk.size - kHeader; }
+
+// Checks the pointer to a block's elements and locates the block.
+SDMM_HOT sdmm_status locate_pointer(const sdmm_heap *heap, const Bounds &b, const void *elements, Live *blk) {
+    const uintptr_t p = reinterpret_cast<uintptr_t>(elements);
+    const uintptr_t base = reinterpret_cast<uintptr_t>(base_of(heap));
+    if (p - base - b.first - kHeader >= b.sentinel - b.first - kHeader) return SDMM_ERR_INVALID_BLOCK;
+    const u64 off = p - base - kHeader;
+    if ((off & 7) != 0) return SDMM_ERR_INVALID_BLOCK;
+    const u64 map_at = map_word_at(b.map, off);
+    const u64 map_value = load64(heap, map_at);
+    if ((map_value & map_bit(off)) == 0) return SDMM_ERR_INVALID_BLOCK;
+    const u64 w0 = load32(heap, off);
+    const u64 size = w0 & ~kFlagBits;
+    if ((w0 & kUsed) == 0 || size < kMinBlock || size > b.sentinel - off) return SDMM_ERR_CORRUPTED;
+    if ((w0 & kCached) != 0) return SDMM_ERR_INVALID_BLOCK;
+    blk->off = off;
+    blk->w0 = w0;
+    blk->w1 = load32(heap, off + 4);
+    blk->size = size;
+    return SDMM_OK;
+}
+
+// ---- allocation ---------------------------------------------------------------------------
+
+// Takes the free block found by take_free_block for a block of `need`
+// bytes (`lead` bytes in front of it become a free block of their own, for
+// aligned allocations): checks every list head it will write, then unlinks,
+// splits and marks it used. On success *blk holds the used block and its map
+// word; its elements are not cleared.
+SDMM_HOT sdmm_status carve(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, const Unlink &u, u64 lead, u64 need,
+                           Live *blk) {
+    const u64 w0 = load32(heap, off);
+    const u64 end = off + size;  // <= sentinel: free_block_ok
+    const u64 rest = size - lead - need;
+    const bool split = rest >= kMinBlock;
+    u64 lead_head = 0, rest_head = 0;
+    if (lead != 0 && !head_after(heap, b, lead, u, &lead_head)) return SDMM_ERR_CORRUPTED;
+    if (split && end != b.sentinel) {
+        if (!head_after(heap, b, rest, u, &rest_head)) return SDMM_ERR_CORRUPTED;
+        if (lead != 0 && class_of(lead) == class_of(rest)) rest_head = off;  // the lead is filed first
     }
+    const u64 at = off + lead;
+    const u64 map_at = map_word_at(b.map, at);
+    const u64 map_value = load64(heap, map_at);
+    if (!SDMM_CHECK((map_value & map_bit(at)) == 0)) return SDMM_ERR_CORRUPTED;
+    const u64 end_w0 = load32(heap, end);
+
+    unlink_apply(heap, u);
     u64 prev_used = w0 & kPrevUsed;
-    if (prev_used == 0) {
-        const u64 prev_size = word(heap, off - 4);
-        off -= prev_size;
-        unlink_free(heap, off, prev_size);
-        size += prev_size;
-        prev_used = word(heap, off) & kPrevUsed;  // always set: no two free neighbours
+    if (lead != 0) {
+        // Its predecessor is used (no two free neighbours), its successor is
+        // the block being carved.
+        store32(heap, off, lead | prev_used);
+        store32(heap, at - 4, lead);
+        list_insert(heap, off, lead, lead_head);
+        prev_used = 0;
     }
-    make_free(heap, off, size, prev_used);
+    u64 used = size - lead;
+    if (split) {
+        make_free(heap, b, at + need, rest, kPrevUsed, end_w0, rest_head);
+        used = need;
+    } else {
+        store32(heap, end, end_w0 | kPrevUsed);
+    }
+    store32(heap, at, used | kUsed | prev_used);
+    store64(heap, map_at, map_value | map_bit(at));
+    blk->off = at;
+    blk->w0 = used | kUsed | prev_used;
+    blk->size = used;
+    return SDMM_OK;
+}
+
+// Finds a free block of at least `search` bytes in the coalescing heap,
+// draining the caches once if nothing fits.
+SDMM_HOT sdmm_status find_free(sdmm_heap *heap, Bounds &b, u64 search, u64 *off, u64 *size, Unlink *u) {
+    if (!load_classes(heap, &b)) return SDMM_ERR_CORRUPTED;
+    Take t = take_free_block(heap, b, search, off, size, u);
+    if constexpr (kCacheLimit > 0) {
+        if (t == Take::kNone && get(heap, SDMM_FIELD(cached)) != 0) {
+            const sdmm_status st = drain_caches(heap, b);
+            if (st != SDMM_OK) return st;
+            t = take_free_block(heap, b, search, off, size, u);
+        }
+    }
+    if (t == Take::kCorrupted) return SDMM_ERR_CORRUPTED;
+    if (t == Take::kNone) {
+        Control &c = control(heap);
+        c.oom_count += 1;
+        return SDMM_ERR_OUT_OF_MEMORY;
+    }
+    return SDMM_OK;
+}
+
+// A block of `need` bytes from the coalescing heap.
+sdmm_status alloc_slow(sdmm_heap *heap, const Bounds &bounds, u64 need, Live *blk) {
+    Bounds b = bounds;
+    u64 off = 0, size = 0;
+    Unlink u{};
+    const sdmm_status st = find_free(heap, b, need, &off, &size, &u);
+    if (st != SDMM_OK) return st;
+    return carve(heap, b, off, size, u, 0, need, blk);
 }
 
 }  // namespace
@@ -445,33 +866,44 @@ sdmm_status init(void *arena, size_t len, uint32_t flags, sdmm_heap **out) {
     if (len < SDMM_MIN_ARENA_BYTES) return SDMM_ERR_ARENA_TOO_SMALL;
     const u64 arena_len = (len > SDMM_MAX_ARENA_BYTES ? u64{SDMM_MAX_ARENA_BYTES} : len) & ~u64{7};
     auto *heap = static_cast<sdmm_heap *>(arena);
+    Geometry g{};
+    if (!geometry_for(arena_len, &g)) return SDMM_ERR_ARENA_TOO_SMALL;
 
-    // Only classes a block of this arena can reach get a list head.
-    const bool lzcnt = bits::cpu_has_lzcnt();
-    const u64 class_count = size_class((arena_len - kControlBytes) >> 3, lzcnt) + 1;
-    const u64 starts_map = kControlBytes + round8(class_count * 4);
-    const u64 map_bytes = ((arena_len >> 9) + 1) << 3;  // one bit per granule
-    const u64 first_block = starts_map + map_bytes;
-    const u64 sentinel = arena_len - kHeader;
-    if (first_block + kMinBlock > sentinel) return SDMM_ERR_ARENA_TOO_SMALL;
-
-    SDMM_ZERO(arena, first_block);  // control, heads, start map
+    // Salt and first generation. Over an earlier heap: continue its counter
+    // with the next salt, so none of its handles resolves here.
+    u64 salt7 = 0, generation = 1;
     Control &c = control(heap);
+    if (load32(heap, 0) == kMagic && load32(heap, 4) == kLayoutVersion) {
+        const u64 old_salt = get64(heap, SDMM_FIELD(salt));
+        salt7 = ((old_salt & 7) | (((old_salt >> 36) & 0xF) << 3)) + 1;
+        generation = get(heap, SDMM_FIELD(next_generation));
+    } else {
+        u64 seed = arena_len ^ SDMM_ENTROPY(arena);
+        seed = (seed ^ (seed >> 29)) * 0xBF58476D1CE4E5B9ull;
+        seed ^= seed >> 32;
+        salt7 = seed;
+        generation = seed >> 8;
+    }
+    generation &= 0xFFFFFF;
+    if (generation == 0) generation = 1;
+
+    SDMM_ZERO(arena, g.first_block);  // control, heads, start map
     c.version = kLayoutVersion;
     c.arena_len = static_cast<u32>(arena_len);
-    c.first_block = static_cast<u32>(first_block);
-    c.sentinel = static_cast<u32>(sentinel);
-    c.starts_map = static_cast<u32>(starts_map);
-    c.class_count = static_cast<u32>(class_count);
-    c.flags = (flags & kFlagZeroedInit) | (lzcnt ? kFlagHasLzcnt : 0);
-    c.next_generation = 1;
-    c.clean_from = static_cast<u32>((flags & kFlagZeroedInit) != 0 ? first_block : sentinel);
+    c.first_block = static_cast<u32>(g.first_block);
+    c.sentinel = static_cast<u32>(g.sentinel);
+    c.starts_map = static_cast<u32>(g.starts_map);
+    c.class_count = static_cast<u32>(g.class_count);
+    c.flags = flags & kFlagZeroedInit;
+    c.next_generation = static_cast<u32>(generation);
+    c.salt = salt_bits(salt7);
+    c.seal = seal_of(arena_len, g.first_block, g.starts_map, g.class_count);
     c.magic = kMagic;
-    c.seal = seal_of(c);
 
-    word(heap, sentinel) = static_cast<u32>(kUsed);  // size 0, previous block free
-    word(heap, sentinel + 4) = 0;
-    make_free(heap, first_block, sentinel - first_block, kPrevUsed);
+    store32(heap, g.sentinel, kUsed);  // size 0, previous block free
+    store32(heap, g.sentinel + 4, 0);
+    const Bounds b{g.first_block, g.sentinel, g.starts_map, g.class_count};
+    make_free(heap, b, g.first_block, g.sentinel - g.first_block, kPrevUsed, kUsed, 0);
     *out = heap;
     return SDMM_OK;
 }
@@ -482,42 +914,82 @@ sdmm_status attach(void *arena, size_t len, sdmm_heap **out) {
     if (arena == nullptr) return SDMM_ERR_INVALID_HEAP;
     if ((reinterpret_cast<uintptr_t>(arena) & 7) != 0) return SDMM_ERR_MISALIGNED;
     if (len < SDMM_MIN_ARENA_BYTES) return SDMM_ERR_ARENA_TOO_SMALL;
-    auto *heap = static_cast<sdmm_heap *>(arena);
-    Control &c = control(heap);
-    if (c.magic != kMagic || c.version != kLayoutVersion || c.seal != seal_of(c))
-        return SDMM_ERR_INVALID_HEAP;
-    // The geometry must fit the memory we were given now.
-    if (c.arena_len > len) return SDMM_ERR_ARENA_TOO_SMALL;
-    if (c.sentinel != c.arena_len - kHeader || c.first_block + kMinBlock > c.sentinel ||
-        c.class_count > kMaxClasses || (c.top != 0 && (c.top < c.first_block || c.top >= c.sentinel)))
+    const auto *heap = static_cast<const sdmm_heap *>(arena);
+    if (load32(heap, 0) != kMagic || get(heap, SDMM_FIELD(version)) != kLayoutVersion) return SDMM_ERR_INVALID_HEAP;
+    // The whole geometry is recomputed from the recorded length, which must
+    // fit the memory we were given now; anything else is refused.
+    const u64 arena_len = get(heap, SDMM_FIELD(arena_len));
+    if (arena_len > len) return SDMM_ERR_ARENA_TOO_SMALL;
+    Geometry g{};
+    if (!geometry_for(arena_len, &g)) return SDMM_ERR_CORRUPTED;
+    if (get(heap, SDMM_FIELD(first_block)) != g.first_block || get(heap, SDMM_FIELD(sentinel)) != g.sentinel ||
+        get(heap, SDMM_FIELD(starts_map)) != g.starts_map || get(heap, SDMM_FIELD(class_count)) != g.class_count ||
+        get(heap, SDMM_FIELD(seal)) != seal_of(arena_len, g.first_block, g.starts_map, g.class_count))
         return SDMM_ERR_CORRUPTED;
-    c.flags = (c.flags & ~kFlagHasLzcnt) | (bits::cpu_has_lzcnt() ? kFlagHasLzcnt : 0);
-    *out = heap;
+    const u64 salt = get64(heap, SDMM_FIELD(salt));
+    const u64 sentinel_w0 = load32(heap, g.sentinel);
+    if ((salt & ~kSaltMask) != 0 || (sentinel_w0 & ~kPrevUsed) != kUsed || get(heap, SDMM_FIELD(cached)) > kCacheLimit)
+        return SDMM_ERR_CORRUPTED;
+    const Bounds b{g.first_block, g.sentinel, g.starts_map, g.class_count};
+    const u64 top = get(heap, SDMM_FIELD(top));
+    u64 top_size = 0;
+    if (top != 0 && (!free_block_ok(heap, b, top, &top_size) || top + top_size != g.sentinel))
+        return SDMM_ERR_CORRUPTED;
+    *out = static_cast<sdmm_heap *>(arena);
     return SDMM_OK;
 }
 
-sdmm_status alloc(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill, sdmm_block *out) {
-    if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
+namespace {
+// Every allocation the caches do not serve, and every error.
+SDMM_COLD sdmm_status alloc_general(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill,
+                                            sdmm_block *out) {
     if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
     if (count == 0) return fail(out, SDMM_ERR_ZERO_COUNT);
-    const u64 capacity = control(heap).sentinel - control(heap).first_block;
+    Bounds b;
+    if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
     // count < 2^32 and size_log2 <= 6: the product cannot overflow 64 bits.
     if (count > 0xFFFFFFFFu) return fail(out, SDMM_ERR_TOO_LARGE);
     const u64 bytes = count << size_log2_of(tag);
-    if (bytes > capacity - kHeader) return fail(out, SDMM_ERR_TOO_LARGE);
+    if (bytes > b.sentinel - b.first - kHeader) return fail(out, SDMM_ERR_TOO_LARGE);
     u64 need = round8(bytes + kHeader);
     if (need < kMinBlock) need = kMinBlock;
 
-    const u64 off = take_free_block(heap, need);
-    if (off == 0) {
-        control(heap).oom_count += 1;
-        return fail(out, SDMM_ERR_OUT_OF_MEMORY);
+    Live blk{};
+    bool corrupt = false;
+    if (kCacheLimit == 0 || need > kCacheMaxBytes || !cache_pop(heap, b, need, &blk, &corrupt)) {
+        if (corrupt) return fail(out, SDMM_ERR_CORRUPTED);
+        const sdmm_status st = alloc_slow(heap, b, need, &blk);
+        if (st != SDMM_OK) return fail(out, st);
+    } else {
+        store32(heap, blk.off, blk.w0);
     }
-    const u64 size = carve(heap, off, block_size(heap, off), need, kPrevUsed);
-    if (fill == Fill::kZero) zero_elements(heap, off + kHeader, round8(bytes), off + size);
-    raise_clean_from(heap, off + size);
-    publish(heap, off, size, tag, bytes, out);
+    if (fill == Fill::kZero) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
+    publish(heap, blk.off, blk.size, tag, bytes, out);
     return SDMM_OK;
+}
+}  // namespace
+
+// The fast path: a block of a cached size pops from its cache; anything
+// else (and every error) goes to alloc_general.
+sdmm_status alloc(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill, sdmm_block *out) {
+    if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
+    if (kCacheLimit != 0 && count - 1 < kCacheMaxBytes && heap_ok(heap)) {
+        const u64 bytes = count << size_log2_of(tag);
+        u64 need = round8(bytes + kHeader);
+        if (need < kMinBlock) need = kMinBlock;
+        if (need <= kCacheMaxBytes && load32(heap, SDMM_FIELD(cache_head) + (((need >> 3) - 2) << 2)) != 0) {
+            Bounds b;
+            Live blk{};
+            bool corrupt = false;
+            if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
+            if (!cache_pop(heap, b, need, &blk, &corrupt)) return fail(out, SDMM_ERR_CORRUPTED);
+            store32(heap, blk.off, blk.w0);
+            if (fill == Fill::kZero) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
+            publish(heap, blk.off, blk.size, tag, bytes, out);
+            return SDMM_OK;
+        }
+    }
+    return alloc_general(heap, tag, count, fill, out);
 }
 
 sdmm_status alloc_aligned(sdmm_heap *heap, uint64_t bytes, uint64_t align, Fill fill, sdmm_block *out) {
@@ -527,7 +999,9 @@ sdmm_status alloc_aligned(sdmm_heap *heap, uint64_t bytes, uint64_t align, Fill 
     if (bytes > 0xFFFFFFFFu) return fail(out, SDMM_ERR_TOO_LARGE);
     if (align <= kGranule) return alloc(heap, SDMM_TAG_U8, bytes, fill, out);
     if (bytes == 0) return fail(out, SDMM_ERR_ZERO_COUNT);
-    const u64 capacity = control(heap).sentinel - control(heap).first_block;
+    Bounds b;
+    if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
+    const u64 capacity = b.sentinel - b.first;
     if (align > capacity || bytes > capacity) return fail(out, SDMM_ERR_TOO_LARGE);
 
     const u64 need = round8(bytes + kHeader);
@@ -535,135 +1009,148 @@ sdmm_status alloc_aligned(sdmm_heap *heap, uint64_t bytes, uint64_t align, Fill 
     // is itself a block (>= kMinBlock), whatever the free block's address.
     const u64 search = need + align + kMinBlock;
     if (search > capacity) return fail(out, SDMM_ERR_TOO_LARGE);
-    u64 off = take_free_block(heap, search);
-    if (off == 0) {
-        control(heap).oom_count += 1;
-        return fail(out, SDMM_ERR_OUT_OF_MEMORY);
-    }
-    u64 size = block_size(heap, off);
+    u64 off = 0, size = 0;
+    Unlink u{};
+    sdmm_status st = find_free(heap, b, search, &off, &size, &u);
+    if (st != SDMM_OK) return fail(out, st);
     const uintptr_t payload = reinterpret_cast<uintptr_t>(bytes_at(heap, off + kHeader));
     u64 lead = ((payload + align - 1) & ~(align - 1)) - payload;
     if (lead != 0 && lead < kMinBlock) lead += align;
-    u64 prev_used = kPrevUsed;
-    if (lead != 0) {
-        // The lead becomes a free block of its own; the aligned block's
-        // predecessor is then free.
-        word(heap, off) = static_cast<u32>(lead | kPrevUsed);
-        word(heap, off + lead - 4) = static_cast<u32>(lead);
-        list_insert(heap, off, lead);
-        off += lead;
-        size -= lead;
-        prev_used = 0;
-    }
-    size = carve(heap, off, size, need, prev_used);
-    if (fill == Fill::kZero) zero_elements(heap, off + kHeader, round8(bytes), off + size);
-    raise_clean_from(heap, off + size);
-    publish(heap, off, size, SDMM_TAG_U8, bytes, out);
+    Live blk{};
+    st = carve(heap, b, off, size, u, lead, need, &blk);
+    if (st != SDMM_OK) return fail(out, st);
+    if (fill == Fill::kZero) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
+    publish(heap, blk.off, blk.size, SDMM_TAG_U8, bytes, out);
     return SDMM_OK;
 }
 
 sdmm_status free(sdmm_heap *heap, const sdmm_block *block) {
     if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
-    u64 off = 0;
-    const sdmm_status status = locate_block(heap, block, &off, SDMM_ERR_DOUBLE_FREE);
+    Bounds b;
+    if (!load_bounds(heap, &b)) return SDMM_ERR_CORRUPTED;
+    Live blk{};
+    const sdmm_status status = locate_block(heap, b, block, &blk, SDMM_ERR_DOUBLE_FREE);
     if (status != SDMM_OK) return status;
-    release(heap, off);
-    return SDMM_OK;
+    return free_located(heap, b, blk);
 }
 
 sdmm_status free_handle(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag) {
     if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
-    u64 off = 0;
-    const sdmm_status status = locate(heap, handle, &off, SDMM_ERR_DOUBLE_FREE);
+    Bounds b;
+    if (!load_bounds(heap, &b)) return SDMM_ERR_CORRUPTED;
+    Live blk{};
+    const sdmm_status status = locate(heap, b, handle, &blk, SDMM_ERR_DOUBLE_FREE);
     if (status != SDMM_OK) return status;
-    if ((word(heap, off + 4) & kTagMask) != expected_tag) return SDMM_ERR_TAG_MISMATCH;
-    release(heap, off);
-    return SDMM_OK;
+    if ((blk.w1 & kTagMask) != expected_tag) return SDMM_ERR_TAG_MISMATCH;
+    return free_located(heap, b, blk);
 }
 
 sdmm_status free_pointer(sdmm_heap *heap, const void *elements, uint32_t expected_tag) {
     if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
-    const uintptr_t p = reinterpret_cast<uintptr_t>(elements);
-    const uintptr_t b = reinterpret_cast<uintptr_t>(base_of(heap));
-    const Control &c = control(heap);
-    if (p < b + c.first_block + kHeader || p >= b + c.sentinel) return SDMM_ERR_INVALID_BLOCK;
-    const u64 off = p - b - kHeader;
-    if ((off & 7) != 0 || !is_block_start(heap, off)) return SDMM_ERR_INVALID_BLOCK;
-    const u64 w0 = word(heap, off);
-    const u64 size = w0 & ~kFlagBits;
-    if ((w0 & kUsed) == 0 || size < kMinBlock || off + size > c.sentinel) return SDMM_ERR_CORRUPTED;
-    if ((word(heap, off + 4) & kTagMask) != expected_tag) return SDMM_ERR_TAG_MISMATCH;
-    release(heap, off);
-    return SDMM_OK;
+    Bounds b;
+    if (!load_bounds(heap, &b)) return SDMM_ERR_CORRUPTED;
+    Live blk{};
+    const sdmm_status status = locate_pointer(heap, b, elements, &blk);
+    if (status != SDMM_OK) return status;
+    if ((blk.w1 & kTagMask) != expected_tag) return SDMM_ERR_TAG_MISMATCH;
+    return free_located(heap, b, blk);
 }
 
 sdmm_status resolve(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out) {
     if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
     if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
-    u64 off = 0;
-    const sdmm_status status = locate(heap, handle, &off, SDMM_ERR_STALE_HANDLE);
+    Bounds b;
+    if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
+    Live blk{};
+    const sdmm_status status = locate(heap, b, handle, &blk, SDMM_ERR_STALE_HANDLE);
     if (status != SDMM_OK) return fail(out, status);
-    const u64 w1 = word(heap, off + 4);
-    const u64 tag = w1 & kTagMask;
-    if (tag != expected_tag) return fail(out, SDMM_ERR_TAG_MISMATCH);
-    const u64 size_log2 = size_log2_of(tag);
-    const u64 bytes = block_size(heap, off) - kHeader - ((w1 >> kTailShift) & 0xF);
-    out->tag = static_cast<u32>(tag);
-    out->status = SDMM_OK;
-    out->len = static_cast<u32>(bytes >> size_log2);
-    out->reserved = 0;
-    out->handle = handle;
-    out->as.raw = reinterpret_cast<uint64_t>(bytes_at(heap, off + kHeader));
+    if ((blk.w1 & kTagMask) != expected_tag) return fail(out, SDMM_ERR_TAG_MISMATCH);
+    if (!tail_ok(blk)) return fail(out, SDMM_ERR_CORRUPTED);
+    describe(heap, blk, out);
+    return SDMM_OK;
+}
+
+sdmm_status from_pointer(sdmm_heap *heap, const void *elements, uint32_t expected_tag, sdmm_block *out) {
+    if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
+    if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
+    Bounds b;
+    if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
+    Live blk{};
+    const sdmm_status status = locate_pointer(heap, b, elements, &blk);
+    if (status != SDMM_OK) return fail(out, status);
+    if ((blk.w1 & kTagMask) != expected_tag) return fail(out, SDMM_ERR_TAG_MISMATCH);
+    if ((blk.w1 & kGenerationMask) == 0 || !tail_ok(blk)) return fail(out, SDMM_ERR_CORRUPTED);
+    describe(heap, blk, out);
     return SDMM_OK;
 }
 
 sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, sdmm_block *out) {
     if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
     if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
-    u64 off = 0;
-    const sdmm_status status = locate_block(heap, block, &off, SDMM_ERR_STALE_HANDLE);
+    Bounds b;
+    if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
+    Live blk{};
+    const sdmm_status status = locate_block(heap, b, block, &blk, SDMM_ERR_STALE_HANDLE);
     if (status != SDMM_OK) return fail(out, status);
+    if (!tail_ok(blk)) return fail(out, SDMM_ERR_CORRUPTED);
     if (new_len == 0) return fail(out, SDMM_ERR_ZERO_COUNT);
-    const u64 tag = block->tag;
+    const u64 tag = blk.w1 & kTagMask;
     const u64 size_log2 = size_log2_of(tag);
-    const u64 capacity = control(heap).sentinel - control(heap).first_block;
+    if (new_len > 0xFFFFFFFFu) return fail(out, SDMM_ERR_TOO_LARGE);
     const u64 new_bytes = new_len << size_log2;
-    if (new_bytes > capacity - kHeader) return fail(out, SDMM_ERR_TOO_LARGE);
+    if (new_bytes > b.sentinel - b.first - kHeader) return fail(out, SDMM_ERR_TOO_LARGE);
     u64 need = round8(new_bytes + kHeader);
     if (need < kMinBlock) need = kMinBlock;
 
-    const u64 w0 = word(heap, off);
-    const u64 w1 = word(heap, off + 4);
-    u64 size = w0 & ~kFlagBits;
-    const u64 old_bytes = size - kHeader - ((w1 >> kTailShift) & 0xF);
+    if (!load_classes(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
+    const u64 off = blk.off;
+    u64 size = blk.size;
+    const u64 old_bytes = size - kHeader - ((blk.w1 >> kTailShift) & 0xF);
     const u64 next = off + size;
-    const u64 next_w0 = word(heap, next);
-    const u64 next_free = (next_w0 & kUsed) == 0 ? next_w0 & ~kFlagBits : 0;
+    const u64 next_w0 = load32(heap, next);
+    u64 next_free = 0;
+    Unlink un{};
+    if (next != b.sentinel && (next_w0 & kUsed) == 0) {
+        if (!free_block_ok(heap, b, next, &next_free) || !SDMM_CHECK(next_free == (next_w0 & ~kFlagBits)) ||
+            !unlink_check(heap, b, next, next_free, &un))
+            return fail(out, SDMM_ERR_CORRUPTED);
+    }
 
     if (need <= size + next_free) {
         // In place: absorb the free neighbour if needed, give back the excess.
-        Control &c = control(heap);
-        c.allocated -= size;
-        if (next_free != 0) {
-            unlink_free(heap, next, next_free);
-            scrub_absorbed_header(heap, next);  // it may end up inside the split-off tail
-            size += next_free;
+        const u64 total = size + next_free;
+        const u64 rest = total - need;
+        const bool split = rest >= kMinBlock;
+        u64 head = 0;
+        if (split && off + total != b.sentinel) {
+            const u64 cls = class_of(rest);
+            if (!SDMM_CHECK(cls < kMaxClasses && cls < b.classes)) return fail(out, SDMM_ERR_CORRUPTED);
+            head = load32(heap, head_offset(cls));
+            if (next_free != 0 && !un.top && un.cls == cls && head == next) head = un.next;
+            if (!SDMM_CHECK(head == 0 || in_blocks(b, head))) return fail(out, SDMM_ERR_CORRUPTED);
         }
-        // The split-off tail (if any) borders a used block: the free
-        // neighbour, if there was one, has just been absorbed.
-        size = carve(heap, off, size, need, w0 & kPrevUsed);
-        c.allocated += size;
-        if (c.allocated > c.peak_allocated) c.peak_allocated = c.allocated;
-        if (new_bytes > old_bytes)
-            SDMM_ZERO(bytes_at(heap, off + kHeader + old_bytes), new_bytes - old_bytes);
-        word(heap, off + 4) =
-            static_cast<u32>((w1 & ~(u64{0xF} << kTailShift)) | ((size - kHeader - new_bytes) << kTailShift));
-        raise_clean_from(heap, off + size);
+        const u64 after_w0 = next_free != 0 ? load32(heap, off + total) : next_w0;
+        if (next_free != 0) unlink_apply(heap, un);
+        if (split) {
+            make_free(heap, b, off + need, rest, kPrevUsed, after_w0, head);
+            size = need;
+        } else {
+            size = total;
+            store32(heap, off + size, after_w0 | kPrevUsed);
+        }
+        Control &c = control(heap);
+        const u64 allocated = c.allocated - blk.size + size;
+        c.allocated = allocated;
+        if (allocated > c.peak_allocated) c.peak_allocated = allocated;
+        store32(heap, off, size | kUsed | (blk.w0 & kPrevUsed));
+        if (new_bytes > old_bytes) SDMM_ZERO(bytes_at(heap, off + kHeader + old_bytes), new_bytes - old_bytes);
+        const u64 w1 = (blk.w1 & ~kTailMask) | ((size - kHeader - new_bytes) << kTailShift);
+        store32(heap, off + 4, w1);
         out->tag = static_cast<u32>(tag);
         out->status = SDMM_OK;
         out->len = static_cast<u32>(new_len);
         out->reserved = 0;
-        out->handle = block->handle;
+        out->handle = ((w1 & ~kTailMask) << 32) | off | get64(heap, SDMM_FIELD(salt));
         out->as.raw = reinterpret_cast<uint64_t>(bytes_at(heap, off + kHeader));
         return SDMM_OK;
     }
@@ -672,97 +1159,117 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
     sdmm_block moved;
     const sdmm_status st = alloc(heap, static_cast<uint32_t>(tag), new_len, Fill::kUninit, &moved);
     if (st != SDMM_OK) return fail(out, st);
-    const u64 new_off = moved.handle & 0xFFFFFFFFu;
-    SDMM_COPY(bytes_at(heap, new_off + kHeader), bytes_at(heap, off + kHeader), old_bytes);
-    SDMM_ZERO(bytes_at(heap, new_off + kHeader + old_bytes), new_bytes - old_bytes);
-    release(heap, off);
+    const u64 new_off = moved.handle & 0xFFFFFFF8u;
+    const u64 keep = old_bytes < new_bytes ? old_bytes : new_bytes;
+    SDMM_COPY(bytes_at(heap, new_off + kHeader), bytes_at(heap, off + kHeader), keep);
+    if (new_bytes > keep) SDMM_ZERO(bytes_at(heap, new_off + kHeader + keep), new_bytes - keep);
+    // The old block was located before the allocation, which touched only
+    // other blocks (and possibly drained caches into its neighbours): find it
+    // again so its neighbours are read as they are now.
+    Live again{};
+    if (locate(heap, b, block->handle, &again, SDMM_ERR_STALE_HANDLE) == SDMM_OK) free_located(heap, b, again);
     *out = moved;
     return SDMM_OK;
 }
 
-sdmm_status from_pointer(sdmm_heap *heap, const void *elements, uint32_t expected_tag, sdmm_block *out) {
-    if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
-    if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
-    const uintptr_t p = reinterpret_cast<uintptr_t>(elements);
-    const uintptr_t b = reinterpret_cast<uintptr_t>(base_of(heap));
-    const Control &c = control(heap);
-    if (p < b + c.first_block + kHeader || p >= b + c.sentinel) return fail(out, SDMM_ERR_INVALID_BLOCK);
-    const u64 off = p - b - kHeader;
-    if ((off & 7) != 0 || !is_block_start(heap, off)) return fail(out, SDMM_ERR_INVALID_BLOCK);
-    const u64 w1 = word(heap, off + 4);
-    const u64 handle = ((w1 & ~(u64{0xF} << kTailShift)) << 32) | off;
-    return resolve(heap, handle, expected_tag, out);
+sdmm_status trim(sdmm_heap *heap) {
+    if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
+    Bounds b;
+    if (!load_bounds(heap, &b)) return SDMM_ERR_CORRUPTED;
+    return drain_caches(heap, b);
 }
 
 // ---- invariants and statistics (walks; not O(1)) ---------------------------------
+//
+// Both read only through checked offsets and bound every loop by the arena's
+// size, whatever the arena holds.
 
 sdmm_status check(const sdmm_heap *heap) {
     if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
-    const Control &c = control(heap);
-    if (c.seal != seal_of(c) || c.sentinel != c.arena_len - kHeader || c.class_count > kMaxClasses ||
-        c.first_block + kMinBlock > c.sentinel)
+    const u64 arena_len = get(heap, SDMM_FIELD(arena_len));
+    Geometry g{};
+    if (!geometry_for(arena_len, &g) || get(heap, SDMM_FIELD(first_block)) != g.first_block ||
+        get(heap, SDMM_FIELD(sentinel)) != g.sentinel || get(heap, SDMM_FIELD(starts_map)) != g.starts_map ||
+        get(heap, SDMM_FIELD(class_count)) != g.class_count ||
+        get(heap, SDMM_FIELD(seal)) != seal_of(arena_len, g.first_block, g.starts_map, g.class_count) ||
+        (get64(heap, SDMM_FIELD(salt)) & ~kSaltMask) != 0)
         return SDMM_ERR_CORRUPTED;
-    if (word(heap, c.sentinel) != kUsed && word(heap, c.sentinel) != (kUsed | kPrevUsed))
-        return SDMM_ERR_CORRUPTED;
+    const Bounds b{g.first_block, g.sentinel, g.starts_map, g.class_count};
+    const u64 sentinel_w0 = load32(heap, g.sentinel);
+    if ((sentinel_w0 & ~kPrevUsed) != kUsed) return SDMM_ERR_CORRUPTED;
+    const u64 top = get(heap, SDMM_FIELD(top));
 
     // 1. Walk the blocks in address order.
-    u64 off = c.first_block;
+    u64 off = g.first_block;
     u64 prev_was_used = 1;  // the first block has no predecessor: PREV_USED
-    u64 used_blocks = 0, used_bytes = 0, free_blocks = 0;
-    while (off < c.sentinel) {
-        const u64 w0 = word(heap, off);
+    u64 live_blocks = 0, live_bytes = 0, cached_blocks = 0, free_blocks = 0;
+    while (off < g.sentinel) {
+        const u64 w0 = load32(heap, off);
         const u64 size = w0 & ~kFlagBits;
-        if (size < kMinBlock || off + size > c.sentinel) return SDMM_ERR_CORRUPTED;
+        if (size < kMinBlock || size > g.sentinel - off) return SDMM_ERR_CORRUPTED;
         if (((w0 & kPrevUsed) != 0) != (prev_was_used != 0)) return SDMM_ERR_CORRUPTED;
         const bool used = (w0 & kUsed) != 0;
-        if (used != is_block_start(heap, off)) return SDMM_ERR_CORRUPTED;
-        if (used) {
-            const u64 w1 = word(heap, off + 4);
+        const bool mapped = (load64(heap, map_word_at(g.starts_map, off)) & map_bit(off)) != 0;
+        if (mapped != used) return SDMM_ERR_CORRUPTED;
+        if (used && (w0 & kCached) != 0) {
+            cached_blocks += 1;  // must be in a cache (checked below)
+        } else if (used) {
+            const u64 w1 = load32(heap, off + 4);
             const u64 tag = w1 & kTagMask;
             const u64 tail = (w1 >> kTailShift) & 0xF;
             if (tag == SDMM_TAG_NONE || tag >= SDMM_TAG_COUNT || (w1 & kGenerationMask) == 0 ||
                 tail > size - kHeader - 1)
                 return SDMM_ERR_CORRUPTED;
-            used_blocks += 1;
-            used_bytes += size;
+            live_blocks += 1;
+            live_bytes += size;
         } else {
-            if (!prev_was_used) return SDMM_ERR_CORRUPTED;  // two free neighbours
+            if (!prev_was_used || (w0 & kCached) != 0) return SDMM_ERR_CORRUPTED;  // two free neighbours
             // The free block that ends at the sentinel is the top, and only it.
-            if ((off + size == c.sentinel) != (off == c.top)) return SDMM_ERR_CORRUPTED;
-            if (word(heap, off + size - 4) != size) return SDMM_ERR_CORRUPTED;
+            if ((off + size == g.sentinel) != (off == top)) return SDMM_ERR_CORRUPTED;
+            if (load32(heap, off + size - 4) != size) return SDMM_ERR_CORRUPTED;
             free_blocks += 1;
         }
         prev_was_used = used ? 1 : 0;
         off += size;
     }
-    if (off != c.sentinel || ((word(heap, off) & kPrevUsed) != 0) != (prev_was_used != 0))
+    if (off != g.sentinel || ((sentinel_w0 & kPrevUsed) != 0) != (prev_was_used != 0)) return SDMM_ERR_CORRUPTED;
+    if (live_blocks != get64(heap, SDMM_FIELD(live_blocks)) || live_bytes != get64(heap, SDMM_FIELD(allocated)))
         return SDMM_ERR_CORRUPTED;
-    if (used_blocks != c.live_blocks || used_bytes != c.allocated) return SDMM_ERR_CORRUPTED;
 
-    // 2. The start map has no bit but at live block starts.
+    // 2. The start map has no bit but at live and cached block starts.
     u64 map_bits = 0;
-    for (u64 at = c.starts_map; at < c.first_block; at += 4) {
-        const u64 w = word(heap, at);
-        map_bits += static_cast<u64>(__builtin_popcountll(w));
-    }
-    if (map_bits != used_blocks) return SDMM_ERR_CORRUPTED;
+    for (u64 at = g.starts_map; at < g.first_block; at += 8) map_bits += static_cast<u64>(__builtin_popcountll(load64(heap, at)));
+    if (map_bits != live_blocks + cached_blocks) return SDMM_ERR_CORRUPTED;
 
-    // 3. Every free list: right class, consistent links, bounded length.
+    // 3. Every cache: exact size, used and cached, no more than counted.
+    const u64 cached = get(heap, SDMM_FIELD(cached));
+    u64 seen = 0;
+    for (u64 i = 0; i < kCacheSizes; ++i) {
+        const u64 need = (i + 2) << 3;
+        for (u64 at = load32(heap, SDMM_FIELD(cache_head) + (i << 2)); at != 0; at = load32(heap, at + 4)) {
+            if (!in_blocks(b, at) || need > g.sentinel - at ||
+                (load32(heap, at) & ~kPrevUsed) != (need | kUsed | kCached) || ++seen > cached)
+                return SDMM_ERR_CORRUPTED;
+        }
+    }
+    if (seen != cached || cached != cached_blocks || cached > kCacheLimit) return SDMM_ERR_CORRUPTED;
+
+    // 4. Every free list: right class, consistent links, bounded length.
     u64 listed = 0;
     for (u64 cls = 0; cls < kMaxClasses; ++cls) {
-        const bool marked = ((c.nonempty[(cls >> 6) & 1] >> (cls & 63)) & 1) != 0;
-        const u64 head = cls < c.class_count ? word(heap, head_offset(cls)) : 0;
+        const bool marked = ((get64(heap, SDMM_FIELD(nonempty) + ((cls >> 6) << 3)) >> (cls & 63)) & 1) != 0;
+        const u64 head = cls < g.class_count ? load32(heap, head_offset(cls)) : 0;
         if (marked != (head != 0)) return SDMM_ERR_CORRUPTED;
         u64 prev = 0;
-        for (u64 at = head; at != 0; at = word(heap, at + 4)) {
-            if (at < c.first_block || at >= c.sentinel || (at & 7) != 0 || is_used(heap, at) ||
-                word(heap, at + 8) != prev || class_of(heap, block_size(heap, at)) != cls || at == c.top ||
-                ++listed > free_blocks)
+        for (u64 at = head; at != 0; at = load32(heap, at + 4)) {
+            u64 size = 0;
+            if (!free_block_ok(heap, b, at, &size) || load32(heap, at + 8) != prev || class_of(size) != cls ||
+                at == top || ++listed > free_blocks)
                 return SDMM_ERR_CORRUPTED;
             prev = at;
         }
     }
-    if (listed + (c.top != 0 ? 1 : 0) != free_blocks) return SDMM_ERR_CORRUPTED;
+    if (listed + (top != 0 ? 1 : 0) != free_blocks) return SDMM_ERR_CORRUPTED;
     return SDMM_OK;
 }
 
@@ -770,26 +1277,42 @@ void stats(const sdmm_heap *heap, sdmm_stats *out) {
     if (out == nullptr) return;
     *out = sdmm_stats{};
     if (!heap_ok(heap)) return;
-    const Control &c = control(heap);
-    out->capacity = c.sentinel - c.first_block;
-    out->allocated = c.allocated;
-    out->peak_allocated = c.peak_allocated;
-    out->live_blocks = c.live_blocks;
-    out->oom_count = c.oom_count;
-    out->control_bytes = c.first_block + kHeader;  // the sentinel is overhead too
-    if (c.top != 0) {
-        out->free_blocks = 1;
-        out->largest_free = block_size(heap, c.top) - kHeader;
-    }
+    Bounds b;
+    if (!load_bounds(heap, &b)) return;
+    out->capacity = b.sentinel - b.first;
+    out->allocated = get64(heap, SDMM_FIELD(allocated));
+    out->peak_allocated = get64(heap, SDMM_FIELD(peak_allocated));
+    out->live_blocks = get64(heap, SDMM_FIELD(live_blocks));
+    out->oom_count = get64(heap, SDMM_FIELD(oom_count));
+    out->control_bytes = b.first + kHeader;  // the sentinel is overhead too
     const u64 block_limit = out->capacity / kMinBlock;
-    for (u64 cls = 0; cls < c.class_count && cls < kMaxClasses; ++cls) {
-        for (u64 at = word(heap, head_offset(cls)); at != 0 && out->free_blocks <= block_limit;
-             at = word(heap, at + 4)) {
+    const u64 top = get(heap, SDMM_FIELD(top));
+    u64 size = 0;
+    if (top != 0 && free_block_ok(heap, b, top, &size)) {
+        out->free_blocks = 1;
+        out->largest_free = size - kHeader;
+    }
+    const u64 class_count = load_classes(heap, &b) ? b.classes : 0;
+    for (u64 cls = 0; cls < class_count && cls < kMaxClasses; ++cls) {
+        for (u64 at = load32(heap, head_offset(cls)); at != 0 && out->free_blocks <= block_limit;
+             at = load32(heap, at + 4)) {
+            if (!free_block_ok(heap, b, at, &size)) break;
             out->free_blocks += 1;
-            const u64 size = block_size(heap, at);
             if (size - kHeader > out->largest_free) out->largest_free = size - kHeader;
         }
     }
+    // Cached blocks are free memory too: counted, and an allocation of their
+    // size gets them.
+    u64 seen = 0;
+    for (u64 i = 0; i < kCacheSizes; ++i) {
+        for (u64 at = load32(heap, SDMM_FIELD(cache_head) + (i << 2)); at != 0 && seen < kCacheLimit;
+             at = load32(heap, at + 4)) {
+            if (!in_blocks(b, at)) break;
+            seen += 1;
+            if ((i + 1) * kGranule > out->largest_free) out->largest_free = (i + 1) * kGranule;
+        }
+    }
+    out->free_blocks += seen;
 }
 
 }  // namespace sdmm::core

@@ -30,6 +30,7 @@ sdmm_status resolve(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdm
 
 sdmm_status from_pointer(sdmm_heap *heap, const void *elements, uint32_t expected_tag, sdmm_block *out);
 
+sdmm_status trim(sdmm_heap *heap);
 sdmm_status check(const sdmm_heap *heap);
 void stats(const sdmm_heap *heap, sdmm_stats *out);
 

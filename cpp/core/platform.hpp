@@ -17,6 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// SDMM_KERNEL_BPF: compiled for the kernel's verifier. SBF programs are
+// compiled as `-target bpf` too; their platform header defines
+// SDMM_TARGET_SBF.
+#if (defined(__bpf__) || defined(__BPF__)) && !defined(SDMM_TARGET_SBF)
+#define SDMM_KERNEL_BPF 1
+#endif
+
 // Offsets are read from 32-bit fields, so on a host they are already below
 // 2^32 and need no mask (an all-ones mask compiles to nothing).
 #ifndef SDMM_OFFSET_MASK
@@ -31,6 +38,20 @@
 #define SDMM_OPAQUE(x) __asm__ volatile("" : "+r"(x))
 #else
 #define SDMM_OPAQUE(x) ((void)0)
+#endif
+
+// SDMM_ENTROPY(arena): bits that make a new heap's handle salt and first
+// generation differ from another heap's. Hosts mix the arena address with
+// the x86-64 time stamp counter; BPF has neither (the verifier refuses
+// arithmetic on the pool's address), so it uses the arena length alone.
+#ifndef SDMM_ENTROPY
+#if defined(__bpf__) || defined(__BPF__)
+#define SDMM_ENTROPY(arena) 0ull
+#elif defined(__x86_64__)
+#define SDMM_ENTROPY(arena) (static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arena)) ^ __builtin_ia32_rdtsc())
+#else
+#define SDMM_ENTROPY(arena) static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arena))
+#endif
 #endif
 
 #if !defined(SDMM_ZERO) || !defined(SDMM_COPY)

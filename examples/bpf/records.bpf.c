@@ -6,10 +6,13 @@
 // sender and frees both allocations. The loader (records.c) reads the same
 // heap from user space with the native sdmm build.
 //
-// Linked with the default sdmm_bpf.o, whose calls take a spin lock: XDP runs
-// on every CPU that receives packets, and they all share the one pool. (The
+// Linked with the default sdmm_bpf.o, whose calls take a try-lock: XDP runs
+// on every CPU that receives packets, and they all share the one pool; a call
+// made while another CPU is inside the heap returns SDMM_ERR_BUSY and is
+// simply tried again (RETRY_BUSY). (The
 // map update below can race with another CPU inserting the same sender; the
-// loser frees its two blocks, so nothing leaks.) What the lock does not
+// loser frees its two blocks, so nothing leaks, and counts its packet in the
+// winner's record.) What the lock does not
 // cover: `remove` freeing a record while a packet of that sender is being
 // counted on another CPU. The write stays inside the pool (the verifier sees
 // to that) but may land in a block already freed; a real deployment removes
@@ -30,6 +33,15 @@ struct {
     __type(key, __u64);
     __type(value, struct record);
 } records SEC(".maps");
+
+// A call that found the heap busy (another CPU inside it for a moment), tried
+// again a bounded number of times.
+#define RETRY_BUSY(call)                                                    \
+    ({                                                                      \
+        __u64 r_ = (call);                                                  \
+        for (int i_ = 0; i_ < 16 && r_ == SDMM_ERR_BUSY; ++i_) r_ = (call); \
+        r_;                                                                 \
+    })
 
 // Events the loader reports: allocation failures, hash collisions.
 __u64 alloc_failures;
@@ -65,19 +77,21 @@ SEC("xdp") int count_transfers(struct xdp_md *ctx) {
         return XDP_PASS;
     }
     if (!rec) {
-        struct record fresh = {sdmm_bpf_alloc_pubkey(1), sdmm_bpf_alloc_u64(COUNTERS)};
+        struct record fresh = {RETRY_BUSY(sdmm_bpf_alloc_pubkey(1)),
+                               RETRY_BUSY(sdmm_bpf_alloc_u64(COUNTERS))};
         if (!SDMM_BPF_IS_VALUE(fresh.key) || !SDMM_BPF_IS_VALUE(fresh.counters)) {
             // Give back whichever half succeeded: nothing leaks.
-            if (SDMM_BPF_IS_VALUE(fresh.key)) sdmm_bpf_free_pubkey(fresh.key);
-            if (SDMM_BPF_IS_VALUE(fresh.counters)) sdmm_bpf_free_u64(fresh.counters);
+            if (SDMM_BPF_IS_VALUE(fresh.key)) RETRY_BUSY(sdmm_bpf_free_pubkey(fresh.key));
+            if (SDMM_BPF_IS_VALUE(fresh.counters)) RETRY_BUSY(sdmm_bpf_free_u64(fresh.counters));
             __sync_fetch_and_add(&alloc_failures, 1);
             return XDP_PASS;
         }
         __builtin_memcpy(sdmm_bpf_pubkey_at(fresh.key, 0)->bytes, key, sizeof key);
         if (bpf_map_update_elem(&records, &h, &fresh, BPF_NOEXIST) != 0) {
-            sdmm_bpf_free_pubkey(fresh.key);
-            sdmm_bpf_free_u64(fresh.counters);
-            return XDP_PASS;
+            // Another CPU inserted this sender first: give back ours and
+            // count the packet in its record.
+            RETRY_BUSY(sdmm_bpf_free_pubkey(fresh.key));
+            RETRY_BUSY(sdmm_bpf_free_u64(fresh.counters));
         }
         rec = bpf_map_lookup_elem(&records, &h);
         if (!rec) return XDP_PASS;
@@ -104,8 +118,8 @@ SEC("syscall") int remove(struct remove_request *req) {
         req->status = REMOVE_NOT_FOUND;
         return 0;
     }
-    __u32 st = sdmm_bpf_free_pubkey(rec->key);
-    __u32 st2 = sdmm_bpf_free_u64(rec->counters);
+    __u32 st = (__u32)RETRY_BUSY(sdmm_bpf_free_pubkey(rec->key));
+    __u32 st2 = (__u32)RETRY_BUSY(sdmm_bpf_free_u64(rec->counters));
     bpf_map_delete_elem(&records, &h);
     req->status = st != SDMM_OK ? st : st2;
     return 0;

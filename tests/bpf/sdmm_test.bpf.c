@@ -116,8 +116,8 @@ SEC("syscall") int statuses(struct sdmm_test_report *ctx) {
     record(rep, sdmm_bpf_free_u64(b + 4), b + 4);                          // invalid block (misaligned)
     __u64 far = (b & ~0xFFFFFFFFull) | 0xFFFF0;
     record(rep, sdmm_bpf_free_u64(far), far);                              // invalid block (outside)
-    record(rep, sdmm_bpf_free_u64(0x12345), 0x12345);                      // tag mismatch (garbage)
-    record(rep, sdmm_bpf_free(b, 0), b);                                   // invalid block (tag NONE)
+    record(rep, sdmm_bpf_free_u64(0x12345), 0x12345);                      // invalid block (garbage)
+    record(rep, sdmm_bpf_free(b, 0), b);                                   // tag mismatch (tag NONE)
     record(rep, sdmm_bpf_status(sdmm_bpf_alloc(99, 1)), 0);                // unknown tag
     record(rep, sdmm_bpf_status(sdmm_bpf_resize(b, SDMM_TAG_U64, 0)), b);  // zero count
     record(rep, sdmm_bpf_free_u64(b), b);                                  // ok
@@ -177,7 +177,46 @@ struct sdmm_stress_counts stress_counts SEC(".data.stress");
 // CPU and block, checked after all are written, then freed. Run on two CPUs
 // at the same time (test_bpf smp), a heap without the lock hands the same
 // memory to both or loses blocks; the pattern check, the statuses and the
-// final heap check catch it.
+// final heap check catch it. A call that finds the heap busy (the other CPU
+// is inside it) returns SDMM_ERR_BUSY: counted, and retried.
+
+// One call retried while the heap is busy: bpf_loop runs `attempt` until it
+// returns 1 (any result but SDMM_ERR_BUSY), at most 2^20 times.
+struct retry {
+    __u64 handle;  // in: the block to free; out: what alloc returned
+    __u32 n;       // alloc: element count; 0 = free `handle`
+    __u32 status;  // free's status
+    __u64 busy;    // SDMM_ERR_BUSY results seen
+};
+
+static long attempt(__u32 i, void *ctx) {
+    struct retry *r = ctx;
+    if (r->n != 0) {
+        __u64 h = sdmm_bpf_alloc_u64(r->n);
+        if (h == SDMM_ERR_BUSY) return r->busy++, 0;
+        r->handle = h;
+        return 1;
+    }
+    __u32 st = sdmm_bpf_free_u64(r->handle);
+    if (st == SDMM_ERR_BUSY) return r->busy++, 0;
+    r->status = st;
+    return 1;
+}
+
+static __always_inline __u64 alloc_retrying(__u32 n) {
+    struct retry r = {.handle = SDMM_ERR_BUSY, .n = n};
+    bpf_loop(1u << 20, attempt, &r, 0);
+    __sync_fetch_and_add(&stress_counts.busy, r.busy);
+    return r.handle;
+}
+
+static __always_inline __u32 free_retrying(__u64 h) {
+    struct retry r = {.handle = h, .n = 0, .status = SDMM_ERR_BUSY};
+    bpf_loop(1u << 20, attempt, &r, 0);
+    __sync_fetch_and_add(&stress_counts.busy, r.busy);
+    return r.status;
+}
+
 static __always_inline int stress_failed(void) {
     __sync_fetch_and_add(&stress_counts.failures, 1);
     return XDP_DROP;
@@ -191,7 +230,7 @@ SEC("xdp") int stress(struct xdp_md *ctx) {
     // small; a leak after a failure does not matter, the test fails anyway).
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-        h[i] = sdmm_bpf_alloc_u64(1 + (i & 3));
+        h[i] = alloc_retrying(1 + (i & 3));
         if (!SDMM_BPF_IS_VALUE(h[i])) return stress_failed();
 #pragma unroll
         for (int k = 0; k < 1 + (i & 3); ++k) *sdmm_bpf_u64_at(h[i], k) = (cpu << 32) | (__u64)(i * 8 + k);
@@ -203,7 +242,7 @@ SEC("xdp") int stress(struct xdp_md *ctx) {
             uint64_t *e = sdmm_bpf_u64_get(h[i], k);
             if (!e || *e != ((cpu << 32) | (__u64)(i * 8 + k))) return stress_failed();
         }
-        if (sdmm_bpf_free_u64(h[i]) != SDMM_OK) return stress_failed();
+        if (free_retrying(h[i]) != SDMM_OK) return stress_failed();
     }
     return XDP_PASS;
 }

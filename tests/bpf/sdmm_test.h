@@ -39,6 +39,29 @@ struct sdmm_test_report {
 struct sdmm_stress_counts {
     __u64 failures;
     __u64 runs;
+    __u64 busy; /* SDMM_ERR_BUSY results (retried) */
+};
+
+/* The `progtypes` object: one program per program type (index below). */
+enum sdmm_progtype {
+    SDMM_PROGTYPE_SYSCALL,
+    SDMM_PROGTYPE_XDP,
+    SDMM_PROGTYPE_TC,
+    SDMM_PROGTYPE_KPROBE,
+    SDMM_PROGTYPE_TRACEPOINT,
+    SDMM_PROGTYPE_RAW_TP,
+    SDMM_PROGTYPE_FENTRY,
+    SDMM_PROGTYPE_TP_BTF,
+    SDMM_PROGTYPE_COUNT_USED,
+    SDMM_PROGTYPE_COUNT = 8 /* a power of two: the index is masked */
+};
+
+struct sdmm_progtype_counts {
+    __u64 ok[SDMM_PROGTYPE_COUNT];     /* runs whose every check passed */
+    __u64 failed[SDMM_PROGTYPE_COUNT]; /* runs with a failed check */
+    __u64 busy[SDMM_PROGTYPE_COUNT];   /* runs that found the heap busy */
+    __u32 tgid;                        /* the tracing programs count this process only */
+    __u32 pad;
 };
 
 #endif

@@ -7,6 +7,13 @@
 //   test_bpf smp      OBJ   the `stress` program on two CPUs at the same time:
 //                           no failed check, every block freed, heap intact
 //                           (for the locked build, the default sdmm_bpf.o)
+//   test_bpf progtypes OBJ  the default build loaded in every program type that
+//                           may call global functions (XDP, tc, syscall,
+//                           kprobe, tracepoint, raw_tp, fentry), each run or
+//                           triggered 10 times: every check inside passes
+//   test_bpf busy     OBJ   the heap's try-lock held (as by another CPU, or a
+//                           program this one interrupted): calls that change
+//                           the heap return SDMM_ERR_BUSY and change nothing
 //   test_bpf random   OBJ [STEPS]  a random alloc/free/resize/resolve sequence,
 //                           replayed on the native build of the same core:
 //                           every result (status, handle = generation + tag +
@@ -20,6 +27,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "sdmm.h"
 #include "sdmm_bpf_user.h"
@@ -91,8 +101,8 @@ static const struct {
     {SDMM_ERR_STALE_HANDLE, "resize(a) after reuse"},
     {SDMM_ERR_INVALID_BLOCK, "free_u64(b + 4): misaligned"},
     {SDMM_ERR_INVALID_BLOCK, "free_u64(b at 0xFFFF0): outside"},
-    {SDMM_ERR_TAG_MISMATCH, "free_u64(0x12345): tag bits 0"},
-    {SDMM_ERR_INVALID_BLOCK, "free(b, TAG_NONE)"},
+    {SDMM_ERR_INVALID_BLOCK, "free_u64(0x12345): misaligned"},
+    {SDMM_ERR_TAG_MISMATCH, "free(b, TAG_NONE)"},
     {SDMM_ERR_TAG_MISMATCH, "alloc(tag 99)"},
     {SDMM_ERR_ZERO_COUNT, "resize(b, 0)"},
     {SDMM_OK, "free_u64(b)"},
@@ -135,7 +145,7 @@ static __u64 native_op(const struct sdmm_test_op_ctx *c) {
     memset(&b, 0, sizeof b);
     b.tag = c->tag;
     b.handle = c->handle;
-    b.as.raw = (uint64_t)(uintptr_t)native_arena + (c->handle & 0xFFFFFFFFu) + SDMM_BLOCK_HEADER_BYTES;
+    b.as.raw = (uint64_t)(uintptr_t)native_arena + (c->handle & 0xFFFFFFF8u) + SDMM_BLOCK_HEADER_BYTES;
     sdmm_status st;
     switch (c->op) {
         case SDMM_OP_INIT:
@@ -146,7 +156,7 @@ static __u64 native_op(const struct sdmm_test_op_ctx *c) {
             return st == SDMM_OK ? out.handle : st;
         case SDMM_OP_FREE:
         case SDMM_OP_FREE_TAGGED:
-            return sdmm_free_ref(heap, &b);
+            return sdmm_free_handle(heap, c->handle, c->tag);
         case SDMM_OP_RESOLVE:
             st = sdmm_resolve_into(heap, c->handle, c->tag, &out);
             if (st != SDMM_OK) return st;
@@ -305,7 +315,7 @@ static int test_smp(const sdmm_bpf_loaded *l) {
     for (int i = 0; i < 2; ++i) pthread_join(th[i], NULL);
     for (int i = 0; i < 2; ++i) CHECK(t[i].err == 0, "CPU %d: %s", t[i].cpu, strerror(t[i].err));
 
-    struct sdmm_stress_counts counts = {0, 0};
+    struct sdmm_stress_counts counts = {0, 0, 0};
     struct bpf_map *map = bpf_object__find_map_by_name(l->obj, ".data.stress");
     __u32 zero = 0;
     CHECK(map && bpf_map_lookup_elem(bpf_map__fd(map), &zero, &counts) == 0, "cannot read the counters");
@@ -320,29 +330,246 @@ static int test_smp(const sdmm_bpf_loaded *l) {
     sdmm_stats st;
     sdmm_heap_stats(heap, &st);
     CHECK(st.live_blocks == 0, "%" PRIu64 " blocks left live", st.live_blocks);
-    printf("smp: %llu runs of 8 allocations on CPUs 0 and 1 at once, %llu failed checks, heap %s, %" PRIu64
-           " live blocks\n",
-           (unsigned long long)counts.runs, (unsigned long long)counts.failures,
-           heap && sdmm_heap_check(heap) == SDMM_OK ? "intact" : "DAMAGED", st.live_blocks);
+    printf(
+        "smp: %llu runs of 8 allocations on CPUs 0 and 1 at once, %llu calls found the heap busy "
+        "(retried), %llu failed checks, heap %s, %" PRIu64 " live blocks\n",
+        (unsigned long long)counts.runs, (unsigned long long)counts.busy, (unsigned long long)counts.failures,
+        heap && sdmm_heap_check(heap) == SDMM_OK ? "intact" : "DAMAGED", st.live_blocks);
+    return 0;
+}
+
+// ---- every program type ------------------------------------------------------------
+
+#define PROGTYPE_RUNS 10
+
+static const char *const kProgtypeNames[SDMM_PROGTYPE_COUNT_USED] = {
+    [SDMM_PROGTYPE_SYSCALL] = "on_syscall",
+    [SDMM_PROGTYPE_XDP] = "on_xdp",
+    [SDMM_PROGTYPE_TC] = "on_tc",
+    [SDMM_PROGTYPE_KPROBE] = "on_kprobe",
+    [SDMM_PROGTYPE_TRACEPOINT] = "on_tracepoint",
+    [SDMM_PROGTYPE_RAW_TP] = "on_raw_tp",
+    [SDMM_PROGTYPE_FENTRY] = "on_fentry",
+    [SDMM_PROGTYPE_TP_BTF] = "on_tp_btf",
+};
+
+// Whether this kernel lets any fentry program load: a two-instruction one
+// attached to bpf_fentry_test1. (Some kernels refuse every trampoline
+// program, fentry/fexit/lsm, with EPERM even to root; then ours is not loaded.)
+static int fentry_permitted(void) {
+    const struct bpf_insn insns[] = {
+        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+        {.code = BPF_JMP | BPF_EXIT},
+    };
+    int id = libbpf_find_vmlinux_btf_id("bpf_fentry_test1", BPF_TRACE_FENTRY);
+    if (id < 0) {
+        printf("fentry: bpf_fentry_test1 not in the kernel's BTF (%d): not tested\n", id);
+        return 0;
+    }
+    LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
+                .attach_btf_id = (__u32)id);
+    int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "sdmm_fentry_probe", "GPL", insns, 2, &opts);
+    if (fd < 0) {
+        printf("fentry: this kernel refuses even a two-instruction fentry program (%s): not tested\n",
+               strerror(errno));
+        return 0;
+    }
+    close(fd);
+    return 1;
+}
+
+static int progtype_counts_rw(const sdmm_bpf_loaded *l, struct sdmm_progtype_counts *c, int write) {
+    struct bpf_map *map = bpf_object__find_map_by_name(l->obj, ".data.progtypes");
+    __u32 zero = 0;
+    if (!map) return -1;
+    return write ? bpf_map_update_elem(bpf_map__fd(map), &zero, c, BPF_ANY)
+                 : bpf_map_lookup_elem(bpf_map__fd(map), &zero, c);
+}
+
+static void test_run_n(struct bpf_program *prog, int with_packet) {
+    unsigned char packet[64] = {0};  // an Ethernet-sized frame of zeros
+    for (int i = 0; i < PROGTYPE_RUNS; ++i) {
+        LIBBPF_OPTS(bpf_test_run_opts, opts);
+        if (with_packet) opts.data_in = packet, opts.data_size_in = sizeof packet;
+        int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+        CHECK(err == 0, "test run of %s: %s", bpf_program__name(prog), strerror(errno));
+    }
+}
+
+// libbpf attaches tracepoints through tracefs; mount it where it is missing.
+static int have_tracefs(void) {
+    struct stat st;
+    if (stat("/sys/kernel/tracing/events", &st) == 0 || stat("/sys/kernel/debug/tracing/events", &st) == 0)
+        return 1;
+    if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0) return 1;
+    printf("SKIP: tracefs is not mounted and cannot be (%s): no tracepoint program run\n", strerror(errno));
+    return 0;
+}
+
+static int test_progtypes(const sdmm_bpf_loaded *l, int with_fentry) {
+    int skipped = 0;
+    __u32 st = sdmm_bpf_run_syscall(sdmm_bpf_prog(l, "setup", NULL), NULL, 0);
+    CHECK(st == SDMM_OK, "init: %s", sdmm_status_str(st));
+    struct sdmm_progtype_counts c;
+    memset(&c, 0, sizeof c);
+    c.tgid = (__u32)getpid();
+    CHECK(progtype_counts_rw(l, &c, 1) == 0, "cannot set the tgid");
+
+    test_run_n(sdmm_bpf_prog(l, "on_syscall", NULL), 0);
+    test_run_n(sdmm_bpf_prog(l, "on_xdp", NULL), 1);
+    test_run_n(sdmm_bpf_prog(l, "on_tc", NULL), 1);
+    test_run_n(sdmm_bpf_prog(l, "on_raw_tp", NULL), 0);
+    struct bpf_link *links[4] = {NULL, NULL, NULL, NULL};
+    // Kernels built without CONFIG_KPROBES verify kprobe programs but have no
+    // kprobe event source to attach them to.
+    struct stat kprobe_pmu;
+    const int with_kprobes = stat("/sys/bus/event_source/devices/kprobe", &kprobe_pmu) == 0;
+    if (with_kprobes) {
+        links[0] = bpf_program__attach(sdmm_bpf_prog(l, "on_kprobe", NULL));
+        CHECK(links[0] != NULL, "attach kprobe: %s", strerror(errno));
+    }
+    if (have_tracefs()) {
+        links[1] = bpf_program__attach(sdmm_bpf_prog(l, "on_tracepoint", NULL));
+        CHECK(links[1] != NULL, "attach tracepoint: %s", strerror(errno));
+    } else {
+        skipped = 1;
+    }
+    links[2] = bpf_program__attach(sdmm_bpf_prog(l, "on_tp_btf", NULL));
+    CHECK(links[2] != NULL, "attach tp_btf: %s", strerror(errno));
+    if (with_fentry) {
+        links[3] = bpf_program__attach(sdmm_bpf_prog(l, "on_fentry", NULL));
+        CHECK(links[3] != NULL, "attach fentry: %s", strerror(errno));
+    }
+    for (int i = 0; i < PROGTYPE_RUNS; ++i) syscall(SYS_getppid);
+    if (links[3]) test_run_n(sdmm_bpf_prog(l, "on_fentry", NULL), 0);
+    for (int i = 0; i < 4; ++i)
+        if (links[i]) bpf_link__destroy(links[i]);
+
+    CHECK(progtype_counts_rw(l, &c, 0) == 0, "cannot read the counters");
+    for (int t = 0; t < SDMM_PROGTYPE_COUNT_USED; ++t) {
+        long insns = -1;
+        struct bpf_program *prog = sdmm_bpf_prog(l, kProgtypeNames[t], &insns);
+        const char *type = libbpf_bpf_prog_type_str(bpf_program__type(prog));
+        if (t == SDMM_PROGTYPE_FENTRY && !with_fentry) {
+            printf("  %-14s %-14s not loaded: the kernel refuses fentry programs\n", "tracing",
+                   kProgtypeNames[t]);
+            continue;
+        }
+        if (t == SDMM_PROGTYPE_KPROBE && !with_kprobes) {
+            printf("  %-14s %-14s loaded (verifier: %5ld insns), not run: this kernel has no kprobes\n", type,
+                   kProgtypeNames[t], insns);
+            continue;
+        }
+        if (t == SDMM_PROGTYPE_TRACEPOINT && skipped) {
+            printf("  %-14s %-14s loaded (%ld insns), not run (no tracefs)\n", type, kProgtypeNames[t],
+                   insns);
+            continue;
+        }
+        // The kprobe and tp_btf hooks also fire on the process's other calls.
+        const int at_least = t == SDMM_PROGTYPE_KPROBE || t == SDMM_PROGTYPE_TP_BTF;
+        printf(
+            "  %-14s %-14s loaded (verifier: %5ld insns), runs with every check passed: %llu (%s %d), "
+            "failed %llu, busy %llu\n",
+            type, kProgtypeNames[t], insns, (unsigned long long)c.ok[t], at_least ? ">=" : "of",
+            PROGTYPE_RUNS, (unsigned long long)c.failed[t], (unsigned long long)c.busy[t]);
+        CHECK((at_least ? c.ok[t] >= PROGTYPE_RUNS : c.ok[t] == PROGTYPE_RUNS) && c.failed[t] == 0 &&
+                  c.busy[t] == 0,
+              "%s: %llu ok, %llu failed, %llu busy", kProgtypeNames[t], (unsigned long long)c.ok[t],
+              (unsigned long long)c.failed[t], (unsigned long long)c.busy[t]);
+    }
+    CHECK(sdmm_bpf_read_pool(l, kernel_pool) == 0, "cannot read the pool");
+    sdmm_heap *heap = NULL;
+    CHECK(sdmm_heap_attach(kernel_pool, SDMM_BPF_POOL_BYTES, &heap) == SDMM_OK &&
+              sdmm_heap_check(heap) == SDMM_OK,
+          "the pool is not an intact heap afterwards");
+    sdmm_stats s;
+    if (heap) {
+        sdmm_heap_stats(heap, &s);
+        CHECK(s.live_blocks == 0, "%" PRIu64 " blocks left live", s.live_blocks);
+    }
+    return skipped && failures == 0 ? SDMM_BPF_SKIP : 0;
+}
+
+// ---- the try-lock held -----------------------------------------------------------------
+
+static int set_lock_word(const sdmm_bpf_loaded *l, __u32 value) {
+    struct bpf_map *map = bpf_object__find_map_by_name(l->obj, ".data.sdmm_lock");
+    __u32 zero = 0;
+    if (!map) return -1;
+    __u64 word = value;  // the section is 8 bytes: the u32 word and padding
+    return bpf_map_update_elem(bpf_map__fd(map), &zero, &word, BPF_ANY);
+}
+
+static __u64 run_op(struct bpf_program *prog, __u32 op, __u32 tag, __u32 n, __u64 handle) {
+    struct sdmm_test_op_ctx c = {.op = op, .tag = tag, .n = n, .handle = handle};
+    sdmm_bpf_run_syscall(prog, &c, sizeof c);
+    return c.result;
+}
+
+static int test_busy(const sdmm_bpf_loaded *l) {
+    struct bpf_program *op = sdmm_bpf_prog(l, "op", NULL);
+    CHECK(run_op(op, SDMM_OP_INIT, 0, 0, 0) == SDMM_OK, "init");
+    const __u64 h = run_op(op, SDMM_OP_ALLOC, SDMM_TAG_U64, 4, 0);
+    CHECK(SDMM_BPF_IS_VALUE(h), "alloc: %s", sdmm_status_str((__u32)h));
+    CHECK(sdmm_bpf_read_pool(l, kernel_pool) == 0, "read the pool");
+    static _Alignas(8) uint8_t before[SDMM_BPF_POOL_BYTES + SDMM_BPF_SLACK];
+    memcpy(before, kernel_pool, sizeof before);
+
+    CHECK(set_lock_word(l, 1) == 0, "cannot set the lock word");
+    const struct {
+        __u32 op, tag, n;
+        __u64 handle, expect;
+        const char *what;
+    } cases[] = {
+        {SDMM_OP_ALLOC, SDMM_TAG_U64, 1, 0, SDMM_ERR_BUSY, "alloc_u64(1)"},
+        {SDMM_OP_ALLOC_TAGGED, SDMM_TAG_PUBKEY, 1, 0, SDMM_ERR_BUSY, "alloc(PUBKEY, 1)"},
+        {SDMM_OP_FREE, SDMM_TAG_U64, 0, h, SDMM_ERR_BUSY, "free_u64(h)"},
+        {SDMM_OP_RESIZE, SDMM_TAG_U64, 9, h, SDMM_ERR_BUSY, "resize(h, 9)"},
+        {SDMM_OP_INIT, 0, 0, 0, SDMM_ERR_BUSY, "init"},
+        {SDMM_OP_RESOLVE, SDMM_TAG_U64, 0, h, (4ull << 32) | (((__u32)h & ~7u) + SDMM_BLOCK_HEADER_BYTES),
+         "resolve(h): reads without the lock"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        const __u64 got = run_op(op, cases[i].op, cases[i].tag, cases[i].n, cases[i].handle);
+        CHECK(got == cases[i].expect, "%s with the lock held: 0x%" PRIx64 ", expected 0x%" PRIx64,
+              cases[i].what, (uint64_t)got, (uint64_t)cases[i].expect);
+        printf("  lock held: %-36s -> %s\n", cases[i].what,
+               SDMM_BPF_IS_VALUE(got) ? "a value" : sdmm_status_str((__u32)got));
+    }
+    CHECK(sdmm_bpf_read_pool(l, kernel_pool) == 0, "read the pool");
+    CHECK(memcmp(before, kernel_pool, sizeof before) == 0, "a refused call changed the pool");
+    CHECK(set_lock_word(l, 0) == 0, "cannot clear the lock word");
+    CHECK(run_op(op, SDMM_OP_FREE, SDMM_TAG_U64, 0, h) == SDMM_OK, "free after the lock is free again");
+    printf(
+        "busy: every call that changes the heap refused while the lock is held, the pool unchanged; "
+        "free succeeds once it is released\n");
     return 0;
 }
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s types|statuses|random OBJECT [STEPS]\n", argv[0]);
+        fprintf(stderr, "usage: %s types|statuses|smp|progtypes|busy|random OBJECT [STEPS]\n", argv[0]);
         return 2;
     }
     int probe = sdmm_bpf_probe();
     if (probe) return probe;
     sdmm_bpf_loaded l;
-    if (sdmm_bpf_load(argv[2], &l) != 0) return 1;
+    const int with_fentry = strcmp(argv[1], "progtypes") != 0 || fentry_permitted();
+    if (sdmm_bpf_load_except(argv[2], &l, with_fentry ? NULL : "on_fentry") != 0) return 1;
     if (strcmp(argv[1], "types") == 0)
         test_types(&l);
     else if (strcmp(argv[1], "statuses") == 0)
         test_statuses(&l);
     else if (strcmp(argv[1], "smp") == 0) {
         if (test_smp(&l) == SDMM_BPF_SKIP) return SDMM_BPF_SKIP;
-    } else if (strcmp(argv[1], "random") == 0)
+    } else if (strcmp(argv[1], "progtypes") == 0) {
+        if (test_progtypes(&l, with_fentry) == SDMM_BPF_SKIP) {
+            sdmm_bpf_unload(&l);
+            return SDMM_BPF_SKIP;
+        }
+    } else if (strcmp(argv[1], "busy") == 0)
+        test_busy(&l);
+    else if (strcmp(argv[1], "random") == 0)
         test_random(&l, argc > 3 ? atol(argv[3]) : 12000);
     else {
         fprintf(stderr, "unknown test %s\n", argv[1]);

@@ -19,6 +19,18 @@ if (!SBF_DIR || !existsSync(SBF_DIR)) {
 }
 export const soPath = (name) => join(SBF_DIR, `${name}.so`);
 
+// The element types of the one type table (ffi/sdmm_types.def), in tag order
+// (tag = index + 1), as the C preprocessor wrote them at build time
+// (sbf/sdmm_types.jsonl.in -> SBF_DIR/sdmm_types.jsonl): { name, TAG, Camel,
+// c_type, size_log2, tag, size }.
+export function loadTypes() {
+  const file = join(SBF_DIR, "sdmm_types.jsonl");
+  if (!existsSync(file)) throw new Error(`${file} is missing: build the target sbf_types_json (cmake --build)`);
+  const rows = readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
+  if (rows.length === 0) throw new Error(`no type rows in ${file}`);
+  return rows.map((r, i) => ({ ...r, tag: i + 1, size: 1 << r.size_log2 }));
+}
+
 const COMPUTE_BUDGET = address("ComputeBudget111111111111111111111111111111");
 const enc = getAddressEncoder();
 export const addressBytes = (a) => new Uint8Array(enc.encode(a));

@@ -1,19 +1,16 @@
 // memory_service.test.mjs -- the memory-service program (sdmm heaps in
 // account data) and a client program using it through CPI, in LiteSVM.
 // usage: node memory_service.test.mjs SBF_DIR
-import { readFileSync } from "node:fs";
 import {
-  address, addressBytes, cat, check, customError, done, fundedSigner, generateKeyPairSigner,
-  getProgramDerivedAddress, ix, lamports, le, newSvm, readLe, readonly, send, signerMeta, writable,
+  cat, check, customError, done, fundedSigner, generateKeyPairSigner, getProgramDerivedAddress, ix, lamports, le,
+  loadTypes, newSvm, readLe, readonly, send, signerMeta, writable,
 } from "./lib.mjs";
 
-// The element types come from the one type table (ffi/sdmm_types.def), in
-// tag order: SDMM_TYPE(name, TAG, Camel, c_type, size_log2).
-const TYPE_ROWS = [...readFileSync(new URL("../../ffi/sdmm_types.def", import.meta.url), "utf8")
-  .matchAll(/^SDMM_TYPE\((\w+),\s*\w+,\s*\w+,\s*\w+,\s*(\d+)\)/gm)];
-const TYPES = TYPE_ROWS.map((m) => m[1]);
-const SIZE = TYPE_ROWS.map((m) => 1 << Number(m[2]));
-if (TYPES.length === 0) throw new Error("no rows read from ffi/sdmm_types.def");
+// The element types come from the one type table (ffi/sdmm_types.def), read
+// by the C preprocessor at build time (lib.mjs loadTypes).
+const ROWS = loadTypes();
+const TYPES = ROWS.map((t) => t.name);
+const SIZE = ROWS.map((t) => t.size);
 const E = { badData: 1, missing: 2, notSigner: 3, badHeap: 4, denied: 5, already: 6, range: 7 };
 const S = (status) => 0x100 + status; // sdmm status as a custom error
 const ST = { zero: 1, tooLarge: 2, oom: 3, invalidHeap: 4, invalidBlock: 7, tagMismatch: 9, stale: 10 };
@@ -74,6 +71,36 @@ for (const { t, h, bytes } of handles) {
   r = await run([read(heap, alice, h, t, 0, bytes.length)]);
   check(r.ok && Buffer.from(r.ret).equals(Buffer.from(bytes)), `read back ${TYPES[t - 1]} in a later transaction`);
   // Fresh elements were zero-filled: a block allocated and not written reads zeros (checked below for u64).
+}
+
+// ---- reading writes nothing: the heap account passed read-only ----
+// sdmm_heap_attach must write nothing, so a block can be resolved and read
+// from a heap account the transaction passes read-only. This LiteSVM does not
+// map read-only account data read-only: it refuses a changed read-only
+// account after the instruction (ReadonlyDataModified), so a write of the
+// same value -- e.g. attach rewriting a flag word -- passes here yet faults
+// where the runtime maps the data read-only. Hence the account's bytes must be
+// identical after the calls, with the account passed read-only and writable
+// (where nothing would stop a write).
+const heapBytes = () => Buffer.from(svm.getAccount(heap).data);
+for (const [how, meta] of [["read-only", readonly], ["writable", writable]]) {
+  const before = heapBytes();
+  const { t, h, bytes } = handles[3];
+  r = await run([svc([meta(heap), signerMeta(alice)], cat([3], le(h, 8), [t], le(0, 4), le(bytes.length, 4)))]);
+  check(r.ok && Buffer.from(r.ret).equals(Buffer.from(bytes)), `READ resolves the block with the heap account ${how}: ${r.err}`);
+  r = await run([svc([meta(heap)], [5])]);
+  check(r.ok && Number(readLe(r.ret, 24, 8)) === 0, `STATS (attach + stats + heap check) with the heap account ${how}: ${r.err}`);
+  r = await run([read(heap, bob, h, t, 0, 8)]);
+  check(customError(r) === E.denied, `a refused READ with the heap account ${how}`);
+  check(heapBytes().equals(before), `the heap account's ${before.length} bytes are unchanged by READ/STATS (${how})`);
+}
+// The comparison above can fail: a call that writes changes the bytes.
+{
+  const before = heapBytes();
+  r = await run([write(heap, alice, handles[3].h, handles[3].t, 0, [1, 2, 3, 4, 5, 6, 7, 8])]);
+  check(r.ok && !heapBytes().equals(before), "a WRITE changes the account's bytes (the comparison sees writes)");
+  r = await run([write(heap, alice, handles[3].h, handles[3].t, 0, handles[3].bytes.slice(0, 8))]);
+  check(r.ok && heapBytes().equals(before), "writing the old bytes back restores them");
 }
 
 // ---- access control: bob cannot read, write or free alice's blocks ----

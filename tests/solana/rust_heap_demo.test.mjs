@@ -46,6 +46,32 @@ r = await run(cat([1], le(200, 4)));
 check(r.ok && noFault(r), `typed blocks: ${r.err} ${customError(r)}`);
 check(Number(readLe(r.ret, 0, 8)) === 405, `typed blocks allocated and freed: ${readLe(r.ret, 0, 8)}`);
 
+// String / Vec<u64> / Vec<String> work through the global allocator, same
+// result as computed here (and as the bump build gives, where it fits).
+function stringsChecksum(rounds) {
+  const window = [];
+  let sum = 0n;
+  for (let r = 0; r < rounds; r++) {
+    const key = `acct-${r}` + "/seed".repeat(r & 3);
+    let values = 0n;
+    for (let i = 0; i < 4 + (r & 15); i++) values += BigInt(r * i);
+    const joined = `${key}-x`;
+    sum += BigInt(joined.length) + values;
+    if (window.length === 8) window.shift();
+    window.push(joined);
+  }
+  return sum + BigInt(window.reduce((a, k) => a + k.length, 0));
+}
+for (const n of [1, 40, 300]) {
+  r = await run(cat([3], le(n, 4)));
+  check(r.ok && noFault(r) && readLe(r.ret, 8, 8) === stringsChecksum(n),
+    `STRINGS ${n} rounds: checksum ${readLe(r.ret, 8, 8)} (want ${stringsChecksum(n)}) ${r.err ?? ""}`);
+}
+if (haveBump) {
+  r = await send(svm, payer, [ix(ids.bump, [], cat([3], le(40, 4)))]);
+  check(r.ok && readLe(r.ret, 8, 8) === stringsChecksum(40), `bump build, STRINGS 40 rounds: ${r.err ?? "same checksum"}`);
+}
+
 // Errors are values on-chain too.
 r = await run([2]);
 const st = [0, 1, 2, 3, 4].map((i) => Number(readLe(r.ret, 8 * i, 8)));

@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # sbf-build.sh -- compile C/C++ (and optionally the sdmm core) into an SBPF v0
 # program with upstream clang, the pipeline measured in notes/solana-sbf.md:
-#   clang -target bpf -mcpu=v2 -emit-llvm  (each source)  ->  llvm-link
-#   -> opt (internalize all but `entrypoint`, O2, static relocation model)
-#   -> llc -march=bpfel -mcpu=v2  ->  sbpf_relink.py  ->  OUT.so
-# v2, not v3/v4: SBPF v0 has no JMP32 (opcode 0x16). Static relocation model:
-# PIC lookup tables produce ABS32 relocations no SBF address fits in.
+#   clang -emit-llvm (each source) -> llvm-link -> opt (internalize all but
+#   `entrypoint`) -> llc -> sbpf_relink.py -> OUT.so
+# Every flag of those steps is in sbf/flags.sh (and only there).
 #
 # usage: sbf-build.sh -o OUT.so [-D NAME[=V]]... [-I DIR]... [--core] [--bc EXTRA.bc]... SRC...
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+source "$root/sbf/flags.sh"
 out="" ; defs=() ; incs=() ; srcs=() ; bcs=() ; core=0
 while (($#)); do
   case "$1" in
@@ -24,16 +23,14 @@ while (($#)); do
   esac
 done
 [ -n "$out" ] || { echo "sbf-build: -o OUT.so is required" >&2; exit 2; }
-for tool in clang-22 clang++-22 llvm-link-22 opt-22 llc-22 python3; do
+for tool in "${SBF_TOOLS[@]}"; do
   command -v "$tool" >/dev/null || { echo "sbf-build: missing $tool (run tools/setup.sh)" >&2; exit 1; }
 done
 work="${out%.so}.d"
 rm -rf "$work"; mkdir -p "$work"
-common=(-target bpf -mcpu=v2 -O2 -ffreestanding -fno-builtin -fno-stack-protector -mllvm -bpf-stack-size=4096
-        -Wall -Wextra -Werror -emit-llvm -I"$root/ffi" -I"$root/examples/solana/include"
-        -I/usr/include/x86_64-linux-gnu "${incs[@]}" "${defs[@]}")
-cxx=(clang++-22 -std=c++20 -fno-exceptions -fno-rtti -fno-strict-aliasing "${common[@]}")
-cc=(clang-22 -std=c11 "${common[@]}")
+common=("${SBF_CFLAGS[@]}" "${incs[@]}" "${defs[@]}")
+cxx=("$SBF_CXX" "${SBF_CXXFLAGS[@]}" "${common[@]}")
+cc=("$SBF_CC" "${SBF_C_STD[@]}" "${common[@]}")
 n=0
 compile() {  # compile SRC [extra flags...]
   local src=$1; shift
@@ -50,13 +47,11 @@ for src in "${srcs[@]}"; do compile "$src"; done
 # from instead (bench/solana/variants.sh measures modified cores that way).
 core_root=${SDMM_SBF_CORE_DIR:-$root}
 if ((core)); then
-  for src in "$core_root/cpp/core/heap.cpp" "$core_root/ffi/sdmm.cpp"; do
-    compile "$src" -include "$root/examples/solana/include/sdmm_sbf_platform.h"
+  for src in "${SBF_CORE_SOURCES[@]}"; do
+    compile "$core_root/${src#"$root/"}" "${SBF_CORE_FLAGS[@]}"
   done
 fi
-llvm-link-22 "${bcs[@]}" -o "$work/linked.bc"
-opt-22 --relocation-model=static -passes='internalize,default<O2>' -internalize-public-api-list=entrypoint \
-  "$work/linked.bc" -o "$work/opt.bc"
-llc-22 --relocation-model=static -march=bpfel -mcpu=v2 -bpf-stack-size=4096 -O2 -filetype=obj \
-  "$work/opt.bc" -o "$work/program.o"
-python3 "$here/sbpf_relink.py" "$work/program.o" "$out"
+"$SBF_LLVM_LINK" "${bcs[@]}" -o "$work/linked.bc"
+"$SBF_OPT" "${SBF_OPT_FLAGS[@]}" "$work/linked.bc" -o "$work/opt.bc"
+"$SBF_LLC" "${SBF_LLC_FLAGS[@]}" "$work/opt.bc" -o "$work/program.o"
+python3 "$SBF_RELINK" "$work/program.o" "$out"

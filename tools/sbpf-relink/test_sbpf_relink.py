@@ -14,7 +14,18 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sbpf_relink as R  # noqa: E402
 
-FLAGS = ["-target", "bpf", "-mcpu=v2", "-O2", "-ffreestanding", "-fno-builtin", "-c", "-x", "c", "-"]
+
+def sbf_setting(name):
+    """One setting of sbf/flags.sh (the one place of the SBF compiler flags)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../sbf/flags.sh")
+    return subprocess.run(["bash", script, name], check=True, capture_output=True, text=True).stdout.split("\n")[:-1]
+
+
+# The programs' flags, straight to an object (no bitcode step) and without the
+# warnings-as-errors meant for the repository's sources.
+FLAGS = [f for f in sbf_setting("cflags") if f != "-emit-llvm" and not f.startswith("-W")] + ["-c", "-x", "c", "-"]
+LLC = sbf_setting("llc")
+assert "-mcpu=v2" in FLAGS, "the v3 test below swaps -mcpu=v2 for -mcpu=v3"
 
 PROGRAM = r"""
 typedef unsigned long u64;
@@ -225,10 +236,10 @@ define i64 @entrypoint(ptr %p, ptr %q, i64 %n) {
         with tempfile.TemporaryDirectory() as d:
             ll, obj = os.path.join(d, "f.ll"), os.path.join(d, "f.o")
             open(ll, "w").write(out)
-            subprocess.run(["llc-22", "-march=bpfel", "-mcpu=v2", "-filetype=obj", ll, "-o", obj], check=True)
+            subprocess.run(["llc-22", *LLC, ll, "-o", obj], check=True)
             # The original does not lower: the test would be vacuous otherwise.
             open(ll, "w").write(self.IR)
-            bad = subprocess.run(["llc-22", "-march=bpfel", "-mcpu=v2", "-filetype=obj", ll, "-o", obj],
+            bad = subprocess.run(["llc-22", *LLC, ll, "-o", obj],
                                  capture_output=True, text=True)
             self.assertNotEqual(bad.returncode, 0)
 

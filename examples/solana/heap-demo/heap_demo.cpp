@@ -81,7 +81,11 @@ Heap *open_heap(uint8_t *region, uint64_t bytes, uint64_t *status) {
             return sdmm_alloc_tagged_into(h, tag, n, out);
     }
 }
-[[gnu::noinline]] uint64_t free_typed(Heap *h, const sdmm_block *b) { return sdmm_free_ref(h, b); }
+// By handle: the block's handle and tag say everything sdmm needs, and it
+// validates them once (sdmm_free_ref also compares the element pointer).
+[[gnu::noinline]] uint64_t free_typed(Heap *h, const sdmm_block *b) {
+    return sdmm_free_handle(h, b->handle, b->tag);
+}
 uint64_t live_blocks(Heap *h) {
     sdmm_stats s;
     sdmm_heap_stats(h, &s);
@@ -256,7 +260,7 @@ uint64_t all_types(Heap *h, uint32_t n) {
 
 // Bad input gets a status, and the heap stays intact.
 uint64_t bad_input(Heap *h) {
-    uint8_t st[12] = {};
+    uint8_t st[16] = {};
     sdmm_block a, b, stale;
     st[0] = static_cast<uint8_t>(sdmm_alloc_u64_into(h, 0, &b));            // ZERO_COUNT
     st[1] = static_cast<uint8_t>(sdmm_alloc_u64_into(h, 0xFFFFFFFFu, &b));  // TOO_LARGE
@@ -277,7 +281,14 @@ uint64_t bad_input(Heap *h) {
     st[9] = static_cast<uint8_t>(sdmm_resolve_into(h, b.handle, SDMM_TAG_I64, &a));      // TAG_MISMATCH
     st[10] =
         static_cast<uint8_t>(sdmm_resolve_into(h, 0xFFFFFFFFFFFFull, SDMM_TAG_U64, &a));  // INVALID_BLOCK
-    st[11] = static_cast<uint8_t>(sdmm_heap_check(h));                                    // OK
+    // The one-validation frees refuse the same mistakes.
+    sdmm_block c;
+    sdmm_alloc_u64_into(h, 4, &c);
+    st[11] = static_cast<uint8_t>(sdmm_free_handle(h, c.handle, SDMM_TAG_I64));   // TAG_MISMATCH
+    st[12] = static_cast<uint8_t>(sdmm_free_ptr(h, c.as.u64 + 1, SDMM_TAG_U64));  // INVALID_BLOCK (interior)
+    st[13] = static_cast<uint8_t>(sdmm_free_ptr(h, c.as.u64, SDMM_TAG_U64));      // OK
+    st[14] = static_cast<uint8_t>(sdmm_free_handle(h, c.handle, SDMM_TAG_U64));   // DOUBLE_FREE
+    st[15] = static_cast<uint8_t>(sdmm_heap_check(h));                            // OK
     sol_set_return_data(st, sizeof st);
     return 0;
 }

@@ -134,8 +134,9 @@ uint64_t run(const SolParameters &p) {
             sol_set_return_data(user + off, n);
             return 0;
         }
-        case 4:  // FREE
-            st = sdmm_free_ref(heap, &b);
+        case 4:  // FREE: the owner check above needed the block resolved; the free
+                 // itself goes by handle (no second descriptor/pointer check).
+            st = sdmm_free_handle(heap, handle, tag);
             return st == SDMM_OK ? 0 : kSdmmStatus + st;
         default:
             return kBadData;

@@ -10,11 +10,15 @@
 //!   op 1 TYPED    u32 rounds -> typed sdmm blocks (pubkey, u64, every type)
 //!        in an sdmm heap that itself lives in a Vec; return: u64 blocks, u64 checksum
 //!   op 2 BAD                 -> typed errors as values; return one status per case
+//!   op 3 STRINGS  u32 rounds -> String / Vec<u64> / Vec<String> work through the
+//!        global allocator (growth by push, concatenation, drops); return:
+//!        u64 rounds, u64 checksum (the CU benchmark against the bump build)
 //! Errors: 1 bad instruction data, 2 wrong value read back, 0x100 + sdmm status.
 #![no_std]
 
 extern crate alloc;
 
+use alloc::string::String;
 use alloc::vec::Vec;
 #[cfg(not(feature = "bump"))]
 use sdmm_sys::GlobalHeap;
@@ -124,6 +128,52 @@ fn workload(rounds: u32) -> u64 {
     0
 }
 
+/// Appends `v` in decimal (no `core::fmt`: it costs ~1000 instructions on SBF).
+fn push_decimal(s: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut n = 0;
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in digits[..n].iter().rev() {
+        s.push(char::from(d));
+    }
+}
+
+/// A `String`/`Vec`-heavy loop: each round builds a key string piece by piece
+/// (several reallocations), grows a `Vec<u64>` by `push` from empty,
+/// concatenates, and keeps the last 8 keys in a `Vec<String>` (the oldest is
+/// dropped: a free). Everything goes through the global allocator.
+fn strings(rounds: u32) -> u64 {
+    let mut window: Vec<String> = Vec::new();
+    let mut checksum = 0u64;
+    for r in 0..u64::from(rounds) {
+        let mut key = String::from("acct-");
+        push_decimal(&mut key, r);
+        for _ in 0..(r & 3) {
+            key.push_str("/seed");
+        }
+        let mut values: Vec<u64> = Vec::new();
+        for i in 0..4 + (r & 15) {
+            values.push(r * i);
+        }
+        let joined = [key.as_str(), "-", "x"].concat();
+        checksum = checksum.wrapping_add(joined.len() as u64 + values.iter().sum::<u64>());
+        if window.len() == 8 {
+            window.remove(0);
+        }
+        window.push(joined);
+    }
+    checksum = checksum.wrapping_add(window.iter().map(|k| k.len() as u64).sum::<u64>());
+    set_return(&[u64::from(rounds), checksum]);
+    0
+}
+
 /// sdmm-sys's typed blocks, in an sdmm heap that lives in a Vec (itself in
 /// the sdmm global heap).
 fn typed(rounds: u32) -> Result<u64, u64> {
@@ -203,6 +253,7 @@ pub unsafe extern "C" fn entrypoint(input: *const u8) -> u64 {
         (Some(0), Some(rounds)) => workload(rounds),
         (Some(1), Some(rounds)) => typed(rounds).unwrap_or_else(|e| e),
         (Some(2), _) => bad(),
+        (Some(3), Some(rounds)) => strings(rounds),
         _ => ERR_BAD_DATA,
     }
 }

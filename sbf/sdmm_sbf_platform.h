@@ -9,6 +9,10 @@
 // SDMM_SBF_INLINE_ZERO_MAX bytes stay inline.
 #pragma once
 
+// Tells the core it is built for SBF (compiled as `-target bpf`, but not the
+// kernel's verifier: calls are cheap and out-of-line slow paths allowed).
+#define SDMM_TARGET_SBF 1
+
 #include <stdint.h>
 
 #ifdef __cplusplus
