@@ -1,7 +1,7 @@
 // fuzz_attach.cpp -- libFuzzer target 2: the fuzzer's bytes ARE the arena.
 //
 // Input: a 2-byte length L, L bytes of calls, then the arena image (at most
-// 64 KiB; shorter than 256 bytes is fine and must be refused). The image is
+// 64 KiB; shorter than SDMM_MIN_ARENA_BYTES is fine and must be refused). The image is
 // copied into an allocation of exactly its size, attached, and then used by
 // the calls (sdmm_heap_check and sdmm_heap_stats among them) (allocations, frees by block, handle and
 // pointer, resizes, resolves, re-attach after a move). Any status is allowed;

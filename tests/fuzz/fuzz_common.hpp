@@ -194,7 +194,9 @@ inline void check_stats_bounded(const Arena &arena, const sdmm_stats &s, const c
                static_cast<unsigned long long>(s.free_blocks), static_cast<unsigned long long>(len));
 }
 
-// The arena length the fuzzer asked for: 256 B .. 64 KiB.
-inline size_t pick_arena_len(Reader &in) { return SDMM_MIN_ARENA_BYTES + in.u16() % (65536 - 256 + 1); }
+// The arena length the fuzzer asked for: SDMM_MIN_ARENA_BYTES .. 64 KiB.
+inline size_t pick_arena_len(Reader &in) {
+    return SDMM_MIN_ARENA_BYTES + in.u16() % (65536 - SDMM_MIN_ARENA_BYTES + 1);
+}
 
 }  // namespace fuzz

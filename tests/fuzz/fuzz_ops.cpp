@@ -1,7 +1,7 @@
 // fuzz_ops.cpp -- libFuzzer target 1: hostile call sequences against a shadow
 // model.
 //
-// The input picks an arena length (256 B .. 64 KiB) and then a sequence of
+// The input picks an arena length (SDMM_MIN_ARENA_BYTES .. 64 KiB) and then a sequence of
 // calls covering every function of ffi/sdmm.h, with hostile arguments:
 // stale handles, forged handles and blocks, interior, header and foreign
 // pointers, wrong and unknown tags, zero and absurd counts, NULL heaps and

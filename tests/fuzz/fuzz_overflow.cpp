@@ -1,6 +1,6 @@
 // fuzz_overflow.cpp -- libFuzzer target 3: a caller overflows its block.
 //
-// Input: a 2-byte arena length (256 B .. 64 KiB), then calls. The heap
+// Input: a 2-byte arena length (SDMM_MIN_ARENA_BYTES .. 64 KiB), then calls. The heap
 // starts valid; besides the ordinary calls the input can make the caller
 // write 1..64 bytes past the end of one of its blocks' elements, or 1..16
 // bytes before them, and then go on using the API (free, alloc, resize,

@@ -4,7 +4,7 @@
 //
 // attach: real heaps. Each seed runs a random workload (allocations of every
 // type, frees, resizes, the caller's bytes written into its blocks) on a
-// heap of 256 B .. 8 KiB, then flips 0..8 bytes of the image anywhere, and
+// heap of SDMM_MIN_ARENA_BYTES .. 8 KiB, then flips 0..8 bytes of the image anywhere, and
 // writes [2-byte call count | calls | image] -- the input format of
 // fuzz_attach. Seeds without flips are valid heaps the calls then exercise.
 // ops, overflow: a small arena length and random call bytes (any byte string
@@ -93,7 +93,9 @@ int main(int argc, char **argv) {
     }
     const std::string target = argv[1], dir = argv[2];
     const int count = argc > 3 ? std::atoi(argv[3]) : 24;
-    static const size_t kLens[] = {256, 264, 512, 1000, 1024, 2048, 4096, 8192};
+    // From the smallest arena the contract accepts up to 8 KiB.
+    static const size_t kLens[] = {
+        SDMM_MIN_ARENA_BYTES, SDMM_MIN_ARENA_BYTES + 8, 1000, 1024, 2048, 4096, 8192};
     for (int i = 0; i < count; ++i) {
         std::vector<uint8_t> input;
         if (target == "attach") {
