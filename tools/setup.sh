@@ -7,6 +7,7 @@ debian_packages=(
   cmake ninja-build g++ pkg-config
   libgtest-dev libbenchmark-dev          # tests and micro-benchmarks
   clang-22 lld-22 llvm-22                # BPF / SBF cross builds (upstream clang)
+  libclang-rt-22-dev                     # libFuzzer + sanitizer runtimes for tests/fuzz
   clang-format-22 clang-tidy-22          # style and lint
   libbpf-dev bpftool                     # loading into the kernel verifier
   libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev  # native peers
