@@ -743,8 +743,12 @@ inline void describe(sdmm_heap *heap, const Live &blk, sdmm_block *out) {
     out->as.raw = reinterpret_cast<uint64_t>(bytes_at(heap, blk.off + kHeader));
 }
 
-// A header whose tail does not fit its size is damaged.
-inline bool tail_ok(const Live &blk) { return ((blk.w1 >> kTailShift) & 0xF) <= blk.size - kHeader; }
+// A live header whose tag is no type or whose tail does not fit its size is
+// damaged (a caller wrote over it).
+inline bool tail_ok(const Live &blk) {
+    const u64 tag = blk.w1 & kTagMask;
+    return tag != SDMM_TAG_NONE && tag < SDMM_TAG_COUNT && ((blk.w1 >> kTailShift) & 0xF) <= blk.size - kHeader;
+}
 
 // Checks the pointer to a block's elements and locates the block.
 SDMM_HOT sdmm_status locate_pointer(const sdmm_heap *heap, const Bounds &b, const void *elements, Live *blk) {
