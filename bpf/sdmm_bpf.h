@@ -113,7 +113,9 @@ static inline __attribute__((always_inline)) __u32 sdmm_bpf_status(__u64 result)
 #include "sdmm_types.def"
 #undef SDMM_TYPE
 /* Offset of a block's header in the pool (the low half of a handle). */
-static inline __attribute__((always_inline)) __u32 sdmm_bpf_offset(__u64 handle) { return (__u32)handle & ~7u; }
+static inline __attribute__((always_inline)) __u32 sdmm_bpf_offset(__u64 handle) {
+    return (__u32)handle & ~7u;
+}
 
 /*
  * Accessors, generated from the type table:

@@ -238,15 +238,28 @@ inline constexpr ClassTable kClassTable = make_class_table();
 // The x86-64 core uses `lzcnt` when compiled for a CPU that has it and `bsr`
 // otherwise (both are one instruction; bsr exists on every x86-64). The
 // choice is made at compile time so that no heap state records a CPU fact.
+//
+// With the structural checks off nothing compares a class with kMaxClasses,
+// so the class is masked into the heads' range (a no-op for every block of
+// less than 2^32 bytes). On BPF this also gives both arms below one value
+// range, and the opaque copy keeps the table test off `block_bytes`: the
+// verifier then does not carry two versions of the caller's size (and of
+// everything after it) for the two arms.
 inline u64 class_of(u64 block_bytes) {
     u64 granules = block_bytes >> 3;
+    SDMM_OPAQUE(granules);
+    u64 cls = 0;
     if constexpr (!bits::kHaveAsm) {
         if (granules < kClassTableGranules) {
             SDMM_OPAQUE(granules);  // keep the mask for the verifier
-            return kClassTable.at[granules & (kClassTableGranules - 1)];
+            cls = kClassTable.at[granules & (kClassTableGranules - 1)];
+        } else {
+            cls = class_from_log2(granules, static_cast<u64>(bits::floor_log2_asm(granules, false)));
         }
+    } else {
+        cls = class_from_log2(granules, static_cast<u64>(bits::floor_log2_asm(granules, false)));
     }
-    return class_from_log2(granules, static_cast<u64>(bits::floor_log2_asm(granules, false)));
+    return kHardened ? cls : cls & (kMaxClasses - 1);
 }
 
 // ---- the block-start map -------------------------------------------------------
@@ -366,6 +379,16 @@ SDMM_HOT void unlink_apply(sdmm_heap *heap, const Unlink &u) {
     if (u.next != 0) store32(heap, u.next + 8, u.prev);
 }
 
+// unlink_check, and with the structural checks off (nothing to check before
+// writing) the unlink itself at once: then no Unlink record stays live
+// across the caller's later branches, where the BPF verifier would have to
+// walk every combination of them. Callers apply `u` only if kHardened.
+SDMM_HOT bool unlink_take(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, Unlink *u) {
+    if (!unlink_check(heap, b, off, size, u)) return false;
+    if constexpr (!kHardened) unlink_apply(heap, *u);
+    return true;
+}
+
 // Two checked unlinks of distinct blocks, the second adjusted for the first
 // (they may be neighbours in one list).
 SDMM_HOT void unlink_both(sdmm_heap *heap, const Unlink &a, Unlink b) {
@@ -379,6 +402,9 @@ SDMM_HOT void unlink_both(sdmm_heap *heap, const Unlink &a, Unlink b) {
 
 SDMM_HOT void list_insert(sdmm_heap *heap, u64 off, u64 size, u64 head_value) {
     const u64 cls = class_of(size);
+    // Unchecked build: every unlink before this insert has been applied
+    // already (see release), so the head in the arena is the one to use.
+    if constexpr (!kHardened) head_value = load32(heap, head_offset(cls));
     store32(heap, off + 4, head_value);
     store32(heap, off + 8, 0);
     if (head_value != 0) store32(heap, head_value + 8, off);
@@ -438,7 +464,7 @@ enum class Take : u32 { kFound, kNone, kCorrupted };
 
 // Finds and checks a free block of at least `need` bytes; on success
 // *off/*size describe it and *u is its checked unlink, not yet applied.
-SDMM_HOT Take take_free_block(const sdmm_heap *heap, const Bounds &b, u64 need, u64 *off_out, u64 *size_out,
+SDMM_HOT Take take_free_block(sdmm_heap *heap, const Bounds &b, u64 need, u64 *off_out, u64 *size_out,
                               Unlink *u) {
     const u64 cls = class_of(need);
     u64 off = cls < b.classes ? load32(heap, head_offset(cls)) : 0;
@@ -457,6 +483,7 @@ SDMM_HOT Take take_free_block(const sdmm_heap *heap, const Bounds &b, u64 need, 
             if (size < need) return Take::kNone;
             u->off = off;
             u->top = true;
+            if constexpr (!kHardened) unlink_apply(heap, *u);
             *off_out = off;
             *size_out = size;
             return Take::kFound;
@@ -465,7 +492,7 @@ SDMM_HOT Take take_free_block(const sdmm_heap *heap, const Bounds &b, u64 need, 
         off = load32(heap, head_offset(bigger));
         if (!free_block_ok(heap, b, off, &size) || !SDMM_CHECK(size >= need)) return Take::kCorrupted;
     }
-    if (!unlink_check(heap, b, off, size, u) || !SDMM_CHECK(!u->top)) return Take::kCorrupted;
+    if (!unlink_take(heap, b, off, size, u) || !SDMM_CHECK(!u->top)) return Take::kCorrupted;
     *off_out = off;
     *size_out = size;
     return Take::kFound;
@@ -566,7 +593,7 @@ SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live 
     const bool merge_next = next != b.sentinel && (next_w0 & kUsed) == 0;
     if (merge_next) {
         if (!free_block_ok(heap, b, next, &next_size) || !SDMM_CHECK(next_size == (next_w0 & ~kFlagBits)) ||
-            !unlink_check(heap, b, next, next_size, &un))
+            !unlink_take(heap, b, next, next_size, &un))
             return SDMM_ERR_CORRUPTED;
     }
     const bool merge_prev = (blk.w0 & kPrevUsed) == 0;
@@ -579,13 +606,13 @@ SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live 
         prev_w0 = load32(heap, prev);
         if (!free_block_ok(heap, b, prev, &prev_size) ||
             !SDMM_CHECK(prev_size == footer && (prev_w0 & kPrevUsed) != 0) ||  // no two free neighbours
-            !unlink_check(heap, b, prev, prev_size, &up) || !SDMM_CHECK(!up.top))
+            !unlink_take(heap, b, prev, prev_size, &up) || !SDMM_CHECK(!up.top))
             return SDMM_ERR_CORRUPTED;
     }
     u64 merged_off = merge_prev ? prev : off;
     u64 merged_size = size + next_size + prev_size;
     u64 head = 0;
-    if (merged_off + merged_size != b.sentinel) {
+    if (kHardened && merged_off + merged_size != b.sentinel) {
         // The list it joins may be one of those it leaves: check the head as
         // it will be after the unlinks.
         const u64 cls = class_of(merged_size);
@@ -603,12 +630,14 @@ SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live 
     const u64 map_at = map_word_at(b.map, off);
     store64(heap, map_at, load64(heap, map_at) & ~map_bit(off));
     if (live) count_free(heap, size);
-    if (merge_next && merge_prev) {
-        unlink_both(heap, un, up);
-    } else if (merge_next) {
-        unlink_apply(heap, un);
-    } else if (merge_prev) {
-        unlink_apply(heap, up);
+    if constexpr (kHardened) {
+        if (merge_next && merge_prev) {
+            unlink_both(heap, un, up);
+        } else if (merge_next) {
+            unlink_apply(heap, un);
+        } else if (merge_prev) {
+            unlink_apply(heap, up);
+        }
     }
     const u64 prev_used = merge_prev ? prev_w0 & kPrevUsed : blk.w0 & kPrevUsed;
     make_free(heap, b, merged_off, merged_size, prev_used, after_w0, head);
@@ -785,10 +814,12 @@ SDMM_HOT sdmm_status carve(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, 
     const u64 rest = size - lead - need;
     const bool split = rest >= kMinBlock;
     u64 lead_head = 0, rest_head = 0;
-    if (lead != 0 && !head_after(heap, b, lead, u, &lead_head)) return SDMM_ERR_CORRUPTED;
-    if (split && end != b.sentinel) {
-        if (!head_after(heap, b, rest, u, &rest_head)) return SDMM_ERR_CORRUPTED;
-        if (lead != 0 && class_of(lead) == class_of(rest)) rest_head = off;  // the lead is filed first
+    if constexpr (kHardened) {
+        if (lead != 0 && !head_after(heap, b, lead, u, &lead_head)) return SDMM_ERR_CORRUPTED;
+        if (split && end != b.sentinel) {
+            if (!head_after(heap, b, rest, u, &rest_head)) return SDMM_ERR_CORRUPTED;
+            if (lead != 0 && class_of(lead) == class_of(rest)) rest_head = off;  // the lead is filed first
+        }
     }
     const u64 at = off + lead;
     const u64 map_at = map_word_at(b.map, at);
@@ -796,7 +827,7 @@ SDMM_HOT sdmm_status carve(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, 
     if (!SDMM_CHECK((map_value & map_bit(at)) == 0)) return SDMM_ERR_CORRUPTED;
     const u64 end_w0 = load32(heap, end);
 
-    unlink_apply(heap, u);
+    if constexpr (kHardened) unlink_apply(heap, u);  // else applied by take_free_block
     u64 prev_used = w0 & kPrevUsed;
     if (lead != 0) {
         // Its predecessor is used (no two free neighbours), its successor is
