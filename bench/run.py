@@ -337,6 +337,25 @@ def write_report(outdir, rows, harness, efficiency_rows, rust_efficiency, params
         vals = {e["allocator"]: e["efficiency"] for e in rust_efficiency if e["min"] == lo and e["max"] == hi}
         lines.append(f"| {lo}..{hi} | " + " | ".join(f"{vals[a]:.3f}" for a in RUST_PEERS) + " |")
     lines.append("")
+    # The README's two tables, from this same run, ready to paste.
+    eff = {(e["min"], e["max"]): e["efficiency"] for e in efficiency_rows}
+    reff = {(e["allocator"], e["min"], e["max"]): e["efficiency"] for e in rust_efficiency}
+    lines += ["## For the README (this run)", "",
+              "| sizes | **sdmm** | talc | rlsf (TLSF) | buddy | linked_list (O(n) first fit) |",
+              "|---|---|---|---|---|---|"]
+    for lo, hi in [(8, 1024), (8, 128)]:
+        lines.append(f"| {lo}..{hi} B | **{eff[(lo, hi)]:.3f}** | " + " | ".join(
+            f"{reff[(a, lo, hi)]:.3f}" for a in ["talc", "rlsf", "buddy", "linked_list"]) + " |")
+    speed = [("sdmm typed (zero-filled)", ("native", "random", "sdmm (typed, zero-filled)")),
+             ("sdmm, no zero-fill", ("native", "random", "sdmm (no zero-fill)")),
+             ("mimalloc calloc", ("native", "random", "mimalloc calloc")),
+             ("mimalloc malloc", ("native", "random", "mimalloc malloc")),
+             ("glibc calloc", ("native", "random", "glibc calloc")),
+             ("sdmm, safe Rust API", ("rust", "random", "sdmm")),
+             ("talc (Rust)", ("rust", "random", "talc")), ("rlsf (Rust)", ("rust", "random", "rlsf"))]
+    lines += ["", "| | " + " | ".join(name for name, _ in speed) + " |", "|---" * (len(speed) + 1) + "|",
+              "| instructions/step | " + " | ".join(f"{by[k].net_ir:.0f}" for _, k in speed) + " |",
+              "| ns/step | " + " | ".join(f"{by[k].time()['median']:.0f}" for _, k in speed) + " |", ""]
     with open(os.path.join(outdir, "REPORT.md"), "w") as f:
         f.write("\n".join(lines))
     with open(os.path.join(outdir, "results.json"), "w") as f:
