@@ -1,9 +1,13 @@
 //! sdmm-sys against Rust arena allocators over the same fixed arena.
 //!
-//!   sdmm-bench-arena WORKLOAD ALLOCATOR STEPS [REPS]   (random | lifo)
+//!   sdmm-bench-arena WORKLOAD ALLOCATOR STEPS WARMUP   (random | lifo)
 //!   sdmm-bench-arena efficiency ALLOCATOR MIN MAX SEEDS
 //!
 //! ALLOCATOR: sdmm | talc | rlsf | linked_list | buddy | none (harness alone).
+//! The method is the native harness's (bench/native/workloads.cpp): WARMUP
+//! untimed passes (`warmup_rep`), then one timed pass (`measured_rep`), which
+//! callgrind counts alone when run with `--toggle-collect=*measured_rep*`.
+//! Prints wall-clock and thread CPU nanoseconds per step of the timed pass.
 //! Every allocator manages the same kind of arena (a 4 MiB static buffer for
 //! speed, 32 KiB for efficiency) and gets the same request stream (xorshift,
 //! fixed seed). Requests are 8-byte aligned, which is what sdmm guarantees.
@@ -13,7 +17,6 @@
 use std::alloc::Layout;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
-use std::time::Instant;
 
 const SLOTS: usize = 1024;
 const BIG_ARENA: usize = 4 << 20;
@@ -138,10 +141,12 @@ fn random<A: Allocator>(a: &mut A, steps: u64) {
     }
 }
 
+/// Sizes drawn with the native harness's seed (not cycled; bench/README.md).
 #[inline(never)]
 fn lifo<A: Allocator>(a: &mut A, steps: u64) {
-    for i in 0..steps {
-        if let Some(s) = std::hint::black_box(a.alloc(16 + ((i * 8) % 241) as usize)) {
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    for _ in 0..steps {
+        if let Some(s) = std::hint::black_box(a.alloc(16 + ((rng.next() >> 10) % 241) as usize)) {
             a.free(s);
         }
     }
@@ -185,31 +190,95 @@ fn arena_slice<const N: usize>() -> &'static mut [u8] {
     &mut Box::leak(Box::new(Arena::<N>([0; N]))).0
 }
 
-fn timed<A: Allocator>(a: &mut A, workload: &str, steps: u64) -> f64 {
-    let t = Instant::now();
+#[repr(C)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+extern "C" {
+    // From the C library std already links (x86-64 Linux layout).
+    fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+}
+const CLOCK_MONOTONIC: i32 = 1;
+const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+
+fn now_ns(clock: i32) -> f64 {
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
+}
+
+fn pass<A: Allocator>(a: &mut A, workload: &str, steps: u64) {
     match workload {
         "random" => random(a, steps),
         "lifo" => lifo(a, steps),
         _ => panic!("unknown workload {workload}"),
     }
-    t.elapsed().as_nanos() as f64 / steps as f64
 }
 
-fn run(workload: &str, allocator: &str, steps: u64) -> f64 {
+// Two functions, so callgrind can count the second alone; the volatile
+// stores differ so that they are never merged into one symbol.
+static mut PASS_KIND: u8 = 0;
+#[inline(never)]
+fn warmup_rep<A: Allocator>(a: &mut A, workload: &str, steps: u64) {
+    // SAFETY: single-threaded harness; a plain volatile store.
+    unsafe { std::ptr::write_volatile(std::ptr::addr_of_mut!(PASS_KIND), 1) };
+    pass(a, workload, steps);
+}
+#[inline(never)]
+fn measured_rep<A: Allocator>(a: &mut A, workload: &str, steps: u64) {
+    // SAFETY: as above.
+    unsafe { std::ptr::write_volatile(std::ptr::addr_of_mut!(PASS_KIND), 2) };
+    pass(a, workload, steps);
+}
+
+/// Wall-clock and CPU nanoseconds per step of the timed pass.
+fn timed<A: Allocator>(a: &mut A, workload: &str, steps: u64, warmup: u32) -> (f64, f64) {
+    for _ in 0..warmup {
+        warmup_rep(a, workload, steps);
+    }
+    let (w0, c0) = (now_ns(CLOCK_MONOTONIC), now_ns(CLOCK_THREAD_CPUTIME_ID));
+    measured_rep(a, workload, steps);
+    let (c1, w1) = (now_ns(CLOCK_THREAD_CPUTIME_ID), now_ns(CLOCK_MONOTONIC));
+    ((w1 - w0) / steps as f64, (c1 - c0) / steps as f64)
+}
+
+fn run(workload: &str, allocator: &str, steps: u64, warmup: u32) -> (f64, f64) {
     match allocator {
         "sdmm" => {
             let heap = sdmm_sys::Heap::new(arena_slice::<BIG_ARENA>()).expect("heap");
-            timed(&mut Sdmm(&heap), workload, steps)
+            timed(&mut Sdmm(&heap), workload, steps, warmup)
         }
-        "talc" => timed(&mut make_talc(arena_slice::<BIG_ARENA>()), workload, steps),
-        "rlsf" => timed(&mut make_rlsf(arena_slice::<BIG_ARENA>()), workload, steps),
+        "talc" => timed(
+            &mut make_talc(arena_slice::<BIG_ARENA>()),
+            workload,
+            steps,
+            warmup,
+        ),
+        "rlsf" => timed(
+            &mut make_rlsf(arena_slice::<BIG_ARENA>()),
+            workload,
+            steps,
+            warmup,
+        ),
         "linked_list" => timed(
             &mut make_linked(arena_slice::<BIG_ARENA>()),
             workload,
             steps,
+            warmup,
         ),
-        "buddy" => timed(&mut make_buddy(arena_slice::<BIG_ARENA>()), workload, steps),
-        "none" => timed(&mut Nothing, workload, steps),
+        "buddy" => timed(
+            &mut make_buddy(arena_slice::<BIG_ARENA>()),
+            workload,
+            steps,
+            warmup,
+        ),
+        "none" => timed(&mut Nothing, workload, steps, warmup),
         _ => panic!("unknown allocator {allocator}"),
     }
 }
@@ -292,20 +361,18 @@ fn main() {
         );
         return;
     }
-    if args.len() < 4 {
+    if args.len() != 5 {
         eprintln!(
-            "usage: {} random|lifo ALLOCATOR STEPS [REPS] | efficiency ALLOCATOR MIN MAX SEEDS",
+            "usage: {} random|lifo ALLOCATOR STEPS WARMUP | efficiency ALLOCATOR MIN MAX SEEDS",
             args[0]
         );
         std::process::exit(2);
     }
     let steps: u64 = args[3].parse().expect("steps");
-    let reps: u32 = args.get(4).map_or(1, |r| r.parse().expect("reps"));
-    for _ in 0..reps {
-        let ns = run(&args[1], &args[2], steps);
-        println!(
-            "{{\"peer\":\"rust\",\"workload\":\"{}\",\"allocator\":\"{}\",\"steps\":{steps},\"ns\":{ns:.3},\"max_rss_kib\":0}}",
-            args[1], args[2]
-        );
-    }
+    let warmup: u32 = args[4].parse().expect("warmup");
+    let (wall, cpu) = run(&args[1], &args[2], steps, warmup);
+    println!(
+        "{{\"peer\":\"rust\",\"workload\":\"{}\",\"allocator\":\"{}\",\"steps\":{steps},\"warmup\":{warmup},\"wall_ns\":{wall:.3},\"cpu_ns\":{cpu:.3},\"max_rss_kib\":0}}",
+        args[1], args[2]
+    );
 }
