@@ -776,7 +776,8 @@ inline void describe(sdmm_heap *heap, const Live &blk, sdmm_block *out) {
 // damaged (a caller wrote over it).
 inline bool tail_ok(const Live &blk) {
     const u64 tag = blk.w1 & kTagMask;
-    return tag != SDMM_TAG_NONE && tag < SDMM_TAG_COUNT && ((blk.w1 >> kTailShift) & 0xF) <= blk.size - kHeader;
+    return tag != SDMM_TAG_NONE && tag < SDMM_TAG_COUNT &&
+           ((blk.w1 >> kTailShift) & 0xF) <= blk.size - kHeader;
 }
 
 // Checks the pointer to a block's elements and locates the block.
