@@ -21,8 +21,7 @@ sdmm_status sdmm_heap_attach(void *arena, size_t len, sdmm_heap **out) {
 }
 
 sdmm_status sdmm_alloc_tagged_into(sdmm_heap *heap, uint32_t tag, uint32_t n, sdmm_block *out) {
-    const uint32_t size_log2 = sdmm::core::tag_size_log2(tag);
-    if (size_log2 == 0xFF || tag == SDMM_TAG_NONE) {
+    if (tag - 1u >= SDMM_TAG_COUNT - 1u) {
         // An unknown tag is a caller mistake of the same family as a wrong one.
         if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
         *out = sdmm_block{};

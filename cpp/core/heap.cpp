@@ -701,7 +701,7 @@ sdmm_status drain_caches(sdmm_heap *heap, const Bounds &b) {
     for (u64 i = 0; i < kCacheSizes; ++i) {
         const u64 need = (i + 2) << 3;
         while (budget != 0) {
-            Live blk{};
+            Live blk;
             bool corrupt = false;
             if (!cache_pop(heap, b, need, &blk, &corrupt)) {
                 if (corrupt) return SDMM_ERR_CORRUPTED;
@@ -1022,7 +1022,7 @@ SDMM_COLD sdmm_status alloc_general(sdmm_heap *heap, uint32_t tag, uint64_t coun
     u64 need = round8(bytes + kHeader);
     if (need < kMinBlock) need = kMinBlock;
 
-    Live blk{};
+    Live blk;
     bool corrupt = false;
     if (kCacheLimit == 0 || need > kCacheMaxBytes || !cache_pop(heap, b, need, &blk, &corrupt)) {
         if (corrupt) return fail(out, SDMM_ERR_CORRUPTED);
@@ -1047,7 +1047,7 @@ sdmm_status alloc(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill, sdmm
         if (need < kMinBlock) need = kMinBlock;
         if (need <= kCacheMaxBytes && load32(heap, SDMM_FIELD(cache_head) + (((need >> 3) - 2) << 2)) != 0) {
             Bounds b;
-            Live blk{};
+            Live blk;
             bool corrupt = false;
             if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
             if (!cache_pop(heap, b, need, &blk, &corrupt)) return fail(out, SDMM_ERR_CORRUPTED);
@@ -1084,7 +1084,7 @@ sdmm_status alloc_aligned(sdmm_heap *heap, uint64_t bytes, uint64_t align, Fill 
     const uintptr_t payload = reinterpret_cast<uintptr_t>(bytes_at(heap, off + kHeader));
     u64 lead = ((payload + align - 1) & ~(align - 1)) - payload;
     if (lead != 0 && lead < kMinBlock) lead += align;
-    Live blk{};
+    Live blk;
     st = carve(heap, b, off, size, u, lead, need, &blk);
     if (st != SDMM_OK) return fail(out, st);
     if (fill == Fill::kZero) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
@@ -1096,7 +1096,7 @@ sdmm_status free(sdmm_heap *heap, const sdmm_block *block) {
     if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
     Bounds b;
     if (!load_bounds(heap, &b)) return SDMM_ERR_CORRUPTED;
-    Live blk{};
+    Live blk;
     const sdmm_status status = locate_block(heap, b, block, &blk, SDMM_ERR_DOUBLE_FREE);
     if (status != SDMM_OK) return status;
     return free_located(heap, b, blk);
@@ -1106,7 +1106,7 @@ sdmm_status free_handle(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag)
     if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
     Bounds b;
     if (!load_bounds(heap, &b)) return SDMM_ERR_CORRUPTED;
-    Live blk{};
+    Live blk;
     const sdmm_status status = locate(heap, b, handle, &blk, SDMM_ERR_DOUBLE_FREE);
     if (status != SDMM_OK) return status;
     if ((blk.w1 & kTagMask) != expected_tag) return SDMM_ERR_TAG_MISMATCH;
@@ -1117,7 +1117,7 @@ sdmm_status free_pointer(sdmm_heap *heap, const void *elements, uint32_t expecte
     if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
     Bounds b;
     if (!load_bounds(heap, &b)) return SDMM_ERR_CORRUPTED;
-    Live blk{};
+    Live blk;
     const sdmm_status status = locate_pointer(heap, b, elements, &blk);
     if (status != SDMM_OK) return status;
     if ((blk.w1 & kTagMask) != expected_tag) return SDMM_ERR_TAG_MISMATCH;
@@ -1129,7 +1129,7 @@ sdmm_status resolve(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdm
     if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
     Bounds b;
     if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
-    Live blk{};
+    Live blk;
     const sdmm_status status = locate(heap, b, handle, &blk, SDMM_ERR_STALE_HANDLE);
     if (status != SDMM_OK) return fail(out, status);
     if ((blk.w1 & kTagMask) != expected_tag) return fail(out, SDMM_ERR_TAG_MISMATCH);
@@ -1143,7 +1143,7 @@ sdmm_status from_pointer(sdmm_heap *heap, const void *elements, uint32_t expecte
     if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
     Bounds b;
     if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
-    Live blk{};
+    Live blk;
     const sdmm_status status = locate_pointer(heap, b, elements, &blk);
     if (status != SDMM_OK) return fail(out, status);
     if ((blk.w1 & kTagMask) != expected_tag) return fail(out, SDMM_ERR_TAG_MISMATCH);
@@ -1157,7 +1157,7 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
     if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
     Bounds b;
     if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
-    Live blk{};
+    Live blk;
     const sdmm_status status = locate_block(heap, b, block, &blk, SDMM_ERR_STALE_HANDLE);
     if (status != SDMM_OK) return fail(out, status);
     if (!tail_ok(blk)) return fail(out, SDMM_ERR_CORRUPTED);
