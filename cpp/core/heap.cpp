@@ -780,8 +780,9 @@ inline void describe(sdmm_heap *heap, const Live &blk, sdmm_block *out) {
 // damaged (a caller wrote over it).
 inline bool tail_ok(const Live &blk) {
     const u64 tag = blk.w1 & kTagMask;
+    // At least one element: the tail leaves room for one of the tag's size.
     return tag != SDMM_TAG_NONE && tag < SDMM_TAG_COUNT &&
-           ((blk.w1 >> kTailShift) & 0xF) <= blk.size - kHeader;
+           ((blk.w1 >> kTailShift) & 0xF) + (u64{1} << size_log2_of(tag)) <= blk.size - kHeader;
 }
 
 // Checks the pointer to a block's elements and locates the block.
