@@ -17,7 +17,7 @@
 // allocation that finds no free block releases all of them first, so this
 // bounds the worst case of one allocation (bench/solana/RESULTS.md).
 #ifndef SDMM_CACHE_LIMIT
-#define SDMM_CACHE_LIMIT 32
+#define SDMM_CACHE_LIMIT 64
 #endif
 
 #include <stdint.h>

@@ -890,7 +890,10 @@ sdmm_status alloc_slow(sdmm_heap *heap, const Bounds &bounds, u64 need, Live *bl
         // block that could is returned to the coalescing heap first, as if
         // it had never been cached, so caching does not push small requests
         // onto fresh memory (the 32 KiB efficiency measures that).
-        for (u64 bigger = need + kGranule; bigger <= kCacheMaxBytes; bigger += kGranule) {
+        // (Only once the heap is a quarter full: before, there is room.)
+        const u64 room = b.sentinel - b.first;
+        for (u64 bigger = need + kGranule;
+             bigger <= kCacheMaxBytes && get64(heap, SDMM_FIELD(allocated)) * 4 >= room; bigger += kGranule) {
             if (load32(heap, SDMM_FIELD(cache_head) + (((bigger >> 3) - 2) << 2)) == 0) continue;
             Live cached{};
             bool corrupt = false;
