@@ -1,7 +1,8 @@
 //! Build script of sdmm-sys.
 //!
 //! 1. Generates the Rust side of the one type table: `ffi/sdmm_types.def` and
-//!    `ffi/sdmm_status.def` are read here and turned into macro invocations
+//!    `ffi/sdmm_status.def` are read through the C preprocessor (their one
+//!    parser) and turned into macro invocations
 //!    (`$OUT_DIR/sdmm_tables.rs`, included by `lib.rs`), so a new row in the
 //!    .def is a new `Heap::alloc_<name>` / `<Camel>Block` / `Error` variant
 //!    with no Rust edit.
@@ -32,61 +33,68 @@ struct StatusRow {
     message: String,
 }
 
-/// The arguments of every `MACRO(...)` invocation that starts a line
-/// (comment lines and the `#define`s of the consumers are skipped).
-fn invocations(text: &str, macro_name: &str) -> Vec<String> {
-    let open = format!("{macro_name}(");
+/// The rows of both tables as the C preprocessor reads them -- the one
+/// parser of the .def files (the C, C++, BPF and SBF builds include them;
+/// the Solana tests read the same preprocessor output). Each row comes out
+/// as one `SDMM_ROW|kind|field|field...` line.
+fn table_rows(ffi: &Path, out_dir: &Path) -> Vec<Vec<String>> {
+    let template = out_dir.join("sdmm_tables.c");
+    fs::write(
+        &template,
+        "#define SDMM_TYPE(name, TAG, Camel, c_type, size_log2) \\\n\
+         SDMM_ROW|type|name|TAG|Camel|c_type|size_log2\n\
+         #include \"sdmm_types.def\"\n\
+         #define SDMM_STATUS(NAME, value, message) SDMM_ROW|status|NAME|value|message\n\
+         #include \"sdmm_status.def\"\n",
+    )
+    .expect("write the table template");
+    let expanded = cc::Build::new()
+        .file(&template)
+        .include(ffi)
+        .cargo_metadata(false)
+        .cargo_warnings(false)
+        .expand();
+    let text = String::from_utf8(expanded).expect("preprocessor output is UTF-8");
     text.lines()
         .map(str::trim)
-        .filter(|line| line.starts_with(&open))
-        .map(|line| {
-            let inner = &line[open.len()..];
-            let close = inner
-                .rfind(')')
-                .unwrap_or_else(|| panic!("unterminated {macro_name}( row: {line}"));
-            inner[..close].to_string()
-        })
+        .filter(|line| line.starts_with("SDMM_ROW"))
+        .map(|row| row.split('|').skip(1).map(|f| f.trim().to_string()).collect())
         .collect()
 }
 
-fn parse_types(text: &str) -> Vec<TypeRow> {
-    invocations(text, "SDMM_TYPE")
-        .iter()
-        .map(|args| {
-            let f: Vec<&str> = args.split(',').map(str::trim).collect();
-            assert_eq!(f.len(), 5, "SDMM_TYPE needs 5 fields: {args}");
+fn parse_types(rows: &[Vec<String>]) -> Vec<TypeRow> {
+    rows.iter()
+        .filter(|f| f[0] == "type")
+        .map(|f| {
+            assert_eq!(f.len(), 6, "SDMM_TYPE needs 5 fields: {f:?}");
             TypeRow {
-                name: f[0].to_string(),
-                tag: f[1].to_string(),
-                camel: f[2].to_string(),
-                c_type: f[3].to_string(),
-                size_log2: f[4]
+                name: f[1].clone(),
+                tag: f[2].clone(),
+                camel: f[3].clone(),
+                c_type: f[4].clone(),
+                size_log2: f[5]
                     .parse()
-                    .unwrap_or_else(|_| panic!("size_log2 is not a number: {args}")),
+                    .unwrap_or_else(|_| panic!("size_log2 is not a number: {f:?}")),
             }
         })
         .collect()
 }
 
-fn parse_statuses(text: &str) -> Vec<StatusRow> {
-    invocations(text, "SDMM_STATUS")
-        .iter()
-        .map(|args| {
-            // The message is the last field and may contain commas.
-            let mut f = args.splitn(3, ',').map(str::trim);
-            let name = f.next().unwrap_or_default().to_string();
-            let value = f
-                .next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("status value is not a number: {args}"));
-            let message = f.next().unwrap_or_default().to_string();
+fn parse_statuses(rows: &[Vec<String>]) -> Vec<StatusRow> {
+    rows.iter()
+        .filter(|f| f[0] == "status")
+        .map(|f| {
+            assert_eq!(f.len(), 4, "SDMM_STATUS needs 3 fields: {f:?}");
+            let message = f[3].clone();
             assert!(
                 message.starts_with('"') && message.ends_with('"') && !message.contains('\\'),
-                "status message must be a plain string literal: {args}"
+                "status message must be a plain string literal: {f:?}"
             );
             StatusRow {
-                name,
-                value,
+                name: f[1].clone(),
+                value: f[2]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("status value is not a number: {f:?}")),
                 message,
             }
         })
@@ -214,12 +222,12 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
 
     // ---- 1. the tables ---------------------------------------------------
-    let read = |p: &Path| {
-        println!("cargo:rerun-if-changed={}", p.display());
-        fs::read_to_string(p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
-    };
-    let types = parse_types(&read(&ffi.join("sdmm_types.def")));
-    let statuses = parse_statuses(&read(&ffi.join("sdmm_status.def")));
+    for def in ["sdmm_types.def", "sdmm_status.def"] {
+        println!("cargo:rerun-if-changed={}", ffi.join(def).display());
+    }
+    let rows = table_rows(&ffi, &out_dir);
+    let types = parse_types(&rows);
+    let statuses = parse_statuses(&rows);
     assert!(!types.is_empty(), "sdmm_types.def has no rows");
     assert!(
         statuses.iter().any(|s| s.value == 0 && s.name == "OK"),
