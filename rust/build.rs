@@ -58,7 +58,12 @@ fn table_rows(ffi: &Path, out_dir: &Path) -> Vec<Vec<String>> {
     text.lines()
         .map(str::trim)
         .filter(|line| line.starts_with("SDMM_ROW"))
-        .map(|row| row.split('|').skip(1).map(|f| f.trim().to_string()).collect())
+        .map(|row| {
+            row.split('|')
+                .skip(1)
+                .map(|f| f.trim().to_string())
+                .collect()
+        })
         .collect()
 }
 
