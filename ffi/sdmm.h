@@ -11,8 +11,15 @@
  *     if (b.status == SDMM_OK) { b.as.u64[7] = 42; sdmm_free(heap, b); }
  *
  * All heap state lives inside the arena, links are 32-bit offsets from the
- * arena start, and every function is O(1) except sdmm_heap_check and
- * sdmm_heap_stats (a walk) and the zero-fill/copy of the caller's data.
+ * arena start, and every function runs in bounded time: sdmm_heap_check and
+ * sdmm_heap_stats walk the heap, an allocation that finds no free block
+ * first releases the recently freed blocks kept in exact-size caches (at
+ * most SDMM_CACHE_LIMIT, 64 by default), and zero-fill and copies are linear
+ * in the caller's request.
+ *
+ * Whatever bytes an arena holds, no call reads or writes outside
+ * [arena, arena + len): damaged metadata is SDMM_ERR_CORRUPTED, not
+ * followed (len as given to sdmm_heap_init or validated by attach).
  *
  * Two forms of every block-valued function:
  *   - by value (`sdmm_alloc_u64`, `sdmm_free`, ...): the host convenience layer;
@@ -86,7 +93,8 @@ typedef struct sdmm_block {
     uint32_t status;   /* sdmm_status: SDMM_OK, or why it failed */
     uint32_t len;      /* element count */
     uint32_t reserved; /* zero */
-    uint64_t handle;   /* position-independent: offset + generation; 0 on failure */
+    uint64_t handle;   /* position-independent: offset (bits 3-31) + generation and tag (32-63)
+                          + a per-heap salt (bits 0-2, 36-39); 0 on failure */
     sdmm_block_data as;
 } sdmm_block;
 
@@ -120,8 +128,10 @@ typedef struct sdmm_stats {
 
 sdmm_status sdmm_heap_init(void *arena, size_t len, sdmm_heap **out);
 sdmm_status sdmm_heap_init_flags(void *arena, size_t len, uint32_t flags, sdmm_heap **out);
-/* Reopens a heap copied or mapped to a new address. Validates the control
- * structure in O(1); call sdmm_heap_check for a full walk. */
+/* Reopens a heap copied or mapped to a new address. Recomputes the whole
+ * geometry from the recorded length (which must fit `len`) and refuses any
+ * other; writes nothing, so read-only memory attaches. O(1); call
+ * sdmm_heap_check for a full walk. */
 sdmm_status sdmm_heap_attach(void *arena, size_t len, sdmm_heap **out);
 
 /* Pointer twins: the result is written to *out (which may alias *block). */
