@@ -2,7 +2,7 @@
 //
 // Standard containers ask for bytes with an alignment, so this adapter uses
 // the byte-level entry points meant for adapters (sdmm_alloc_aligned_uninit_into
-// and sdmm_block_from_ptr_into) rather than the typed API.
+// and sdmm_free_ptr, which validates the pointer once) rather than the typed API.
 #include <new>
 #include <sdmm/sdmm.hpp>
 
@@ -17,8 +17,8 @@ void *MemoryResource::do_allocate(std::size_t bytes, std::size_t alignment) {
 }
 
 void MemoryResource::do_deallocate(void *p, std::size_t /*bytes*/, std::size_t /*alignment*/) {
-    sdmm_block block;
-    if (sdmm_block_from_ptr_into(heap_, p, SDMM_TAG_U8, &block) == SDMM_OK) sdmm_free_ref(heap_, &block);
+    // deallocate cannot report an error: a pointer the heap refuses is ignored.
+    (void)sdmm_free_ptr(heap_, p, SDMM_TAG_U8);
 }
 
 }  // namespace sdmm
