@@ -201,9 +201,9 @@ fn damaged_arena_is_refused_by_attach() {
         let heap = Heap::new(&mut arena).unwrap();
         heap.alloc_u64(4).unwrap().into_handle()
     };
-    // The low 32 bits of a handle are the block's offset (DESIGN.md): smash
-    // the block's 8-byte header.
-    let offset = (handle.to_raw() & 0xFFFF_FFFF) as usize;
+    // Bits 3..31 of a handle are the block's offset (bits 0..2 carry the
+    // heap's salt, see sdmm.h): smash the block's 8-byte header.
+    let offset = (handle.to_raw() & 0xFFFF_FFF8) as usize;
     arena[offset..offset + 8].fill(0xFF);
     let err = Heap::attach(&mut arena).unwrap_err();
     assert!(
