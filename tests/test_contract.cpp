@@ -319,3 +319,125 @@ TEST(ContractZeroed, FreshMemoryIsNotClearedTwiceButReusedMemoryIs) {
 }
 
 }  // namespace
+
+// ---- core v2: caches, one-validation frees, salt, read-only attach --------------
+
+namespace {
+
+TEST_F(Contract, FreeByHandleAndByPointerValidateLikeFree) {
+    sdmm_block a = sdmm_alloc_u64(heap, 4);
+    sdmm_block p = sdmm_alloc_pubkey(heap, 2);
+    EXPECT_EQ(sdmm_free_handle(heap, a.handle, SDMM_TAG_I64), SDMM_ERR_TAG_MISMATCH);
+    EXPECT_EQ(sdmm_free_ptr(heap, a.as.u8 + 8, SDMM_TAG_U64), SDMM_ERR_INVALID_BLOCK) << "interior pointer";
+    EXPECT_EQ(sdmm_free_ptr(heap, p.as.u8, SDMM_TAG_HASH), SDMM_ERR_TAG_MISMATCH);
+    EXPECT_EQ(sdmm_free_handle(heap, a.handle, SDMM_TAG_U64), SDMM_OK);
+    EXPECT_EQ(sdmm_free_handle(heap, a.handle, SDMM_TAG_U64), SDMM_ERR_DOUBLE_FREE)
+        << "a cached block is not live";
+    EXPECT_EQ(sdmm_free_ptr(heap, a.as.u8, SDMM_TAG_U64), SDMM_ERR_INVALID_BLOCK);
+    EXPECT_EQ(sdmm_free_ptr(heap, p.as.u8, SDMM_TAG_PUBKEY), SDMM_OK);
+    EXPECT_EQ(sdmm_free_handle(nullptr, p.handle, SDMM_TAG_PUBKEY), SDMM_ERR_INVALID_HEAP);
+}
+
+TEST_F(Contract, CachedBlockComesBackZeroedWithANewGeneration) {
+    sdmm_block a = sdmm_alloc_u64(heap, 6);
+    for (uint32_t i = 0; i < 6; ++i) a.as.u64[i] = ~0ull;
+    const uint64_t old = a.handle;
+    ASSERT_EQ(sdmm_free(heap, a), SDMM_OK);
+    sdmm_block b = sdmm_alloc_u64(heap, 6);  // the same size: the cache serves it
+    ASSERT_EQ(b.status, SDMM_OK);
+    EXPECT_EQ(b.as.u64, a.as.u64) << "exact-size reuse";
+    for (uint32_t i = 0; i < 6; ++i) EXPECT_EQ(b.as.u64[i], 0u);
+    EXPECT_NE(b.handle, old);
+    expect_failed(sdmm_resolve(heap, old, SDMM_TAG_U64), SDMM_ERR_STALE_HANDLE);
+    EXPECT_EQ(sdmm_free(heap, b), SDMM_OK);
+}
+
+TEST_F(Contract, TrimCoalescesTheCaches) {
+    std::vector<sdmm_block> blocks;
+    for (uint32_t i = 1; i <= 32; ++i) blocks.push_back(sdmm_alloc_u64(heap, i));
+    for (const sdmm_block &b : blocks) ASSERT_EQ(sdmm_free(heap, b), SDMM_OK);
+    sdmm_stats st;
+    sdmm_heap_stats(heap, &st);
+    EXPECT_GT(st.free_blocks, 1u) << "freed small blocks rest in the caches";
+    ASSERT_EQ(sdmm_heap_trim(heap), SDMM_OK);
+    sdmm_heap_stats(heap, &st);
+    EXPECT_EQ(st.free_blocks, 1u);
+    EXPECT_EQ(st.largest_free + SDMM_BLOCK_HEADER_BYTES, st.capacity);
+    EXPECT_EQ(sdmm_heap_trim(nullptr), SDMM_ERR_INVALID_HEAP);
+}
+
+TEST_F(Contract, CachesNeverCauseOutOfMemory) {
+    // Fill the heap with small blocks, free them all (most go to the caches),
+    // then ask for one block as large as the heap: it must fit.
+    std::vector<sdmm_block> blocks;
+    for (;;) {
+        sdmm_block b = sdmm_alloc_u64(heap, 8);
+        if (b.status != SDMM_OK) break;
+        blocks.push_back(b);
+    }
+    for (const sdmm_block &b : blocks) ASSERT_EQ(sdmm_free(heap, b), SDMM_OK);
+    sdmm_stats st;
+    sdmm_heap_stats(heap, &st);
+    sdmm_block big = sdmm_alloc_u8(heap, static_cast<uint32_t>(st.capacity - SDMM_BLOCK_HEADER_BYTES));
+    ASSERT_EQ(big.status, SDMM_OK);
+    EXPECT_EQ(sdmm_free(heap, big), SDMM_OK);
+}
+
+TEST(ContractHandles, AnEarlierHeapsHandlesAreRefused) {
+    Arena arena(16 * 1024);
+    sdmm_heap *heap = nullptr;
+    ASSERT_EQ(sdmm_heap_init(arena.data(), arena.size(), &heap), SDMM_OK);
+    const sdmm_block a = sdmm_alloc_u64(heap, 4);
+    ASSERT_EQ(a.status, SDMM_OK);
+    // The same arena, initialised again: the same block lands at the same
+    // offset, but the old handle names a heap that is gone.
+    ASSERT_EQ(sdmm_heap_init(arena.data(), arena.size(), &heap), SDMM_OK);
+    const sdmm_block b = sdmm_alloc_u64(heap, 4);
+    ASSERT_EQ(b.status, SDMM_OK);
+    EXPECT_EQ(b.as.u64, a.as.u64);
+    EXPECT_NE(sdmm_resolve(heap, a.handle, SDMM_TAG_U64).status, SDMM_OK);
+    EXPECT_NE(sdmm_free_handle(heap, a.handle, SDMM_TAG_U64), SDMM_OK);
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_OK);
+}
+
+TEST(ContractAttach, AttachWritesNothing) {
+    Arena arena(16 * 1024);
+    sdmm_heap *heap = nullptr;
+    ASSERT_EQ(sdmm_heap_init(arena.data(), arena.size(), &heap), SDMM_OK);
+    const sdmm_block a = sdmm_alloc_u64(heap, 4);
+    ASSERT_EQ(a.status, SDMM_OK);
+    const std::vector<uint64_t> before = arena.words;
+    sdmm_heap *again = nullptr;
+    ASSERT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &again), SDMM_OK);
+    EXPECT_EQ(arena.words, before) << "attach must be possible on read-only memory";
+    sdmm_block r;
+    EXPECT_EQ(sdmm_resolve_into(again, a.handle, SDMM_TAG_U64, &r), SDMM_OK);
+    EXPECT_EQ(arena.words, before) << "resolve reads only";
+}
+
+TEST(ContractAttach, GeometryIsRecomputedNotTrusted) {
+    Arena arena(16 * 1024);
+    sdmm_heap *heap = nullptr;
+    ASSERT_EQ(sdmm_heap_init(arena.data(), arena.size(), &heap), SDMM_OK);
+    auto *control = static_cast<uint32_t *>(arena.data());
+    // Point the start map (word 5) at the block area: attach refuses it.
+    const uint32_t saved = control[5];
+    control[5] = control[3] + 64;
+    sdmm_heap *h = nullptr;
+    EXPECT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_ERR_CORRUPTED);
+    // And a heap already open refuses to use it.
+    sdmm_block b;
+    EXPECT_EQ(sdmm_alloc_u64_into(heap, 4, &b), SDMM_ERR_CORRUPTED);
+    control[5] = saved;
+    EXPECT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_OK);
+}
+
+TEST(ContractTagged, UnknownTagWithNullOutIsRefused) {
+    Arena arena(4096);
+    sdmm_heap *heap = nullptr;
+    ASSERT_EQ(sdmm_heap_init(arena.data(), arena.size(), &heap), SDMM_OK);
+    EXPECT_EQ(sdmm_alloc_tagged_into(heap, 99, 1, nullptr), SDMM_ERR_INVALID_BLOCK);
+    EXPECT_EQ(sdmm_alloc_tagged_into(heap, SDMM_TAG_U64, 1, nullptr), SDMM_ERR_INVALID_BLOCK);
+}
+
+}  // namespace
