@@ -14,7 +14,7 @@
  * arena start, and every function runs in bounded time: sdmm_heap_check and
  * sdmm_heap_stats walk the heap, an allocation that finds no free block
  * first releases the recently freed blocks kept in exact-size caches (at
- * most SDMM_CACHE_LIMIT, 64 by default), and zero-fill and copies are linear
+ * most SDMM_CACHE_LIMIT: 256 on hosts, 64 on SBF), and zero-fill and copies are linear
  * in the caller's request.
  *
  * Whatever bytes an arena holds, no call reads or writes outside
