@@ -441,3 +441,28 @@ TEST(ContractTagged, UnknownTagWithNullOutIsRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ContractCorrupt, CacheCycleWithHugeCountIsBounded) {
+    Arena arena(16 * 1024);
+    sdmm_heap *heap = nullptr;
+    ASSERT_EQ(sdmm_heap_init(arena.data(), arena.size(), &heap), SDMM_OK);
+    sdmm_block a = sdmm_alloc_u64(heap, 1);
+    sdmm_block b = sdmm_alloc_u64(heap, 1);
+    ASSERT_EQ(sdmm_free(heap, a), SDMM_OK);
+    ASSERT_EQ(sdmm_free(heap, b), SDMM_OK);  // cache: b -> a
+    ASSERT_EQ(sdmm_heap_check(heap), SDMM_OK);
+    // a's link (header word 1) back to b: a cycle; and a count no cache holds.
+    auto *a_header = reinterpret_cast<uint32_t *>(a.as.u8 - SDMM_BLOCK_HEADER_BYTES);
+    a_header[1] = static_cast<uint32_t>(b.handle & 0xFFFFFFF8u);
+    static_cast<uint32_t *>(arena.data())[11] = 0xFFFFFFFFu;  // Control::cached
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_ERR_CORRUPTED);     // returns, does not walk 2^32 links
+    sdmm_stats st;
+    sdmm_heap_stats(heap, &st);  // bounded too
+    // The drain releases b and a, then finds the link back to b, a block that
+    // is no longer cached: it stops there (bounded by the limit in any case).
+    EXPECT_EQ(sdmm_heap_trim(heap), SDMM_ERR_CORRUPTED);
+}
+
+}  // namespace

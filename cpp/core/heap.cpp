@@ -1322,6 +1322,7 @@ sdmm_status check(const sdmm_heap *heap) {
 
     // 3. Every cache: exact size, used and cached, no more than counted.
     const u64 cached = get(heap, SDMM_FIELD(cached));
+    if (cached > kCacheLimit) return SDMM_ERR_CORRUPTED;  // also bounds the walk below
     u64 seen = 0;
     for (u64 i = 0; i < kCacheSizes; ++i) {
         const u64 need = (i + 2) << 3;
