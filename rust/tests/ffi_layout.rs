@@ -33,7 +33,7 @@ macro_rules! sdmm_element_aliases {
 
 macro_rules! sdmm_types {
     ($( ($name:literal, $Camel:ident, $Block:ident, $elem:ty, $ctag:path, $tagv:literal, $log2:literal,
-         $alloc:ident, $resolve:ident, $into:path) ),* $(,)?) => {
+         $alloc:ident, $alloc_from:ident, $resolve:ident, $into:path) ),* $(,)?) => {
         #[test]
         fn every_tag_matches_the_c_library() {
             let mut seen = 0u32;
@@ -86,6 +86,41 @@ macro_rules! sdmm_types {
             )*
             heap.check().unwrap();
             assert_eq!(heap.stats().live_blocks, 0);
+        }
+
+        #[test]
+        fn every_type_is_built_from_slices_and_behaves_like_one() {
+            use core::borrow::{Borrow, BorrowMut};
+            let mut arena = vec![0u8; 64 * 1024];
+            let heap = Heap::new(&mut arena).unwrap();
+            $(
+                {
+                    // SAFETY: every element type is plain integers or bytes
+                    // (any bit pattern is valid) and at most 64 bytes.
+                    let v: $elem = unsafe { core::mem::transmute_copy(&[0x5Au8; 64]) };
+                    assert_ne!(v, <$elem>::default(), $name);
+                    let src = [<$elem>::default(), v, v];
+                    let mut b = heap.$alloc_from(&src).expect($name);
+                    assert_eq!(b.handle().tag(), Some(Tag::$Camel), $name);
+                    assert_eq!(Tag::try_from($tagv), Ok(Tag::$Camel), $name);
+                    assert_eq!(b, src, $name);
+                    assert!(b == src[..], $name);
+                    assert_eq!(b, &src[..], $name);
+                    assert_eq!(AsRef::<[$elem]>::as_ref(&b), &src[..], $name);
+                    assert_eq!(Borrow::<[$elem]>::borrow(&b), &src[..], $name);
+                    assert_eq!((&b).into_iter().filter(|e| **e == v).count(), 2, $name);
+                    for e in &mut b {
+                        *e = v;
+                    }
+                    assert_eq!(b, [v; 3], $name);
+                    AsMut::<[$elem]>::as_mut(&mut b)[0] = <$elem>::default();
+                    BorrowMut::<[$elem]>::borrow_mut(&mut b)[2] = <$elem>::default();
+                    assert_eq!(b, [<$elem>::default(), v, <$elem>::default()], $name);
+                    assert_eq!(heap.$alloc_from(&[]).unwrap_err(), Error::ZeroCount, $name);
+                }
+            )*
+            assert_eq!(heap.stats().live_blocks, 0);
+            heap.check().unwrap();
         }
     };
 }
