@@ -136,9 +136,76 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 
-/// Heap statistics (`sdmm_stats`): capacity, bytes and blocks in use,
-/// high-water mark, largest possible allocation, refused allocations, …
-pub type Stats = ffi::sdmm_stats;
+/// Heap statistics, from [`Heap::stats`] (and [`StaticHeap::stats`] /
+/// [`GlobalHeap::stats`]): the C library's `sdmm_stats` ([`ffi::sdmm_stats`])
+/// as a Rust struct of its own.
+///
+/// `#[non_exhaustive]`: a later version may add fields without breaking
+/// code that reads these. Outside this crate a struct literal does not
+/// compile; `Stats::default()` and `Stats::from(raw)` build one. All sizes
+/// are in bytes.
+///
+/// ```
+/// use sdmm_sys::{Heap, Stats};
+///
+/// let mut arena = [0u8; 4096];
+/// let heap = Heap::new(&mut arena)?;
+/// let block = heap.alloc_u64(10)?;
+/// let s: Stats = heap.stats();
+/// assert_eq!(s.live_blocks, 1);
+/// assert!(s.allocated >= 80 && s.allocated <= s.peak_allocated);
+/// assert!(s.largest_free < s.capacity && s.capacity < 4096);
+/// drop(block);
+/// assert_eq!((heap.stats().live_blocks, heap.stats().allocated), (0, 0));
+/// # Ok::<(), sdmm_sys::Error>(())
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Bytes available for blocks: the arena minus the control structures.
+    pub capacity: u64,
+    /// Bytes in live blocks, their headers included.
+    pub allocated: u64,
+    /// High-water mark of `allocated` since the heap was created.
+    pub peak_allocated: u64,
+    /// Blocks allocated and not yet freed (detached ones included).
+    pub live_blocks: u64,
+    /// The largest number of bytes one allocation can get now.
+    pub largest_free: u64,
+    /// Allocations refused with [`Error::OutOfMemory`].
+    pub oom_count: u64,
+    /// Number of free blocks: a measure of fragmentation.
+    pub free_blocks: u64,
+    /// Fixed cost of the heap: header, size-class lists, block-start map.
+    pub control_bytes: u64,
+}
+
+impl From<ffi::sdmm_stats> for Stats {
+    fn from(raw: ffi::sdmm_stats) -> Stats {
+        // Destructured in full: a field added to the C struct is a compile
+        // error here until this struct gets it too.
+        let ffi::sdmm_stats {
+            capacity,
+            allocated,
+            peak_allocated,
+            live_blocks,
+            largest_free,
+            oom_count,
+            free_blocks,
+            control_bytes,
+        } = raw;
+        Stats {
+            capacity,
+            allocated,
+            peak_allocated,
+            live_blocks,
+            largest_free,
+            oom_count,
+            free_blocks,
+            control_bytes,
+        }
+    }
+}
 
 // ---- generated from the tables ---------------------------------------------
 
@@ -789,10 +856,10 @@ impl<'arena> Heap<'arena> {
     /// free lists, not O(1).
     #[must_use]
     pub fn stats(&self) -> Stats {
-        let mut out = Stats::default();
+        let mut out = ffi::sdmm_stats::default();
         // SAFETY: live heap, valid out-pointer.
         unsafe { ffi::sdmm_heap_stats(self.raw.as_ptr(), &mut out) };
-        out
+        Stats::from(out)
     }
 
     /// Walks every block and list and verifies every invariant of the heap.

@@ -206,3 +206,39 @@ fn by_value_and_pointer_forms_agree() {
         assert_eq!(ffi::sdmm_heap_check(heap), ffi::SDMM_OK);
     }
 }
+
+#[test]
+fn stats_take_every_field_of_the_c_struct() {
+    let raw = ffi::sdmm_stats {
+        capacity: 1,
+        allocated: 2,
+        peak_allocated: 3,
+        live_blocks: 4,
+        largest_free: 5,
+        oom_count: 6,
+        free_blocks: 7,
+        control_bytes: 8,
+    };
+    let s = Stats::from(raw);
+    assert_eq!(
+        [
+            s.capacity,
+            s.allocated,
+            s.peak_allocated,
+            s.live_blocks,
+            s.largest_free,
+            s.oom_count,
+            s.free_blocks,
+            s.control_bytes
+        ],
+        [1, 2, 3, 4, 5, 6, 7, 8]
+    );
+    // What the heap reports is the C library's own numbers.
+    let mut arena = vec![0u64; 512];
+    // SAFETY: u8 view of the u64 buffer (no alignment or validity needs).
+    let bytes = unsafe { std::slice::from_raw_parts_mut(arena.as_mut_ptr().cast::<u8>(), 4096) };
+    let heap = Heap::new(bytes).unwrap();
+    let _block = heap.alloc_u32(7).unwrap();
+    assert_eq!(heap.stats().live_blocks, 1);
+    assert_eq!(heap.stats().control_bytes + heap.stats().capacity, 4096);
+}
