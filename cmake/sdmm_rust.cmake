@@ -1,7 +1,8 @@
 # sdmm-sys (the Rust crate at the repository root) inside the CMake build.
 #
-# ctest runs cargo: the Rust tests, clippy, rustfmt, the bindings drift check
-# and a packaging test, so one `ctest` shows GoogleTest and cargo together.
+# ctest runs cargo: the Rust tests, clippy, rustfmt, the bindings drift check,
+# a publish dry run and a packaging test, so one `ctest` shows GoogleTest and
+# cargo together.
 # cargo links the core CMake already compiled (SDMM_LIB_DIR) instead of
 # compiling it again with the cc crate, and builds under this build tree
 # (CARGO_TARGET_DIR), never in the source tree's target/.
@@ -35,4 +36,5 @@ sdmm_rust_test(cargo_test)        # unit, integration, proptest, trybuild, doc t
 sdmm_rust_test(clippy)            # cargo clippy --all-targets -D warnings (std and no_std)
 sdmm_rust_test(fmt)               # cargo fmt --check
 sdmm_rust_test(bindings_drift)    # rust/src/ffi.rs == bindgen(ffi/sdmm.h)
+sdmm_rust_test(publish_dry_run)   # cargo publish --dry-run: manifest, package contents, packaged build
 sdmm_rust_test(package_consumer ${PROJECT_BINARY_DIR}/rust-package)  # cargo package -> fresh crate

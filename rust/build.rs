@@ -4,7 +4,7 @@
 //!    `ffi/sdmm_status.def` are read through the C preprocessor (their one
 //!    parser) and turned into macro invocations
 //!    (`$OUT_DIR/sdmm_tables.rs`, included by `lib.rs`), so a new row in the
-//!    .def is a new `Heap::alloc_<name>` / `<Camel>Block` / `Error` variant
+//!    .def is a new `Heap::alloc_<name>[_from]` / `<Camel>Block` / `Error` variant
 //!    with no Rust edit.
 //! 2. Builds the allocator core (`cpp/core/heap.cpp` + `ffi/sdmm.cpp`) with
 //!    the `cc` crate, or links a prebuilt `libsdmm.a` from `SDMM_LIB_DIR`
@@ -177,7 +177,8 @@ fn generate(types: &[TypeRow], statuses: &[StatusRow]) -> String {
         .map(|(i, t)| {
             format!(
                 "({name:?}, {Camel}, {Camel}Block, {elem}, crate::ffi::SDMM_TAG_{TAG}, {tag_value}, \
-                 {size_log2}, alloc_{name}, resolve_{name}, crate::ffi::sdmm_alloc_{name}_into)",
+                 {size_log2}, alloc_{name}, alloc_{name}_from, resolve_{name}, \
+                 crate::ffi::sdmm_alloc_{name}_into)",
                 name = t.name,
                 Camel = t.camel,
                 // Struct elements are named by their public alias (`crate::Pubkey`),

@@ -196,7 +196,7 @@ impl Inner {
 
     fn stats(&self, arena: *mut u8, len: usize) -> Option<Stats> {
         let (status, s) = self.run(arena, len, |heap| {
-            let mut s = Stats::default();
+            let mut s = ffi::sdmm_stats::default();
             // SAFETY: checked first, so stats only ever reads a heap.
             let status = unsafe { ffi::sdmm_heap_check(heap) };
             if status == ffi::SDMM_OK {
@@ -205,7 +205,7 @@ impl Inner {
             }
             (status, s)
         });
-        (status == ffi::SDMM_OK).then_some(s)
+        (status == ffi::SDMM_OK).then(|| Stats::from(s))
     }
 
     fn check(&self, arena: *mut u8, len: usize) -> Result<(), crate::Error> {

@@ -38,6 +38,61 @@
 //! a freed block's handle gives [`Error::StaleHandle`], even after its
 //! memory was reused.
 //!
+//! # Blocks behave like slices
+//!
+//! A block derefs to its slice, so every slice method works on it (`iter`,
+//! `sort`, `copy_from_slice`, `len`, …), and every block type implements the
+//! traits generic code asks a slice-like container for: `IntoIterator` for
+//! `&block` and `&mut block`, `AsRef<[T]>`, `AsMut<[T]>`, `Borrow<[T]>`,
+//! `BorrowMut<[T]>`, and `PartialEq` with `[T]`, `&[T]` and `[T; N]` (the
+//! elements are compared, not the handles). `heap.alloc_<type>_from(&src)`
+//! allocates a block holding a copy of a slice, like bumpalo's
+//! `alloc_slice_copy`.
+//!
+//! ```
+//! use core::borrow::{Borrow, BorrowMut};
+//! use sdmm_sys::{Error, Heap, Pubkey};
+//!
+//! let mut arena = [0u8; 4096];
+//! let heap = Heap::new(&mut arena)?;
+//! let mut prices = heap.alloc_u64_from(&[30, 10, 20])?; // a copy of the slice
+//! for p in &mut prices {
+//!     *p *= 2; // IntoIterator for &mut block
+//! }
+//! let mut total = 0;
+//! for p in &prices {
+//!     total += p; // IntoIterator for &block
+//! }
+//! assert_eq!(total, 120);
+//! prices.sort_unstable(); // any slice method
+//! assert_eq!(prices, [20, 40, 60]); // PartialEq<[T; N]>
+//! assert_eq!(prices, &[20, 40, 60][..]); // PartialEq<&[T]>
+//! assert!(prices == *vec![20, 40, 60]); // PartialEq<[T]>
+//!
+//! // Functions generic over slice-like containers take blocks.
+//! fn sum(values: impl AsRef<[u64]>) -> u64 {
+//!     values.as_ref().iter().sum()
+//! }
+//! fn halve(mut values: impl AsMut<[u64]>) {
+//!     values.as_mut().iter_mut().for_each(|v| *v /= 2);
+//! }
+//! halve(&mut prices);
+//! assert_eq!(sum(&prices), 60);
+//! let view: &[u64] = prices.borrow();
+//! assert_eq!(view, [10, 20, 30]);
+//! let view: &mut [u64] = prices.borrow_mut();
+//! view[0] = 5;
+//! assert_eq!(prices[0], 5);
+//!
+//! // Every element type, the structs included; an empty source is refused.
+//! let keys = heap.alloc_pubkey_from(&[Pubkey { bytes: [7; 32] }, Pubkey::default()])?;
+//! assert_eq!((keys.len(), keys[0].bytes[31], keys[1]), (2, 7, Pubkey::default()));
+//! assert_eq!(heap.alloc_u8_from(&[]).unwrap_err(), Error::ZeroCount);
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! # Features
+//!
 //! The crate is `#![no_std]`; the default `std` feature only adds the `alloc`
 //! feature (owned heaps) and yielding in the allocator lock.
 //!
@@ -81,9 +136,76 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 
-/// Heap statistics (`sdmm_stats`): capacity, bytes and blocks in use,
-/// high-water mark, largest possible allocation, refused allocations, …
-pub type Stats = ffi::sdmm_stats;
+/// Heap statistics, from [`Heap::stats`] (and [`StaticHeap::stats`] /
+/// [`GlobalHeap::stats`]): the C library's `sdmm_stats` ([`ffi::sdmm_stats`])
+/// as a Rust struct of its own.
+///
+/// `#[non_exhaustive]`: a later version may add fields without breaking
+/// code that reads these. Outside this crate a struct literal does not
+/// compile; `Stats::default()` and `Stats::from(raw)` build one. All sizes
+/// are in bytes.
+///
+/// ```
+/// use sdmm_sys::{Heap, Stats};
+///
+/// let mut arena = [0u8; 4096];
+/// let heap = Heap::new(&mut arena)?;
+/// let block = heap.alloc_u64(10)?;
+/// let s: Stats = heap.stats();
+/// assert_eq!(s.live_blocks, 1);
+/// assert!(s.allocated >= 80 && s.allocated <= s.peak_allocated);
+/// assert!(s.largest_free < s.capacity && s.capacity < 4096);
+/// drop(block);
+/// assert_eq!((heap.stats().live_blocks, heap.stats().allocated), (0, 0));
+/// # Ok::<(), sdmm_sys::Error>(())
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Bytes available for blocks: the arena minus the control structures.
+    pub capacity: u64,
+    /// Bytes in live blocks, their headers included.
+    pub allocated: u64,
+    /// High-water mark of `allocated` since the heap was created.
+    pub peak_allocated: u64,
+    /// Blocks allocated and not yet freed (detached ones included).
+    pub live_blocks: u64,
+    /// The largest number of bytes one allocation can get now.
+    pub largest_free: u64,
+    /// Allocations refused with [`Error::OutOfMemory`].
+    pub oom_count: u64,
+    /// Number of free blocks: a measure of fragmentation.
+    pub free_blocks: u64,
+    /// Fixed cost of the heap: header, size-class lists, block-start map.
+    pub control_bytes: u64,
+}
+
+impl From<ffi::sdmm_stats> for Stats {
+    fn from(raw: ffi::sdmm_stats) -> Stats {
+        // Destructured in full: a field added to the C struct is a compile
+        // error here until this struct gets it too.
+        let ffi::sdmm_stats {
+            capacity,
+            allocated,
+            peak_allocated,
+            live_blocks,
+            largest_free,
+            oom_count,
+            free_blocks,
+            control_bytes,
+        } = raw;
+        Stats {
+            capacity,
+            allocated,
+            peak_allocated,
+            live_blocks,
+            largest_free,
+            oom_count,
+            free_blocks,
+            control_bytes,
+        }
+    }
+}
 
 // ---- generated from the tables ---------------------------------------------
 
@@ -99,7 +221,7 @@ macro_rules! sdmm_element_aliases {
 /// row of `sdmm_types.def`.
 macro_rules! sdmm_types {
     ($( ($name:literal, $Camel:ident, $Block:ident, $elem:ty, $ctag:path, $tagv:literal, $log2:literal,
-         $alloc:ident, $resolve:ident, $into:path) ),* $(,)?) => {
+         $alloc:ident, $alloc_from:ident, $resolve:ident, $into:path) ),* $(,)?) => {
         /// The element type of a block (`sdmm_tag`); `0` (`SDMM_TAG_NONE`) is no type.
         #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u32)]
@@ -163,7 +285,7 @@ macro_rules! sdmm_types {
 /// `sdmm_types.def`; invoked once per row so errors quote only that row).
 macro_rules! sdmm_block_type {
     ( ($name:literal, $Camel:ident, $Block:ident, $elem:ty, $ctag:path, $tagv:literal, $log2:literal,
-       $alloc:ident, $resolve:ident, $into:path) ) => {
+       $alloc:ident, $alloc_from:ident, $resolve:ident, $into:path) ) => {
             #[doc = concat!("An owning block of `", $name, "` elements in a [`Heap`]: derefs to `[",
                             stringify!($elem), "]`, frees itself on drop, cannot outlive its heap.")]
             pub struct $Block<'heap> {
@@ -238,6 +360,81 @@ macro_rules! sdmm_block_type {
                 }
             }
 
+            // Slice behaviour (see "Blocks behave like slices" in the crate
+            // docs, whose example exercises every impl below).
+
+            /// Iterates over `&T`, as `for x in &slice` does.
+            impl<'a> IntoIterator for &'a $Block<'_> {
+                type Item = &'a $elem;
+                type IntoIter = core::slice::Iter<'a, $elem>;
+                #[inline]
+                fn into_iter(self) -> Self::IntoIter {
+                    self.iter()
+                }
+            }
+
+            /// Iterates over `&mut T`, as `for x in &mut slice` does.
+            impl<'a> IntoIterator for &'a mut $Block<'_> {
+                type Item = &'a mut $elem;
+                type IntoIter = core::slice::IterMut<'a, $elem>;
+                #[inline]
+                fn into_iter(self) -> Self::IntoIter {
+                    self.iter_mut()
+                }
+            }
+
+            impl AsRef<[$elem]> for $Block<'_> {
+                #[inline]
+                fn as_ref(&self) -> &[$elem] {
+                    self
+                }
+            }
+
+            impl AsMut<[$elem]> for $Block<'_> {
+                #[inline]
+                fn as_mut(&mut self) -> &mut [$elem] {
+                    self
+                }
+            }
+
+            impl core::borrow::Borrow<[$elem]> for $Block<'_> {
+                #[inline]
+                fn borrow(&self) -> &[$elem] {
+                    self
+                }
+            }
+
+            impl core::borrow::BorrowMut<[$elem]> for $Block<'_> {
+                #[inline]
+                fn borrow_mut(&mut self) -> &mut [$elem] {
+                    self
+                }
+            }
+
+            /// Equal when the elements are (the handle is not compared).
+            impl PartialEq<[$elem]> for $Block<'_> {
+                #[inline]
+                fn eq(&self, other: &[$elem]) -> bool {
+                    **self == *other
+                }
+            }
+
+            /// Equal when the elements are (the handle is not compared).
+            impl PartialEq<&[$elem]> for $Block<'_> {
+                #[inline]
+                fn eq(&self, other: &&[$elem]) -> bool {
+                    **self == **other
+                }
+            }
+
+            /// Equal when the elements are (the handle is not compared).
+            impl<const N: usize> PartialEq<[$elem; N]> for $Block<'_> {
+                #[inline]
+                fn eq(&self, other: &[$elem; N]) -> bool {
+                    **self == other[..]
+                }
+            }
+
         impl<'arena> Heap<'arena> {
                 #[doc = concat!("Allocates `n` zero-filled `", $name, "` elements (`sdmm_alloc_",
                                 $name, "`); the block frees itself on drop.")]
@@ -256,6 +453,20 @@ macro_rules! sdmm_block_type {
                     Error::check(status)?;
                     // SAFETY: written above with SDMM_OK.
                     Ok($Block { raw: unsafe { RawBlock::from_c(self.raw, out.as_ptr()) } })
+                }
+
+                #[doc = concat!("Allocates a block of `", $name, "` elements holding a copy of `src` ",
+                                "(like bumpalo's `alloc_slice_copy`); see the crate docs' ",
+                                "[example](crate#blocks-behave-like-slices).")]
+                ///
+                /// # Errors
+                /// As the zero-filled allocation: [`Error::ZeroCount`] for an
+                /// empty `src`, [`Error::TooLarge`], [`Error::OutOfMemory`].
+                #[inline]
+                pub fn $alloc_from(&self, src: &[$elem]) -> Result<$Block<'_>, Error> {
+                    let mut block = self.$alloc(src.len())?;
+                    block.copy_from_slice(src);
+                    Ok(block)
                 }
 
                 #[doc = concat!("Takes back ownership of the `", $name,
@@ -346,13 +557,109 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
+/// A `u32` that is not the value of any [`Tag`] (the error of
+/// `Tag::try_from`), e.g. `0` (`SDMM_TAG_NONE`) or a value from a newer table.
+///
+/// ```
+/// use sdmm_sys::{Tag, UnknownTag};
+///
+/// assert_eq!(Tag::try_from(4), Ok(Tag::U64)); // SDMM_TAG_U64
+/// assert_eq!(u32::from(Tag::U64), 4);
+/// let err: UnknownTag = Tag::try_from(0).unwrap_err();
+/// assert_eq!((err.raw(), err.to_string().as_str()), (0, "unknown sdmm tag 0"));
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct UnknownTag(u32);
+
+impl UnknownTag {
+    /// The refused value.
+    #[must_use]
+    pub const fn raw(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for UnknownTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown sdmm tag {}", self.0)
+    }
+}
+
+impl core::error::Error for UnknownTag {}
+
+/// [`Tag::from_raw`] with an error value; see [`UnknownTag`] for an example.
+impl TryFrom<u32> for Tag {
+    type Error = UnknownTag;
+
+    #[inline]
+    fn try_from(raw: u32) -> Result<Tag, UnknownTag> {
+        Tag::from_raw(raw).ok_or(UnknownTag(raw))
+    }
+}
+
+/// [`Tag::raw`]: the C value (`SDMM_TAG_*`).
+impl From<Tag> for u32 {
+    #[inline]
+    fn from(tag: Tag) -> u32 {
+        tag.raw()
+    }
+}
+
+/// The table name, as [`Tag::name`] (`u64`, `pubkey`, …).
+///
+/// ```
+/// assert_eq!(sdmm_sys::Tag::Pubkey.to_string(), "pubkey");
+/// ```
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 // ---- handles ----------------------------------------------------------------
 
 /// A position-independent reference to a block: its offset in the arena and
 /// its generation. It stays meaningful when the arena is copied or mapped
 /// elsewhere ([`Heap::attach`]) and never resolves to reused memory.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Printed for people with `Display` as `sdmm:<tag>@<offset>#g<generation>`:
+/// the element type's table name, the block's offset from the start of the
+/// heap in hex and its generation in decimal (`sdmm:u64@0x1a8#g1234`). A value
+/// whose tag bits name no type prints `tag<n>` instead of a name. `Debug`
+/// also shows the raw 64-bit value, the one the C API returns
+/// (`sdmm_block.handle`) and that [`Handle::to_raw`] gives.
+///
+/// ```
+/// use sdmm_sys::{Handle, Heap, Tag};
+///
+/// let mut arena = [0u8; 4096];
+/// let heap = Heap::new(&mut arena)?;
+/// let block = heap.alloc_u64(3)?;
+/// let h = block.handle();
+/// assert_eq!(h.tag(), Some(Tag::U64));
+/// assert_eq!(h.offset() % 8, 0);
+/// assert_eq!(h.to_string(), format!("sdmm:u64@{:#x}#g{}", h.offset(), h.generation()));
+/// assert!(format!("{h:?}").starts_with("Handle { raw: 0x"));
+///
+/// // Handles from elsewhere print too; this one is made up.
+/// let raw = (1234u64 << 40) | (4 << 32) | 0x1a8;
+/// assert_eq!(Handle::from_raw(raw).to_string(), "sdmm:u64@0x1a8#g1234");
+/// assert_eq!(
+///     format!("{:?}", Handle::from_raw(raw)),
+///     "Handle { raw: 0x0004d204000001a8, tag: u64, offset: 0x1a8, generation: 1234 }"
+/// );
+/// # Ok::<(), sdmm_sys::Error>(())
+/// ```
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Handle(u64);
+
+// Handle bits (the core's layout, summarised in `ffi/sdmm.h`): the block's
+// offset in bits 3-31, its tag in 32-35, its generation in 40-63; bits 0-2
+// and 36-39 carry the heap's salt.
+const HANDLE_OFFSET_MASK: u64 = 0xFFFF_FFF8;
+const HANDLE_TAG_SHIFT: u32 = 32;
+const HANDLE_TAG_MASK: u64 = 0xF;
+const HANDLE_GENERATION_SHIFT: u32 = 40;
 
 impl Handle {
     /// The handle of a raw value (as stored by [`Handle::to_raw`]).
@@ -365,6 +672,72 @@ impl Handle {
     #[must_use]
     pub const fn to_raw(self) -> u64 {
         self.0
+    }
+
+    /// The offset of the block (its 8-byte header) from the start of the
+    /// heap, in bytes: a multiple of 8.
+    #[must_use]
+    pub const fn offset(self) -> u32 {
+        (self.0 & HANDLE_OFFSET_MASK) as u32
+    }
+
+    /// The generation of the block: a 24-bit allocation counter value,
+    /// never 0 for a handle the heap gave out.
+    #[must_use]
+    pub const fn generation(self) -> u32 {
+        (self.0 >> HANDLE_GENERATION_SHIFT) as u32
+    }
+
+    /// The element type the handle names, `None` if its tag bits name none.
+    #[must_use]
+    pub const fn tag(self) -> Option<Tag> {
+        Tag::from_raw(self.raw_tag())
+    }
+
+    const fn raw_tag(self) -> u32 {
+        ((self.0 >> HANDLE_TAG_SHIFT) & HANDLE_TAG_MASK) as u32
+    }
+}
+
+struct HandleTag(u32);
+
+impl fmt::Display for HandleTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Tag::from_raw(self.0) {
+            Some(tag) => f.write_str(tag.name()),
+            None => write!(f, "tag{}", self.0),
+        }
+    }
+}
+
+impl fmt::Debug for HandleTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// `sdmm:<tag>@<offset>#g<generation>`, e.g. `sdmm:u64@0x1a8#g1234`.
+impl fmt::Display for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sdmm:{}@{:#x}#g{}",
+            HandleTag(self.raw_tag()),
+            self.offset(),
+            self.generation()
+        )
+    }
+}
+
+/// `Handle { raw: 0x…, tag: u64, offset: 0x1a8, generation: 1234 }`.
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("raw", &format_args!("{:#018x}", self.0))
+            .field("tag", &HandleTag(self.raw_tag()))
+            .field("offset", &format_args!("{:#x}", self.offset()))
+            .field("generation", &self.generation())
+            .finish()
     }
 }
 
@@ -483,10 +856,10 @@ impl<'arena> Heap<'arena> {
     /// free lists, not O(1).
     #[must_use]
     pub fn stats(&self) -> Stats {
-        let mut out = Stats::default();
+        let mut out = ffi::sdmm_stats::default();
         // SAFETY: live heap, valid out-pointer.
         unsafe { ffi::sdmm_heap_stats(self.raw.as_ptr(), &mut out) };
-        out
+        Stats::from(out)
     }
 
     /// Walks every block and list and verifies every invariant of the heap.

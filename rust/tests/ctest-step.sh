@@ -29,6 +29,29 @@ case "$step" in
   bindings_drift)
     bash tools/gen-bindings.sh --check
     ;;
+  publish_dry_run)
+    # What `cargo publish` would do, short of uploading: package, check the
+    # manifest, build the packaged sources alone (the cc path, as a user's
+    # build does). Cargo warns that the test and bench targets are dropped
+    # (their files stay in the repository on purpose); any other warning
+    # fails the step. Needs the crates.io index: without a network, the
+    # offline `cargo package` (same packaging and build) stands in.
+    unset SDMM_LIB_DIR
+    log=$(mktemp)
+    trap 'rm -f "$log"' EXIT
+    if ! cargo publish --locked --dry-run --allow-dirty 2>&1 | tee "$log"; then
+      if grep -q -E 'failed to (update|get|download|query)|HTTP request|network|resolve host' "$log"; then
+        echo "(no network for the crates.io index; verifying with an offline cargo package)"
+        cargo package --locked --allow-dirty --offline 2>&1 | tee "$log"
+      else
+        exit 1
+      fi
+    fi
+    if grep '^warning:' "$log" | grep -v -E '^warning: (ignoring (test|benchmark) `[^`]*` as `rust/(tests|benches)/[^`]*` is not included in the published package|aborting upload due to dry run)$'; then
+      echo "FAIL: unexpected warnings from cargo publish --dry-run (above)"
+      exit 1
+    fi
+    ;;
   package_consumer)
     bash rust/tests/package_consumer.sh "$1"
     ;;

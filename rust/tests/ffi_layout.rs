@@ -33,7 +33,7 @@ macro_rules! sdmm_element_aliases {
 
 macro_rules! sdmm_types {
     ($( ($name:literal, $Camel:ident, $Block:ident, $elem:ty, $ctag:path, $tagv:literal, $log2:literal,
-         $alloc:ident, $resolve:ident, $into:path) ),* $(,)?) => {
+         $alloc:ident, $alloc_from:ident, $resolve:ident, $into:path) ),* $(,)?) => {
         #[test]
         fn every_tag_matches_the_c_library() {
             let mut seen = 0u32;
@@ -86,6 +86,41 @@ macro_rules! sdmm_types {
             )*
             heap.check().unwrap();
             assert_eq!(heap.stats().live_blocks, 0);
+        }
+
+        #[test]
+        fn every_type_is_built_from_slices_and_behaves_like_one() {
+            use core::borrow::{Borrow, BorrowMut};
+            let mut arena = vec![0u8; 64 * 1024];
+            let heap = Heap::new(&mut arena).unwrap();
+            $(
+                {
+                    // SAFETY: every element type is plain integers or bytes
+                    // (any bit pattern is valid) and at most 64 bytes.
+                    let v: $elem = unsafe { core::mem::transmute_copy(&[0x5Au8; 64]) };
+                    assert_ne!(v, <$elem>::default(), $name);
+                    let src = [<$elem>::default(), v, v];
+                    let mut b = heap.$alloc_from(&src).expect($name);
+                    assert_eq!(b.handle().tag(), Some(Tag::$Camel), $name);
+                    assert_eq!(Tag::try_from($tagv), Ok(Tag::$Camel), $name);
+                    assert_eq!(b, src, $name);
+                    assert!(b == src[..], $name);
+                    assert_eq!(b, &src[..], $name);
+                    assert_eq!(AsRef::<[$elem]>::as_ref(&b), &src[..], $name);
+                    assert_eq!(Borrow::<[$elem]>::borrow(&b), &src[..], $name);
+                    assert_eq!((&b).into_iter().filter(|e| **e == v).count(), 2, $name);
+                    for e in &mut b {
+                        *e = v;
+                    }
+                    assert_eq!(b, [v; 3], $name);
+                    AsMut::<[$elem]>::as_mut(&mut b)[0] = <$elem>::default();
+                    BorrowMut::<[$elem]>::borrow_mut(&mut b)[2] = <$elem>::default();
+                    assert_eq!(b, [<$elem>::default(), v, <$elem>::default()], $name);
+                    assert_eq!(heap.$alloc_from(&[]).unwrap_err(), Error::ZeroCount, $name);
+                }
+            )*
+            assert_eq!(heap.stats().live_blocks, 0);
+            heap.check().unwrap();
         }
     };
 }
@@ -170,4 +205,40 @@ fn by_value_and_pointer_forms_agree() {
         assert_eq!(ffi::sdmm_free_ref(heap, &b), ffi::SDMM_OK);
         assert_eq!(ffi::sdmm_heap_check(heap), ffi::SDMM_OK);
     }
+}
+
+#[test]
+fn stats_take_every_field_of_the_c_struct() {
+    let raw = ffi::sdmm_stats {
+        capacity: 1,
+        allocated: 2,
+        peak_allocated: 3,
+        live_blocks: 4,
+        largest_free: 5,
+        oom_count: 6,
+        free_blocks: 7,
+        control_bytes: 8,
+    };
+    let s = Stats::from(raw);
+    assert_eq!(
+        [
+            s.capacity,
+            s.allocated,
+            s.peak_allocated,
+            s.live_blocks,
+            s.largest_free,
+            s.oom_count,
+            s.free_blocks,
+            s.control_bytes
+        ],
+        [1, 2, 3, 4, 5, 6, 7, 8]
+    );
+    // What the heap reports is the C library's own numbers.
+    let mut arena = vec![0u64; 512];
+    // SAFETY: u8 view of the u64 buffer (no alignment or validity needs).
+    let bytes = unsafe { std::slice::from_raw_parts_mut(arena.as_mut_ptr().cast::<u8>(), 4096) };
+    let heap = Heap::new(bytes).unwrap();
+    let _block = heap.alloc_u32(7).unwrap();
+    assert_eq!(heap.stats().live_blocks, 1);
+    assert_eq!(heap.stats().control_bytes + heap.stats().capacity, 4096);
 }

@@ -35,8 +35,11 @@ for must in Cargo.toml rust/build.rs rust/src/lib.rs rust/src/ffi.rs cpp/core/he
             ffi/sdmm_status.def examples/rust/quickstart.rs; do
   grep -q "^sdmm-sys-[^/]*/$must\$" <<<"$listing" || { echo "FAIL: $must missing from $crate"; exit 1; }
 done
-if grep -q -E '/(build|target|tests/[^/]*\.cpp|bench)/' <<<"$listing"; then
-  echo "FAIL: unexpected files in the package:"; grep -E '/(build|target|bench)/' <<<"$listing"; exit 1
+# Only what building and using the crate needs: no build trees, C++ tests,
+# benches, or the Rust tests and their trybuild outputs.
+unexpected='/(build|target|tests/[^/]*\.cpp|bench|rust/tests|rust/benches)/'
+if grep -q -E "$unexpected" <<<"$listing"; then
+  echo "FAIL: unexpected files in the package:"; grep -E "$unexpected" <<<"$listing"; exit 1
 fi
 echo "$crate: $(wc -l <<<"$listing") files, $(du -k "$crate" | cut -f1) KiB"
 

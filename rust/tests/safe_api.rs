@@ -211,3 +211,71 @@ fn damaged_arena_is_refused_by_attach() {
         "{err:?}"
     );
 }
+
+#[test]
+fn blocks_work_where_slices_are_expected() {
+    fn total<C: AsRef<[u32]>>(c: &C) -> u32 {
+        c.as_ref().iter().sum()
+    }
+    let mut arena = aligned_buffer(8192);
+    let heap = Heap::new(&mut arena).unwrap();
+    let mut a = heap.alloc_u32_from(&[1, 2, 3]).unwrap();
+    for x in &mut a {
+        *x += 10;
+    }
+    assert_eq!(a, [11, 12, 13]);
+    assert_eq!((&a).into_iter().count(), 3);
+    assert_eq!(total(&a), 36);
+    // Every element type has a `_from`; the copy is independent of the source.
+    let src = [Pubkey { bytes: [3; 32] }; 5];
+    let mut keys = heap.alloc_pubkey_from(&src).unwrap();
+    keys[0].bytes[0] = 0;
+    assert_eq!((src[0].bytes[0], keys[1], keys.len()), (3, src[1], 5));
+    assert_eq!(heap.alloc_u128_from(&[U128::new(9)]).unwrap()[0].get(), 9);
+    assert_eq!(heap.alloc_i8_from(&[-1, -2]).unwrap(), [-1i8, -2]);
+    assert_eq!(heap.alloc_u16_from(&[]).unwrap_err(), Error::ZeroCount);
+    // Larger than the heap can ever give: refused, nothing leaks.
+    let huge = vec![0u64; 2048];
+    assert_eq!(heap.alloc_u64_from(&huge).unwrap_err(), Error::TooLarge);
+    drop((a, keys));
+    assert_eq!(heap.stats().live_blocks, 0);
+}
+
+#[test]
+fn handles_decode_and_print() {
+    let mut arena = aligned_buffer(8192);
+    let base = arena.as_ptr() as usize;
+    let heap = Heap::new(&mut arena).unwrap();
+    let first = heap.alloc_hash(1).unwrap();
+    let block = heap.alloc_u64_from(&[5]).unwrap();
+    let h = block.handle();
+    // The offset is that of the block's 8-byte header, from the heap start.
+    assert_eq!(
+        block.as_ptr() as usize - base,
+        h.offset() as usize + 8,
+        "{h:?}"
+    );
+    assert_eq!(h.tag(), Some(sdmm_sys::Tag::U64));
+    assert_eq!(first.handle().tag(), Some(sdmm_sys::Tag::Hash));
+    assert_ne!(h.generation(), 0);
+    assert_ne!(h.generation(), first.handle().generation());
+    let shown = h.to_string();
+    assert_eq!(
+        shown,
+        format!("sdmm:u64@{:#x}#g{}", h.offset(), h.generation())
+    );
+    let debug = format!("{h:?}");
+    assert!(
+        debug.contains(&format!("{:#018x}", h.to_raw())) && debug.contains("tag: u64"),
+        "{debug}"
+    );
+    // Every tag round-trips through u32, and only tags do.
+    for tag in sdmm_sys::Tag::ALL {
+        assert_eq!(sdmm_sys::Tag::try_from(u32::from(*tag)), Ok(*tag));
+    }
+    assert!(sdmm_sys::Tag::try_from(0).is_err());
+    assert_eq!(
+        Handle::from_raw(0x0F << 32).to_string(),
+        "sdmm:tag15@0x0#g0"
+    );
+}
