@@ -93,8 +93,9 @@ typedef struct sdmm_block {
     uint32_t status;   /* sdmm_status: SDMM_OK, or why it failed */
     uint32_t len;      /* element count */
     uint32_t reserved; /* zero */
-    uint64_t handle;   /* position-independent: offset (bits 3-31) + generation and tag (32-63)
-                          + a per-heap salt (bits 0-2, 36-39); 0 on failure */
+    uint64_t handle;   /* position-independent; 0 on failure. Bits 3-31: the block's offset
+                          in the arena; 32-35: tag; 40-63: generation; 0-2 and 36-39: the
+                          heap's salt. */
     sdmm_block_data as;
 } sdmm_block;
 
