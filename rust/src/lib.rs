@@ -96,6 +96,24 @@
 //! The crate is `#![no_std]`; the default `std` feature only adds the `alloc`
 //! feature (owned heaps) and yielding in the allocator lock.
 //!
+//! `allocator-api2` (off by default, works without `std`) implements
+//! `allocator_api2::alloc::Allocator` for `&Heap`, so the collections of
+//! the `allocator_api2` crate (and of crates built on it, such as
+//! hashbrown) live in the heap's arena:
+//!
+//! ```
+//! # #[cfg(feature = "allocator-api2")] {
+//! use allocator_api2::vec::Vec;
+//! use sdmm_sys::Heap;
+//!
+//! let mut arena = [0u8; 4096];
+//! let heap = Heap::new(&mut arena).unwrap();
+//! let mut v = Vec::new_in(&heap);
+//! v.extend_from_slice(b"in the arena");
+//! assert_eq!(heap.stats().live_blocks, 1);
+//! # }
+//! ```
+//!
 //! Building: the build script compiles the C++ core (`cpp/core/heap.cpp`,
 //! `ffi/sdmm.cpp`, shipped in the package) with the `cc` crate and a C++20
 //! compiler, without libstdc++. To link a prebuilt core instead (the CMake
@@ -128,6 +146,8 @@ extern crate std;
 #[rustfmt::skip]
 pub mod ffi;
 
+#[cfg(feature = "allocator-api2")]
+mod allocator_api;
 mod global;
 pub use global::{GlobalHeap, StaticHeap, SOLANA_HEAP_LEN, SOLANA_HEAP_MAX_LEN, SOLANA_HEAP_START};
 

@@ -11,16 +11,22 @@ command -v cargo >/dev/null || skip "cargo not found (install Rust with rustup)"
 
 case "$step" in
   cargo_test)
-    cargo test --locked
+    # Every feature (allocator-api2 included): its tests and doc tests.
+    cargo test --locked --all-features
     ;;
   clippy)
     cargo clippy --version >/dev/null 2>&1 || skip "clippy component missing (rustup component add clippy)"
     cargo clippy --locked --all-targets -- -D warnings
-    # The no_std path (what a Solana program builds) must stay clean too.
+    cargo clippy --locked --all-targets --all-features -- -D warnings
+    # The no_std path (what a Solana program builds) must stay clean too,
+    # with and without the allocator-api2 impl.
     cargo clippy --locked --lib --no-default-features -- -D warnings
     cargo clippy --locked --lib --no-default-features --features alloc -- -D warnings
-    # The API docs build without a warning (broken intra-doc links, ...).
+    cargo clippy --locked --lib --no-default-features --features allocator-api2 -- -D warnings
+    # The API docs build without a warning (broken intra-doc links, ...),
+    # as users build them and as docs.rs does (all features).
     RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
+    RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet --all-features
     ;;
   fmt)
     cargo fmt --version >/dev/null 2>&1 || skip "rustfmt component missing (rustup component add rustfmt)"

@@ -1,0 +1,254 @@
+//! `allocator_api2` collections over `&Heap` (feature `allocator-api2`): the
+//! memory lies inside the arena, the heap counts the blocks, and everything
+//! is given back on drop. `unsafe` only where a test calls the trait itself.
+#![deny(unsafe_code)]
+
+use allocator_api2::alloc::{Allocator, Layout};
+use allocator_api2::boxed::Box;
+use allocator_api2::vec::Vec;
+use sdmm_sys::Heap;
+
+/// The arena's address range, to check where collections put their memory.
+struct Arena {
+    bytes: std::vec::Vec<u8>,
+}
+
+impl Arena {
+    fn new(len: usize) -> Arena {
+        Arena {
+            bytes: vec![0; len],
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<usize> {
+        let start = self.bytes.as_ptr() as usize;
+        start..start + self.bytes.len()
+    }
+}
+
+fn inside<T>(range: &std::ops::Range<usize>, elements: &[T]) -> bool {
+    let start = elements.as_ptr() as usize;
+    range.contains(&start) && start + core::mem::size_of_val(elements) <= range.end
+}
+
+fn assert_empty(heap: &Heap) {
+    let s = heap.stats();
+    assert_eq!((s.live_blocks, s.allocated), (0, 0), "{s:?}");
+    heap.check().unwrap();
+}
+
+#[test]
+fn vec_grows_through_many_reallocations_inside_the_arena() {
+    let mut arena = Arena::new(64 * 1024);
+    let range = arena.range();
+    let heap = Heap::new(&mut arena.bytes).unwrap();
+    {
+        let mut v: Vec<u64, &Heap> = Vec::new_in(&heap);
+        assert_eq!(
+            heap.stats().live_blocks,
+            0,
+            "an empty Vec allocates nothing"
+        );
+        let mut reallocations = 0;
+        let mut capacity = v.capacity();
+        for i in 0..3000u64 {
+            v.push(i * 3);
+            if v.capacity() != capacity {
+                capacity = v.capacity();
+                reallocations += 1;
+                assert!(
+                    inside(&range, v.spare_capacity_mut()),
+                    "capacity in the arena"
+                );
+            }
+            assert_eq!(heap.stats().live_blocks, 1, "one block, grown or moved");
+        }
+        assert!(reallocations >= 8, "{reallocations} reallocations");
+        assert!(inside(&range, &v));
+        assert!(
+            v.iter().enumerate().all(|(i, &x)| x == i as u64 * 3),
+            "values kept across growth"
+        );
+        assert!(heap.stats().allocated >= 3000 * 8);
+
+        v.truncate(10);
+        v.shrink_to_fit(); // shrink, values kept
+        assert_eq!(v.capacity(), 10);
+        assert_eq!(v, [0, 3, 6, 9, 12, 15, 18, 21, 24, 27]);
+        assert!(heap.stats().allocated < 200);
+        v.clear();
+        v.shrink_to_fit(); // to zero bytes: the block is freed
+        assert_eq!(heap.stats().live_blocks, 0);
+        v.push(7);
+        assert_eq!(heap.stats().live_blocks, 1);
+    }
+    assert_empty(&heap);
+}
+
+#[test]
+fn boxes_and_nested_collections_free_everything_on_drop() {
+    let mut arena = Arena::new(64 * 1024);
+    let range = arena.range();
+    let heap = Heap::new(&mut arena.bytes).unwrap();
+    {
+        let b = Box::new_in([1u32, 2, 3, 4], &heap);
+        assert!(inside(&range, &b[..]));
+        assert_eq!(heap.stats().live_blocks, 1);
+
+        // A Vec of byte strings, every one of them in the arena too.
+        let mut names: Vec<Vec<u8, &Heap>, &Heap> = Vec::new_in(&heap);
+        for i in 0..50 {
+            let mut name = Vec::new_in(&heap);
+            name.extend_from_slice(format!("account-{i}").as_bytes());
+            names.push(name);
+        }
+        assert_eq!(heap.stats().live_blocks, 1 + 1 + 50);
+        assert!(inside(&range, &names));
+        assert!(names.iter().all(|n| inside(&range, n)));
+        assert_eq!(&names[42][..], b"account-42");
+        names.retain(|n| n.len() == 9); // account-0 .. account-9
+        assert_eq!(heap.stats().live_blocks, 1 + 1 + 10);
+        assert_eq!(&names[9][..], b"account-9");
+
+        // A boxed slice: the Vec's block, moved into a Box.
+        let squares: Box<[u64], &Heap> = (1..=5u64)
+            .map(|x| x * x)
+            .fold(Vec::new_in(&heap), |mut v, x| {
+                v.push(x);
+                v
+            })
+            .into_boxed_slice();
+        assert_eq!(&squares[..], [1, 4, 9, 16, 25]);
+        assert!(inside(&range, &squares));
+    }
+    assert_empty(&heap);
+}
+
+#[test]
+fn failures_are_errors_and_leave_the_heap_intact() {
+    let mut arena = Arena::new(4096);
+    let heap = Heap::new(&mut arena.bytes).unwrap();
+    let mut v: Vec<u8, &Heap> = Vec::new_in(&heap);
+    v.extend_from_slice(&[5; 100]);
+    assert!(v.try_reserve(1 << 20).is_err(), "more than the arena");
+    assert!(v.try_reserve_exact(usize::MAX / 4).is_err());
+    assert_eq!(
+        (v.len(), v[99]),
+        (100, 5),
+        "unchanged after a refused growth"
+    );
+    assert!(Box::try_new_in([0u8; 8192], &heap).is_err());
+    assert!((&heap)
+        .allocate(Layout::from_size_align(1 << 31, 8).unwrap())
+        .is_err());
+    assert_eq!(heap.stats().live_blocks, 1);
+    drop(v);
+    assert_empty(&heap);
+}
+
+#[test]
+fn zero_size_layouts_are_dangling_and_aligned() {
+    let mut arena = Arena::new(4096);
+    let heap = Heap::new(&mut arena.bytes).unwrap();
+    let alloc = &heap;
+    for align in [1usize, 2, 8, 64, 4096] {
+        let layout = Layout::from_size_align(0, align).unwrap();
+        let p = alloc.allocate(layout).unwrap();
+        assert_eq!(p.len(), 0);
+        assert_eq!(p.cast::<u8>().as_ptr() as usize % align, 0);
+        let z = alloc.allocate_zeroed(layout).unwrap();
+        assert_eq!(z.cast::<u8>().as_ptr() as usize % align, 0);
+    }
+    assert_eq!(heap.stats().live_blocks, 0, "no block for zero bytes");
+    // Zero-size element types and empty collections never reach the heap.
+    let mut units: Vec<(), &Heap> = Vec::new_in(&heap);
+    units.extend(std::iter::repeat_n((), 1000));
+    let unit = Box::new_in((), &heap);
+    assert_eq!((units.len(), *unit), (1000, ()));
+    assert_eq!(heap.stats().live_blocks, 0);
+    drop((units, unit));
+    assert_empty(&heap);
+}
+
+#[test]
+fn alignments_beyond_the_granule_are_kept_through_growth() {
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    #[repr(align(64))]
+    struct Line([u8; 64]);
+
+    let mut arena = Arena::new(64 * 1024);
+    let range = arena.range();
+    let heap = Heap::new(&mut arena.bytes).unwrap();
+    {
+        let mut lines: Vec<Line, &Heap> = Vec::new_in(&heap);
+        for i in 0..100u8 {
+            lines.push(Line([i; 64]));
+            assert_eq!(lines.as_ptr() as usize % 64, 0);
+        }
+        assert!(inside(&range, &lines));
+        assert!(lines.iter().enumerate().all(|(i, l)| l.0 == [i as u8; 64]));
+        lines.truncate(3);
+        lines.shrink_to_fit();
+        assert_eq!(lines.as_ptr() as usize % 64, 0);
+        assert_eq!(lines[2], Line([2; 64]));
+        let big = Box::new_in(Line([9; 64]), &heap);
+        assert_eq!(&*big as *const Line as usize % 64, 0);
+        assert_eq!(heap.stats().live_blocks, 2);
+    }
+    assert_empty(&heap);
+}
+
+/// The trait called directly, as collection authors do: the only `unsafe`
+/// of this file.
+#[test]
+#[allow(unsafe_code)]
+fn grow_zeroed_keeps_the_old_bytes_and_zeroes_the_rest() {
+    let mut arena = Arena::new(16 * 1024);
+    let range = arena.range();
+    let heap = Heap::new(&mut arena.bytes).unwrap();
+    let alloc = &heap;
+    // Dirty the arena first, so the zeros below come from the allocator.
+    let mut junk: Vec<u8, &Heap> = Vec::new_in(alloc);
+    junk.resize(8000, 0xAB);
+    drop(junk);
+    // align 8: resized by the core (in place, then moved past a neighbour);
+    // align 32: allocate + copy + free.
+    for (align, neighbour) in [(8usize, false), (8, true), (32, false), (32, true)] {
+        let old = Layout::from_size_align(24, align).unwrap();
+        let new = Layout::from_size_align(1000, align).unwrap();
+        let p = alloc.allocate(old).unwrap().cast::<u8>();
+        let next = neighbour.then(|| Box::new_in(0u64, alloc));
+        // SAFETY: `p` is a live 24-byte block of `alloc`, `old` fits it; the
+        // slices below stay within the sizes the allocator returned and are
+        // gone before the next call to it on the same block.
+        unsafe {
+            core::ptr::write_bytes(p.as_ptr(), 0x5A, old.size());
+            let q = alloc.grow_zeroed(p, old, new).unwrap();
+            assert_eq!(q.len(), new.size());
+            let bytes = core::slice::from_raw_parts(q.cast::<u8>().as_ptr(), q.len());
+            assert!(inside(&range, bytes));
+            assert_eq!(bytes.as_ptr() as usize % align, 0, "align {align}");
+            assert!(
+                bytes[..24].iter().all(|&b| b == 0x5A),
+                "old bytes kept (align {align})"
+            );
+            assert!(
+                bytes[24..].iter().all(|&b| b == 0),
+                "new bytes zero (align {align})"
+            );
+            let small = Layout::from_size_align(10, align).unwrap();
+            let r = alloc.shrink(q.cast(), new, small).unwrap();
+            let bytes = core::slice::from_raw_parts(r.cast::<u8>().as_ptr(), r.len());
+            assert_eq!((bytes.len(), bytes[9]), (10, 0x5A));
+            // A grow from and a shrink to zero bytes: allocate and free.
+            let empty = Layout::from_size_align(0, align).unwrap();
+            let z = alloc.shrink(r.cast(), small, empty).unwrap();
+            assert_eq!(z.len(), 0);
+            let g = alloc.grow(z.cast(), empty, small).unwrap();
+            assert_eq!(heap.stats().live_blocks, 1 + u64::from(neighbour));
+            alloc.deallocate(g.cast(), small);
+        }
+        drop(next);
+        assert_empty(&heap);
+    }
+}
