@@ -45,6 +45,8 @@
 #include "sdmm.h"
 #include "sdmm_sbf.h"
 
+#include "../common/xorshift.hpp"
+
 namespace {
 
 constexpr uint64_t kErrBadData = 1;
@@ -101,16 +103,6 @@ using Heap = sdmm_heap;
     return sdmm_resize_into(h, b, n, out);
 }
 #endif
-
-struct Rng {
-    uint64_t s;
-    uint64_t next() {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        return s;
-    }
-};
 
 // A number in [0, n) from 32 random bits, n < 2^32 (a multiply and a shift,
 // no division).

@@ -21,6 +21,8 @@
 #include "sdmm.h"
 #include "sdmm_sbf.h"
 
+#include "../common/xorshift.hpp"
+
 namespace {
 
 constexpr uint64_t kErrBadData = 1;
@@ -103,16 +105,6 @@ uint64_t live_blocks(Heap *h) {
 [[gnu::noinline]] uint64_t free_dummy(Heap *, const sdmm_block *b) {
     return b->status == SDMM_OK ? SDMM_OK : SDMM_ERR_INVALID_BLOCK;
 }
-
-struct Rng {
-    uint64_t s;
-    uint64_t next() {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        return s;
-    }
-};
 
 // A typed request of 16..256 bytes: a pubkey array (1..8) or a u64 array (2..32).
 void pick(uint64_t r, uint32_t *tag, uint32_t *n) {
