@@ -101,11 +101,16 @@ function(sdmm_add_bpf_object name)
   set(${name}_OBJECT ${linked} PARENT_SCOPE)
 endfunction()
 
-# A user-space tool that loads BPF objects (libbpf) and may use native sdmm.
+# A user-space tool that loads BPF objects (libbpf) and may use native sdmm
+# (sdmm::sdmm, or the library named after NATIVE).
 function(sdmm_add_bpf_loader name)
-  add_executable(${name} ${ARGN})
+  cmake_parse_arguments(ARG "" "NATIVE" "" ${ARGN})
+  if(NOT ARG_NATIVE)
+    set(ARG_NATIVE sdmm::sdmm)
+  endif()
+  add_executable(${name} ${ARG_UNPARSED_ARGUMENTS})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/bpf ${SDMM_LIBBPF_INCLUDE})
-  target_link_libraries(${name} PRIVATE sdmm::sdmm ${SDMM_LIBBPF})
+  target_link_libraries(${name} PRIVATE ${ARG_NATIVE} ${SDMM_LIBBPF})
   sdmm_warnings(${name})
 endfunction()
 
@@ -114,16 +119,13 @@ endfunction()
 # must give the native results. On the default (locked) build: bpf.smp runs
 # two CPUs at once, bpf.busy holds the try-lock, bpf.progtypes loads it in
 # every program type.
-sdmm_add_bpf_loader(sdmm_bpf_test ${PROJECT_SOURCE_DIR}/tests/bpf/test_bpf.c)
-# Its native twin: the core with the kernel build's configuration, so the
-# random test can compare pools byte for byte.
+# The test loader's native twin: the core with the kernel build's
+# configuration, so the random test can compare pools byte for byte.
 add_library(sdmm_bpf_twin STATIC ${SDMM_CORE_SOURCES})
 target_include_directories(sdmm_bpf_twin PUBLIC ${PROJECT_SOURCE_DIR}/ffi)
 target_compile_features(sdmm_bpf_twin PRIVATE cxx_std_20)
 target_compile_options(sdmm_bpf_twin PRIVATE -include ${PROJECT_SOURCE_DIR}/bpf/sdmm_bpf_core_config.h)
-get_target_property(_sdmm_bpf_test_libs sdmm_bpf_test LINK_LIBRARIES)
-list(REMOVE_ITEM _sdmm_bpf_test_libs sdmm::sdmm)
-set_property(TARGET sdmm_bpf_test PROPERTY LINK_LIBRARIES ${_sdmm_bpf_test_libs} sdmm_bpf_twin)
+sdmm_add_bpf_loader(sdmm_bpf_test ${PROJECT_SOURCE_DIR}/tests/bpf/test_bpf.c NATIVE sdmm_bpf_twin)
 target_include_directories(sdmm_bpf_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/bpf)
 find_package(Threads REQUIRED)
 target_link_libraries(sdmm_bpf_test PRIVATE Threads::Threads)
