@@ -893,9 +893,8 @@ sdmm_status alloc_slow(sdmm_heap *heap, const Bounds &bounds, u64 need, Live *bl
         // it had never been cached, so caching does not push small requests
         // onto fresh memory (the 32 KiB efficiency measures that).
         // (Only once the heap is a quarter full: before, there is room.)
-        const u64 room = b.sentinel - b.first;
-        for (u64 bigger = need + kGranule;
-             bigger <= kCacheMaxBytes && get64(heap, SDMM_FIELD(allocated)) * 4 >= room; bigger += kGranule) {
+        const bool crowded = get64(heap, SDMM_FIELD(allocated)) * 4 >= b.sentinel - b.first;
+        for (u64 bigger = need + kGranule; crowded && bigger <= kCacheMaxBytes; bigger += kGranule) {
             if (load32(heap, SDMM_FIELD(cache_head) + (((bigger >> 3) - 2) << 2)) == 0) continue;
             Live cached{};
             bool corrupt = false;
