@@ -112,7 +112,8 @@ static inline __attribute__((always_inline)) __u32 sdmm_bpf_status(__u64 result)
     }
 #include "sdmm_types.def"
 #undef SDMM_TYPE
-/* Offset of a block's header in the pool (the low half of a handle). */
+/* Offset of a block's header in the pool: bits 3-31 of a handle (bits 0-2
+ * carry the heap's salt, see sdmm.h). */
 static inline __attribute__((always_inline)) __u32 sdmm_bpf_offset(__u64 handle) {
     return (__u32)handle & ~7u;
 }
@@ -137,8 +138,9 @@ static inline __attribute__((always_inline)) __u32 sdmm_bpf_offset(__u64 handle)
     (SDMM_BPF_POOL_MASK & ~((1u << ((size_log2) < 3 ? (size_log2) : 3)) - 1u))
 #define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                                                      \
     static inline __attribute__((always_inline)) c_type *sdmm_bpf_##name##_at(__u64 handle, __u32 index) {  \
-        __u64 off = ((handle & 0xFFFFFFF8ull) + SDMM_BLOCK_HEADER_BYTES + ((__u64)index << size_log2)) &    \
-                    SDMM_BPF_ELEMENT_MASK(size_log2);                                                       \
+        __u64 off =                                                                                         \
+            ((__u64)sdmm_bpf_offset(handle) + SDMM_BLOCK_HEADER_BYTES + ((__u64)index << size_log2)) &      \
+            SDMM_BPF_ELEMENT_MASK(size_log2);                                                               \
         asm volatile("" : "+r"(off));                                                                       \
         return (c_type *)(sdmm_bpf_pool + off);                                                             \
     }                                                                                                       \
