@@ -54,6 +54,21 @@ sdmm_status sdmm_resize_into(sdmm_heap *heap, const sdmm_block *block, uint32_t 
 sdmm_status sdmm_resolve_into(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out) {
     return sdmm::core::resolve(heap, handle, expected_tag, out);
 }
+sdmm_status sdmm_alloc_claimed_into(sdmm_heap *heap, uint32_t tag, uint32_t n, sdmm_block *out) {
+    if (tag - 1u >= SDMM_TAG_COUNT - 1u) {
+        if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
+        *out = sdmm_block{};
+        out->status = SDMM_ERR_TAG_MISMATCH;
+        return SDMM_ERR_TAG_MISMATCH;
+    }
+    return sdmm::core::alloc(heap, tag, n, Fill::kZeroClaimed, out);
+}
+sdmm_status sdmm_claim_into(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out) {
+    return sdmm::core::claim(heap, handle, expected_tag, out);
+}
+sdmm_status sdmm_unclaim(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag) {
+    return sdmm::core::unclaim(heap, handle, expected_tag);
+}
 sdmm_status sdmm_alloc_aligned_into(sdmm_heap *heap, size_t n_bytes, size_t align, sdmm_block *out) {
     return sdmm::core::alloc_aligned(heap, n_bytes, align, Fill::kZero, out);
 }

@@ -151,6 +151,17 @@ sdmm_status sdmm_free_handle(sdmm_heap *heap, uint64_t handle, uint32_t expected
 sdmm_status sdmm_free_ptr(sdmm_heap *heap, const void *elements, uint32_t expected_tag);
 sdmm_status sdmm_resize_into(sdmm_heap *heap, const sdmm_block *block, uint32_t new_len, sdmm_block *out);
 sdmm_status sdmm_resolve_into(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out);
+/* Claims: one owner per block, for bindings that hand out exclusive access
+ * (Rust's `Block`). A claimed block is an ordinary live block -- it frees,
+ * resizes (the claim moves with it) and resolves as before -- but
+ * sdmm_claim_into refuses it with SDMM_ERR_CLAIMED until its claim is
+ * dropped. sdmm_alloc_claimed_into is sdmm_alloc_tagged_into with the new
+ * block born claimed; sdmm_claim_into is sdmm_resolve_into that also claims;
+ * sdmm_unclaim drops the claim (SDMM_OK whether or not it was claimed).
+ * The claim is one header bit: it costs a store, nothing on other calls. */
+sdmm_status sdmm_alloc_claimed_into(sdmm_heap *heap, uint32_t tag, uint32_t n, sdmm_block *out);
+sdmm_status sdmm_claim_into(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out);
+sdmm_status sdmm_unclaim(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag);
 /* A zero-filled u8 block whose first byte is aligned to `align` (a power of
  * two) at the current address of the arena. For allocator adapters only. */
 sdmm_status sdmm_alloc_aligned_into(sdmm_heap *heap, size_t n_bytes, size_t align, sdmm_block *out);

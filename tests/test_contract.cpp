@@ -466,3 +466,61 @@ TEST(ContractCorrupt, CacheCycleWithHugeCountIsBounded) {
 }
 
 }  // namespace
+
+// Claims: one owner per block (what Rust's resolve-from-&Heap relies on).
+TEST_F(Contract, ClaimsAllowOneOwnerAtATime) {
+    sdmm_block a;
+    ASSERT_EQ(sdmm_alloc_claimed_into(heap, SDMM_TAG_U64, 4, &a), SDMM_OK);
+    for (uint32_t i = 0; i < a.len; ++i) EXPECT_EQ(a.as.u64[i], 0u) << "born claimed is still zero-filled";
+    sdmm_block again;
+    EXPECT_EQ(sdmm_claim_into(heap, a.handle, SDMM_TAG_U64, &again), SDMM_ERR_CLAIMED);
+    expect_failed(again, SDMM_ERR_CLAIMED);
+    // A plain resolve ignores claims (C callers share as they like).
+    EXPECT_EQ(sdmm_resolve(heap, a.handle, SDMM_TAG_U64).status, SDMM_OK);
+    EXPECT_EQ(sdmm_claim_into(heap, a.handle, SDMM_TAG_U32, &again), SDMM_ERR_TAG_MISMATCH);
+    EXPECT_EQ(sdmm_unclaim(heap, a.handle, SDMM_TAG_U64), SDMM_OK);
+    EXPECT_EQ(sdmm_unclaim(heap, a.handle, SDMM_TAG_U64), SDMM_OK) << "unclaiming twice is harmless";
+    ASSERT_EQ(sdmm_claim_into(heap, a.handle, SDMM_TAG_U64, &again), SDMM_OK);
+    EXPECT_EQ(again.as.u64, a.as.u64);
+    EXPECT_EQ(again.handle, a.handle);
+    EXPECT_EQ(sdmm_claim_into(heap, a.handle, SDMM_TAG_U64, &again), SDMM_ERR_CLAIMED);
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_OK);
+    // A claimed block frees; its handle is then stale for claims too.
+    const uint64_t h = a.handle;
+    EXPECT_EQ(sdmm_free_handle(heap, h, SDMM_TAG_U64), SDMM_OK);
+    EXPECT_EQ(sdmm_claim_into(heap, h, SDMM_TAG_U64, &again), SDMM_ERR_STALE_HANDLE);
+    EXPECT_EQ(sdmm_unclaim(heap, h, SDMM_TAG_U64), SDMM_ERR_STALE_HANDLE);
+    // Reused from the cache: the new block is not claimed.
+    sdmm_block b = sdmm_alloc_u64(heap, 4);
+    ASSERT_EQ(b.status, SDMM_OK);
+    EXPECT_EQ(sdmm_claim_into(heap, b.handle, SDMM_TAG_U64, &again), SDMM_OK);
+    EXPECT_EQ(sdmm_free(heap, b), SDMM_OK);
+}
+
+TEST_F(Contract, ClaimMovesWithResize) {
+    sdmm_block a;
+    ASSERT_EQ(sdmm_alloc_claimed_into(heap, SDMM_TAG_U8, 24, &a), SDMM_OK);
+    sdmm_block fence = sdmm_alloc_u8(heap, 8);  // forces the growth below to move
+    ASSERT_EQ(fence.status, SDMM_OK);
+    sdmm_block small = sdmm_resize(heap, a, 16);  // in place
+    ASSERT_EQ(small.status, SDMM_OK);
+    sdmm_block probe;
+    EXPECT_EQ(sdmm_claim_into(heap, small.handle, SDMM_TAG_U8, &probe), SDMM_ERR_CLAIMED);
+    sdmm_block moved = sdmm_resize(heap, small, 4000);
+    ASSERT_EQ(moved.status, SDMM_OK);
+    ASSERT_NE(moved.as.u8, small.as.u8);
+    EXPECT_EQ(sdmm_claim_into(heap, moved.handle, SDMM_TAG_U8, &probe), SDMM_ERR_CLAIMED);
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_OK);
+    EXPECT_EQ(sdmm_free(heap, moved), SDMM_OK);
+    EXPECT_EQ(sdmm_free(heap, fence), SDMM_OK);
+}
+
+TEST_F(Contract, CachedBlocksCannotBeClaimed) {
+    sdmm_block a = sdmm_alloc_u64(heap, 2);
+    ASSERT_EQ(a.status, SDMM_OK);
+    ASSERT_EQ(sdmm_free(heap, a), SDMM_OK);  // into its exact-size cache
+    sdmm_block probe;
+    EXPECT_EQ(sdmm_claim_into(heap, a.handle, SDMM_TAG_U64, &probe), SDMM_ERR_STALE_HANDLE);
+    EXPECT_EQ(sdmm_block_from_ptr_into(heap, a.as.u64, SDMM_TAG_U64, &probe), SDMM_ERR_INVALID_BLOCK);
+    EXPECT_EQ(sdmm_free_ptr(heap, a.as.u64, SDMM_TAG_U64), SDMM_ERR_INVALID_BLOCK);
+}

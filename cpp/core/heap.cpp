@@ -15,10 +15,13 @@
 //               inside of another block without trusting bytes the caller
 //               can write.
 //  block        an 8-byte header followed by the elements:
-//                 word0  size in bytes (multiple of 8) | USED | PREV_USED | CACHED
+//                 word0  size in bytes (multiple of 8) | USED | PREV_USED | CLAIMED
 //                 word1  live:    tag (4 bits) | tail (4 bits) | generation (24 bits)
-//                        cached:  next block of the same cache
+//                        cached:  0 (no generation: no handle matches it); the
+//                                 next block of the same cache is at +8
 //                        free:    next free block of the same class
+//               CLAIMED marks a live block that has an owner outside the heap
+//               (a Rust `Block`): sdmm_claim_into refuses a second one.
 //               A free block also keeps its previous free block at +8 and a
 //               copy of its size in its last 4 bytes (boundary tag), which is
 //               how free() finds the block before it when PREV_USED is clear.
@@ -29,8 +32,8 @@
 //
 //  1. Exact-size caches (the fast path). A freed block of 16..kCacheMaxBytes
 //     bytes is not coalesced: it keeps USED and its start-map bit (to its
-//     neighbours and to the map it is still a block), gains CACHED (so no
-//     handle or pointer reaches it) and is pushed on a LIFO list of blocks of
+//     neighbours and to the map it is still a block), loses its generation
+//     (so no handle or pointer reaches it) and is pushed on a LIFO list of blocks of
 //     exactly its size. An allocation of
 //     that size pops it. At most kCacheLimit blocks are cached; past that a
 //     free goes to tier 2. When tier 2 cannot serve an allocation, every
@@ -102,7 +105,7 @@ constexpr u64 kHeader = SDMM_BLOCK_HEADER_BYTES;
 constexpr u64 kMinBlock = 16;
 constexpr u64 kUsed = 1;
 constexpr u64 kPrevUsed = 2;
-constexpr u64 kCached = 4;  // a used block resting in an exact-size cache
+constexpr u64 kClaimed = 4;  // a live block with an owner (sdmm_claim_into)
 constexpr u64 kFlagBits = 7;
 constexpr u64 kGenerationMask = 0xFFFFFF00u;
 constexpr u64 kTagMask = 0xFu;
@@ -658,8 +661,9 @@ SDMM_HOT sdmm_status free_located(sdmm_heap *heap, const Bounds &b, const Live &
         const u64 allocated = get64(heap, SDMM_FIELD(allocated));
         if (size <= kCacheMaxBytes && cached < kCacheLimit && allocated * 2 < b.sentinel - b.first) {
             const u64 head_at = SDMM_FIELD(cache_head) + (((size >> 3) - 2) << 2);
-            store32(heap, blk.off, blk.w0 | kCached);
-            store32(heap, blk.off + 4, load32(heap, head_at));
+            store32(heap, blk.off, blk.w0 & ~kClaimed);
+            store32(heap, blk.off + 4, 0);
+            store32(heap, blk.off + 8, load32(heap, head_at));
             store32(heap, head_at, blk.off);
             store32(heap, SDMM_FIELD(cached), cached + 1);
             count_free(heap, size);
@@ -679,19 +683,19 @@ SDMM_HOT bool cache_pop(sdmm_heap *heap, const Bounds &b, u64 need, Live *blk, b
     *corrupt = true;
     if (off < b.first || off + need > b.sentinel || (off & 7) != 0) return false;
     const u64 w0 = load32(heap, off);
-    if ((w0 & ~kPrevUsed) != (need | kUsed | kCached)) return false;
+    if ((w0 & ~kPrevUsed) != (need | kUsed) || load32(heap, off + 4) != 0) return false;
     // A cached block is a block start (the map says so: a header forged
     // inside another block is refused).
     if (!SDMM_CHECK((load64(heap, map_word_at(b.map, off)) & map_bit(off)) != 0)) return false;
     // The next link is checked when it is popped in turn.
-    const u64 next = load32(heap, off + 4);
+    const u64 next = load32(heap, off + 8);
     const u64 cached = get(heap, SDMM_FIELD(cached));
     if (cached == 0) return false;
     *corrupt = false;
     store32(heap, head_at, next);
     store32(heap, SDMM_FIELD(cached), cached - 1);
     blk->off = off;
-    blk->w0 = w0 & ~kCached;
+    blk->w0 = w0;
     blk->size = need;
     return true;
 }
@@ -738,8 +742,7 @@ SDMM_HOT sdmm_status locate(const sdmm_heap *heap, const Bounds &b, u64 handle, 
     const u64 w1 = load32(heap, off + 4);
     const u64 size = w0 & ~kFlagBits;
     if ((w0 & kUsed) == 0 || size < kMinBlock || size > b.sentinel - off) return SDMM_ERR_CORRUPTED;
-    if ((w0 & kCached) != 0) return gone;
-    if ((w1 & kGenerationMask) != ((handle >> 32) & kGenerationMask)) return gone;
+    if ((w1 & kGenerationMask) != ((handle >> 32) & kGenerationMask)) return gone;  // also cached: 0
     if ((w1 & kTagMask) != ((handle >> 32) & kTagMask)) return SDMM_ERR_INVALID_BLOCK;
     blk->off = off;
     blk->w0 = w0;
@@ -800,10 +803,11 @@ SDMM_HOT sdmm_status locate_pointer(const sdmm_heap *heap, const Bounds &b, cons
     const u64 w0 = load32(heap, off);
     const u64 size = w0 & ~kFlagBits;
     if ((w0 & kUsed) == 0 || size < kMinBlock || size > b.sentinel - off) return SDMM_ERR_CORRUPTED;
-    if ((w0 & kCached) != 0) return SDMM_ERR_INVALID_BLOCK;
+    const u64 w1 = load32(heap, off + 4);
+    if ((w1 & kGenerationMask) == 0) return SDMM_ERR_INVALID_BLOCK;  // cached
     blk->off = off;
     blk->w0 = w0;
-    blk->w1 = load32(heap, off + 4);
+    blk->w1 = w1;
     blk->size = size;
     return SDMM_OK;
 }
@@ -1036,7 +1040,8 @@ SDMM_COLD sdmm_status alloc_general(sdmm_heap *heap, uint32_t tag, uint64_t coun
     } else {
         store32(heap, blk.off, blk.w0);
     }
-    if (fill == Fill::kZero) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
+    if (fill != Fill::kUninit) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
+    if (fill == Fill::kZeroClaimed) store32(heap, blk.off, blk.w0 | kClaimed);
     publish(heap, blk.off, blk.size, tag, bytes, out);
     return SDMM_OK;
 }
@@ -1056,8 +1061,8 @@ sdmm_status alloc(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill, sdmm
             bool corrupt = false;
             if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
             if (!cache_pop(heap, b, need, &blk, &corrupt)) return fail(out, SDMM_ERR_CORRUPTED);
-            store32(heap, blk.off, blk.w0);
-            if (fill == Fill::kZero) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
+            store32(heap, blk.off, fill == Fill::kZeroClaimed ? blk.w0 | kClaimed : blk.w0);
+            if (fill != Fill::kUninit) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
             publish(heap, blk.off, blk.size, tag, bytes, out);
             return SDMM_OK;
         }
@@ -1092,7 +1097,8 @@ sdmm_status alloc_aligned(sdmm_heap *heap, uint64_t bytes, uint64_t align, Fill 
     Live blk;
     st = carve(heap, b, off, size, u, lead, need, &blk);
     if (st != SDMM_OK) return fail(out, st);
-    if (fill == Fill::kZero) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
+    if (fill != Fill::kUninit) SDMM_ZERO(bytes_at(heap, blk.off + kHeader), round8(bytes));
+    if (fill == Fill::kZeroClaimed) store32(heap, blk.off, blk.w0 | kClaimed);
     publish(heap, blk.off, blk.size, SDMM_TAG_U8, bytes, out);
     return SDMM_OK;
 }
@@ -1140,6 +1146,34 @@ sdmm_status resolve(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdm
     if ((blk.w1 & kTagMask) != expected_tag) return fail(out, SDMM_ERR_TAG_MISMATCH);
     if (!tail_ok(blk)) return fail(out, SDMM_ERR_CORRUPTED);
     describe(heap, blk, out);
+    return SDMM_OK;
+}
+
+sdmm_status claim(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out) {
+    if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
+    if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
+    Bounds b;
+    if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
+    Live blk;
+    const sdmm_status status = locate(heap, b, handle, &blk, SDMM_ERR_STALE_HANDLE);
+    if (status != SDMM_OK) return fail(out, status);
+    if ((blk.w1 & kTagMask) != expected_tag) return fail(out, SDMM_ERR_TAG_MISMATCH);
+    if (!tail_ok(blk)) return fail(out, SDMM_ERR_CORRUPTED);
+    if ((blk.w0 & kClaimed) != 0) return fail(out, SDMM_ERR_CLAIMED);
+    store32(heap, blk.off, blk.w0 | kClaimed);
+    describe(heap, blk, out);
+    return SDMM_OK;
+}
+
+sdmm_status unclaim(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag) {
+    if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
+    Bounds b;
+    if (!load_bounds(heap, &b)) return SDMM_ERR_CORRUPTED;
+    Live blk;
+    const sdmm_status status = locate(heap, b, handle, &blk, SDMM_ERR_STALE_HANDLE);
+    if (status != SDMM_OK) return status;
+    if ((blk.w1 & kTagMask) != expected_tag) return SDMM_ERR_TAG_MISMATCH;
+    if ((blk.w0 & kClaimed) != 0) store32(heap, blk.off, blk.w0 & ~kClaimed);
     return SDMM_OK;
 }
 
@@ -1215,7 +1249,7 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
         const u64 allocated = c.allocated - blk.size + size;
         c.allocated = allocated;
         if (allocated > c.peak_allocated) c.peak_allocated = allocated;
-        store32(heap, off, size | kUsed | (blk.w0 & kPrevUsed));
+        store32(heap, off, size | kUsed | (blk.w0 & (kPrevUsed | kClaimed)));
         if (new_bytes > old_bytes)
             SDMM_ZERO(bytes_at(heap, off + kHeader + old_bytes), new_bytes - old_bytes);
         const u64 w1 = (blk.w1 & ~kTailMask) | ((size - kHeader - new_bytes) << kTailShift);
@@ -1234,6 +1268,8 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
     const sdmm_status st = alloc(heap, static_cast<uint32_t>(tag), new_len, Fill::kUninit, &moved);
     if (st != SDMM_OK) return fail(out, st);
     const u64 new_off = moved.handle & 0xFFFFFFF8u;
+    if ((blk.w0 & kClaimed) != 0)
+        store32(heap, new_off, load32(heap, new_off) | kClaimed);  // the owner moves
     const u64 keep = old_bytes < new_bytes ? old_bytes : new_bytes;
     SDMM_COPY(bytes_at(heap, new_off + kHeader), bytes_at(heap, off + kHeader), keep);
     if (new_bytes > keep) SDMM_ZERO(bytes_at(heap, new_off + kHeader + keep), new_bytes - keep);
@@ -1286,10 +1322,11 @@ sdmm_status check(const sdmm_heap *heap) {
         const bool used = (w0 & kUsed) != 0;
         const bool mapped = (load64(heap, map_word_at(g.starts_map, off)) & map_bit(off)) != 0;
         if (mapped != used) return SDMM_ERR_CORRUPTED;
-        if (used && (w0 & kCached) != 0) {
+        const u64 w1 = used ? load32(heap, off + 4) : 0;
+        if (used && w1 == 0) {
+            if ((w0 & kClaimed) != 0) return SDMM_ERR_CORRUPTED;
             cached_blocks += 1;  // must be in a cache (checked below)
         } else if (used) {
-            const u64 w1 = load32(heap, off + 4);
             const u64 tag = w1 & kTagMask;
             const u64 tail = (w1 >> kTailShift) & 0xF;
             if (tag == SDMM_TAG_NONE || tag >= SDMM_TAG_COUNT || (w1 & kGenerationMask) == 0 ||
@@ -1298,7 +1335,7 @@ sdmm_status check(const sdmm_heap *heap) {
             live_blocks += 1;
             live_bytes += size;
         } else {
-            if (!prev_was_used || (w0 & kCached) != 0) return SDMM_ERR_CORRUPTED;  // two free neighbours
+            if (!prev_was_used || (w0 & kClaimed) != 0) return SDMM_ERR_CORRUPTED;  // two free neighbours
             // The free block that ends at the sentinel is the top, and only it.
             if ((off + size == g.sentinel) != (off == top)) return SDMM_ERR_CORRUPTED;
             if (load32(heap, off + size - 4) != size) return SDMM_ERR_CORRUPTED;
@@ -1325,9 +1362,10 @@ sdmm_status check(const sdmm_heap *heap) {
     u64 seen = 0;
     for (u64 i = 0; i < kCacheSizes; ++i) {
         const u64 need = (i + 2) << 3;
-        for (u64 at = load32(heap, SDMM_FIELD(cache_head) + (i << 2)); at != 0; at = load32(heap, at + 4)) {
+        for (u64 at = load32(heap, SDMM_FIELD(cache_head) + (i << 2)); at != 0; at = load32(heap, at + 8)) {
             if (!in_blocks(b, at) || need > g.sentinel - at ||
-                (load32(heap, at) & ~kPrevUsed) != (need | kUsed | kCached) || ++seen > cached)
+                (load32(heap, at) & ~kPrevUsed) != (need | kUsed) || load32(heap, at + 4) != 0 ||
+                ++seen > cached)
                 return SDMM_ERR_CORRUPTED;
         }
     }
@@ -1385,7 +1423,7 @@ void stats(const sdmm_heap *heap, sdmm_stats *out) {
     u64 seen = 0;
     for (u64 i = 0; i < kCacheSizes; ++i) {
         for (u64 at = load32(heap, SDMM_FIELD(cache_head) + (i << 2)); at != 0 && seen < kCacheLimit;
-             at = load32(heap, at + 4)) {
+             at = load32(heap, at + 8)) {
             if (!in_blocks(b, at)) break;
             seen += 1;
             if ((i + 1) * kGranule > out->largest_free) out->largest_free = (i + 1) * kGranule;

@@ -12,8 +12,9 @@
 
 namespace sdmm::core {
 
-// Whether the caller wants the elements cleared.
-enum class Fill : uint32_t { kZero, kUninit };
+// Whether the caller wants the elements cleared, and whether the new block
+// is born claimed (see claim()).
+enum class Fill : uint32_t { kZero, kUninit, kZeroClaimed };
 
 sdmm_status init(void *arena, size_t len, uint32_t flags, sdmm_heap **out);
 sdmm_status attach(void *arena, size_t len, sdmm_heap **out);
@@ -27,6 +28,10 @@ sdmm_status free_handle(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag)
 sdmm_status free_pointer(sdmm_heap *heap, const void *elements, uint32_t expected_tag);
 sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, sdmm_block *out);
 sdmm_status resolve(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out);
+// resolve() that also marks the block claimed; SDMM_ERR_CLAIMED if it already is.
+sdmm_status claim(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out);
+// Clears the claim of a live block (claimed or not).
+sdmm_status unclaim(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag);
 
 sdmm_status from_pointer(sdmm_heap *heap, const void *elements, uint32_t expected_tag, sdmm_block *out);
 

@@ -105,7 +105,8 @@ pub const SDMM_ERR_TAG_MISMATCH: sdmm_status_value = 9;
 pub const SDMM_ERR_STALE_HANDLE: sdmm_status_value = 10;
 pub const SDMM_ERR_CORRUPTED: sdmm_status_value = 11;
 pub const SDMM_ERR_BUSY: sdmm_status_value = 12;
-pub const SDMM_STATUS_COUNT: sdmm_status_value = 13;
+pub const SDMM_ERR_CLAIMED: sdmm_status_value = 13;
+pub const SDMM_STATUS_COUNT: sdmm_status_value = 14;
 pub type sdmm_status_value = core::ffi::c_uint;
 pub type sdmm_status = u32;
 #[repr(C)]
@@ -300,6 +301,19 @@ unsafe extern "C" {
         expected_tag: u32,
         out: *mut sdmm_block,
     ) -> sdmm_status;
+    pub fn sdmm_alloc_claimed_into(
+        heap: *mut sdmm_heap,
+        tag: u32,
+        n: u32,
+        out: *mut sdmm_block,
+    ) -> sdmm_status;
+    pub fn sdmm_claim_into(
+        heap: *mut sdmm_heap,
+        handle: u64,
+        expected_tag: u32,
+        out: *mut sdmm_block,
+    ) -> sdmm_status;
+    pub fn sdmm_unclaim(heap: *mut sdmm_heap, handle: u64, expected_tag: u32) -> sdmm_status;
     pub fn sdmm_alloc_aligned_into(
         heap: *mut sdmm_heap,
         n_bytes: usize,
