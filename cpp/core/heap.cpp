@@ -121,8 +121,8 @@ constexpr u64 salt_bits(u64 salt7) { return (salt7 & 7) | (((salt7 >> 3) & 0xF) 
 
 // Exact-size caches: one per block size 16, 24, ... kCacheMaxBytes. A
 // consumer may shrink the number of cached blocks (0 turns caching off).
-constexpr u64 kCacheSizes = 32;
-constexpr u64 kCacheMaxBytes = (kCacheSizes + 1) * kGranule;  // 264: 256 bytes of elements
+constexpr u64 kCacheSizes = 64;
+constexpr u64 kCacheMaxBytes = (kCacheSizes + 1) * kGranule;  // 520: 512 bytes of elements
 // (256 on hosts; the SBF platform sets 64 and the kernel build 0, see
 // their ports: the limit bounds the drain, i.e. the worst single allocation.)
 #ifndef SDMM_CACHE_LIMIT
@@ -169,7 +169,7 @@ struct Control {
     u32 cache_head[kCacheSizes];  // cache_head[g - 2]: cached blocks of g granules
 };
 constexpr u64 kControlBytes = sizeof(Control);
-static_assert(kControlBytes == 240, "Control is part of the persistent layout");
+static_assert(kControlBytes == 368, "Control is part of the persistent layout");
 constexpr u64 kCacheBlock = u64{1} << 32;  // one block in cache_account
 
 // A free block needs its header (size + next link), a prev link at +8 and a
@@ -1086,7 +1086,7 @@ namespace {
     if constexpr (kCacheLimit != 0) {
         if (count - 1 < kCacheMaxBytes && out != nullptr && heap_ok(heap)) {
             const u64 bytes = count << size_log2_of(tag);
-            const u64 need = bytes <= kHeader ? kMinBlock : round8(bytes + kHeader);
+            const u64 need = round8(bytes + kHeader);  // >= kMinBlock: bytes >= 1
             const u64 head_at = cache_head_at(need);
             const u64 off = need <= kCacheMaxBytes ? load32(heap, head_at) : 0;
             const u64 len = get(heap, SDMM_FIELD(arena_len));
@@ -1107,13 +1107,13 @@ namespace {
             store32(heap, head_at, load32(heap, off + 8));
             store64(heap, SDMM_FIELD(cache_account), account - kCacheBlock - need);
             if (fill == Fill::kZeroClaimed) store32(heap, off, w0 | kClaimed);
-            const u64 w1 = next_generation(heap) | ((need - kHeader - bytes) << kTailShift) | tag;
-            store32(heap, off + 4, w1);
+            const u64 generation = next_generation(heap);
+            store32(heap, off + 4, generation | ((need - kHeader - bytes) << kTailShift) | tag);
             out->tag = tag;
             out->status = SDMM_OK;
             out->len = static_cast<u32>(count);
             out->reserved = 0;
-            out->handle = ((w1 & ~kTailMask) << 32) | off | get64(heap, SDMM_FIELD(salt));
+            out->handle = ((generation | tag) << 32) | off | get64(heap, SDMM_FIELD(salt));
             out->as.raw = reinterpret_cast<uint64_t>(bytes_at(heap, off + kHeader));
             if (fill != Fill::kUninit) SDMM_ZERO_SMALL(bytes_at(heap, off + kHeader), round8(bytes));
             return SDMM_OK;
