@@ -323,9 +323,15 @@ macro_rules! sdmm_block_type {
                 raw: RawBlock<'heap, A>,
             }
 
-            impl<'heap, A: Access> $Block<'heap, A> {
-                /// The element type of this block type.
+            impl $Block<'_> {
+                /// The element type of this block type. (Defined for the
+                /// default `Local` blocks only, so that the path without
+                /// parameters, `U64Block::TAG`, names one constant; a
+                /// `Locked` block has the same tag.)
                 pub const TAG: Tag = Tag::$Camel;
+            }
+
+            impl<'heap, A: Access> $Block<'heap, A> {
 
                 /// The position-independent handle of this block (offset + generation):
                 /// store it, then get the block back with the heap's `resolve_*` method.
@@ -1507,7 +1513,7 @@ mod tests {
             heap.alloc_u16(3).unwrap().into_handle()
         };
         // SAFETY: the arena holds the intact heap made just above.
-        let mut heap = unsafe { Heap::attach_unchecked(bytemuck_bytes(&mut buf)) }.unwrap();
+        let heap = unsafe { Heap::attach_unchecked(bytemuck_bytes(&mut buf)) }.unwrap();
         assert_eq!(heap.resolve_u16(h).unwrap().len(), 3);
         let mut junk = [7u64; 64];
         // SAFETY: refused by the O(1) validation before anything is trusted.

@@ -42,7 +42,7 @@ use crate::{ffi, lock, Error, Handle, Heap, Stats, Tag};
 /// let blocks: Vec<_> = handles.drain(..).map(|h| heap.resolve_u64(h).unwrap()).collect();
 /// assert_eq!(blocks.iter().map(|b| b.iter().sum::<u64>()).sum::<u64>(), 60);
 /// // Blocks are Send: another thread may drop them (taking the lock).
-/// std::thread::spawn(move || drop(blocks)).join().unwrap();
+/// std::thread::scope(|s| s.spawn(move || drop(blocks)).join().unwrap());
 /// assert_eq!(heap.counters().live_blocks, 0);
 /// # Ok::<(), sdmm_sys::Error>(())
 /// ```
@@ -152,19 +152,22 @@ impl StateGuard<'_> {
 /// made since the shared heap was).
 ///
 /// ```
-/// use sdmm_sys::{Counters, Heap, SharedHeap};
+/// use sdmm_sys::{Counters, Error, Heap, SharedHeap};
 ///
 /// let mut arena = [0u8; 4096];
 /// let heap = SharedHeap::new(Heap::new(&mut arena)?);
 /// let block = heap.alloc_u64(10)?; // 8 + 80 bytes
 /// let c: Counters = heap.counters();
 /// assert_eq!((c.live_blocks, c.allocated, c.oom_count), (1, 88, 0));
-/// assert!(c.allocated <= heap.stats().allocated); // the walk agrees
-/// assert!(heap.alloc_u8(4000).is_err());
-/// drop(block);
-/// let c = heap.counters();
-/// assert_eq!((c.live_blocks, c.allocated, c.peak_allocated, c.oom_count), (0, 0, 88, 1));
 /// assert_eq!(c.capacity, heap.stats().capacity);
+/// assert!(c.allocated <= heap.stats().allocated); // the walk agrees
+/// let half = c.capacity as usize / 2;
+/// let big = heap.alloc_u8(half)?;
+/// assert_eq!(heap.alloc_u8(half).unwrap_err(), Error::OutOfMemory); // counted
+/// drop((block, big));
+/// let c = heap.counters();
+/// assert_eq!((c.live_blocks, c.allocated, c.oom_count), (0, 0, 1));
+/// assert!(c.peak_allocated >= 88 + half as u64);
 /// # Ok::<(), sdmm_sys::Error>(())
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]

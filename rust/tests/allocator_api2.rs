@@ -6,7 +6,7 @@
 use allocator_api2::alloc::{Allocator, Layout};
 use allocator_api2::boxed::Box;
 use allocator_api2::vec::Vec;
-use sdmm_sys::Heap;
+use sdmm_sys::{Handle, Heap, SharedHeap};
 
 /// The arena's address range, to check where collections put their memory.
 struct Arena {
@@ -251,4 +251,84 @@ fn grow_zeroed_keeps_the_old_bytes_and_zeroes_the_rest() {
         drop(next);
         assert_empty(&heap);
     }
+}
+
+/// A collection's memory has one owner, the collection: the handle of its
+/// block, which safe code can work out (the heap's base from any block, the
+/// generation counting up), is refused by `resolve_u8` instead of giving a
+/// second, aliasing owner.
+#[test]
+fn a_collections_block_cannot_be_resolved_as_a_typed_block() {
+    let mut arena = Arena::new(8192);
+    let heap = Heap::new(&mut arena.bytes).unwrap();
+    let probe = heap.alloc_u8(1).unwrap();
+    let h = probe.handle();
+    let base = probe.as_ptr() as usize - h.offset() as usize - 8;
+    let salt = h.to_raw() & (7 | (0xF << 36));
+    let guess = |elements: usize, generation: u32| {
+        let offset = (elements - base - 8) as u64;
+        Handle::from_raw((u64::from(generation) << 40) | (1 << 32) | offset | salt)
+    };
+    // The guess works: the next typed block's handle is predicted exactly.
+    let next = heap.alloc_u8(1).unwrap();
+    assert_eq!(
+        guess(next.as_ptr() as usize, h.generation() + 1),
+        next.handle()
+    );
+    let mut v: Vec<u8, &Heap> = Vec::new_in(&heap);
+    v.extend_from_slice(b"mine");
+    let stolen = guess(v.as_ptr() as usize, h.generation() + 2);
+    // `Claimed` comes only after the core found a live u8 block there with
+    // that generation: the right handle, and refused.
+    assert_eq!(
+        heap.resolve_u8(stolen).unwrap_err(),
+        sdmm_sys::Error::Claimed
+    );
+    assert_eq!(&v[..], b"mine");
+    drop(v);
+    assert_eq!(
+        heap.resolve_u8(stolen).unwrap_err(),
+        sdmm_sys::Error::StaleHandle
+    );
+    drop((probe, next));
+    assert_empty(&heap);
+}
+
+#[test]
+fn shared_heap_collections_are_counted_without_a_walk() {
+    let heap = SharedHeap::owned(256 * 1024).unwrap();
+    let per_thread: std::vec::Vec<Vec<u64, &SharedHeap>> = std::thread::scope(|s| {
+        let workers: std::vec::Vec<_> = (0..3u64)
+            .map(|t| {
+                let heap = &heap;
+                s.spawn(move || {
+                    let mut v = Vec::new_in(heap);
+                    for i in 0..2000 {
+                        v.push(i * t); // grows by resize, in place or moved
+                    }
+                    v.truncate(10);
+                    v.shrink_to_fit();
+                    let boxed = Box::new_in([t; 3], heap);
+                    v.extend_from_slice(&*boxed);
+                    v
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let c = heap.counters();
+    let s = heap.stats();
+    assert_eq!((c.live_blocks, s.live_blocks), (3, 3));
+    assert!(c.allocated <= s.allocated && s.allocated <= c.allocated + 8 * 3);
+    assert!(c.peak_allocated >= 3 * 8 * 2000 / 2, "{c:?}");
+    assert_eq!(
+        per_thread[2][..],
+        [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 2, 2, 2]
+    );
+    drop(per_thread);
+    assert_eq!(
+        (heap.counters().live_blocks, heap.counters().allocated),
+        (0, 0)
+    );
+    heap.check().unwrap();
 }
