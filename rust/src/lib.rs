@@ -292,6 +292,14 @@ macro_rules! sdmm_types {
             }
         }
 
+        /// log2 of the element size of each tag value (index: the C value,
+        /// 4 bits as in a handle; 0 for values that name no type).
+        pub(crate) const TAG_SIZE_LOG2: [u8; 16] = {
+            let mut t = [0u8; 16];
+            $( t[$tagv] = $log2; )*
+            t
+        };
+
         $(
             // The build script numbers rows like the C enum; the committed
             // bindings carry the C values. Disagreement means stale bindings.
@@ -1125,7 +1133,7 @@ impl sealed::Sealed for Locked {
         // SAFETY: caller contract: the state is live for 'a.
         unsafe { ctx.as_ref() }.enter()
     }
-    #[inline]
+    #[inline(always)]
     fn count(guard: &mut shared::StateGuard<'_>, change: shared::Change) {
         guard.count(change);
     }
@@ -1328,7 +1336,10 @@ impl<'heap, A: Access> RawBlock<'heap, A> {
         let mut guard = unsafe { A::enter(self.ctx) };
         // SAFETY: live heap, live block owned by `self`, never used again by
         // the callers (`free` and drop). A claimed block frees as any other.
-        let status = unsafe { ffi::sdmm_free_ref(self.heap.as_ptr(), &self.to_c()) };
+        // By handle: the core validates it once (start map, generation, tag,
+        // salt), which is all `sdmm_free_ref` checks of a block whose fields
+        // only this crate writes, for fewer instructions (bench/README.md).
+        let status = unsafe { ffi::sdmm_free_handle(self.heap.as_ptr(), self.handle, self.tag) };
         if status == ffi::SDMM_OK {
             A::count(
                 &mut guard,

@@ -5,7 +5,7 @@ use core::cell::UnsafeCell;
 use core::fmt;
 use core::ptr::NonNull;
 
-use crate::{ffi, lock, Error, Handle, Heap, Stats, Tag};
+use crate::{ffi, lock, Error, Handle, Heap, Stats, TAG_SIZE_LOG2};
 
 /// A heap that threads share: a [`Heap`] with a spin lock inside (like
 /// talc's `Talck`), `Sync`, with the typed API of `Heap` — `alloc_<type>`,
@@ -102,15 +102,15 @@ pub enum Change {
 /// and elements rounded up to 8, at least 16 (its `need`). It may give the
 /// block up to 8 bytes more when the rest of a free block would be too small
 /// to keep (see `Counters::allocated`).
-#[inline]
+#[inline(always)]
 fn block_bytes(tag: u32, len: u32) -> u64 {
-    let log2 = Tag::from_raw(tag).map_or(0, |t| t.size().trailing_zeros());
+    let log2 = TAG_SIZE_LOG2[(tag & 15) as usize];
     let bytes = (u64::from(len) << log2) + u64::from(ffi::SDMM_BLOCK_HEADER_BYTES);
     ((bytes + 7) & !7).max(16)
 }
 
 impl StateGuard<'_> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn count(&mut self, change: Change) {
         // SAFETY: the lock is held for as long as this guard lives, and this
         // is the only reference to the tally made under it.
@@ -119,7 +119,12 @@ impl StateGuard<'_> {
             Change::Alloc { tag, len } => {
                 c.live_blocks += 1;
                 c.allocated += block_bytes(tag, len);
+                c.peak_allocated = c.peak_allocated.max(c.allocated);
             }
+            // Saturating: the tally never counts a block for more than the
+            // core does (it was seeded from the core's figures), so these
+            // never reach below zero; if that were ever wrong, the counters
+            // would read low rather than wrap.
             Change::Free { tag, len } => {
                 c.live_blocks = c.live_blocks.saturating_sub(1);
                 c.allocated = c.allocated.saturating_sub(block_bytes(tag, len));
@@ -127,10 +132,10 @@ impl StateGuard<'_> {
             Change::Resize { tag, old, new } => {
                 c.allocated =
                     (c.allocated + block_bytes(tag, new)).saturating_sub(block_bytes(tag, old));
+                c.peak_allocated = c.peak_allocated.max(c.allocated);
             }
             Change::OutOfMemory => c.oom_count += 1,
         }
-        c.peak_allocated = c.peak_allocated.max(c.allocated);
     }
 }
 

@@ -320,7 +320,9 @@ fn shared_heap_collections_are_counted_without_a_walk() {
     let s = heap.stats();
     assert_eq!((c.live_blocks, s.live_blocks), (3, 3));
     assert!(c.allocated <= s.allocated && s.allocated <= c.allocated + 8 * 3);
-    assert!(c.peak_allocated >= 3 * 8 * 2000 / 2, "{c:?}");
+    // At least one vector held 2000 u64s at once (the threads may or may not
+    // have overlapped).
+    assert!(c.peak_allocated >= 8 * 2000, "{c:?}");
     assert_eq!(
         per_thread[2][..],
         [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 2, 2, 2]
