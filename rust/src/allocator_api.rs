@@ -21,6 +21,15 @@ use crate::{count_drop_failure, ffi, Access, Heap, Local, Locked, SharedHeap};
 /// that ask for no more.
 const NATURAL_ALIGN: usize = 8;
 
+/// Up to this many bytes, `allocate` takes a zero-filled block born claimed
+/// (`sdmm_alloc_claimed_into`) rather than an uninitialised one claimed
+/// afterwards (`sdmm_claim_into`, which validates the block a second time).
+/// Measured with callgrind, an allocate + deallocate pair of 16..256 bytes:
+/// 324 instructions zero-filled and born claimed, 485 uninitialised and
+/// then claimed (330 before blocks were claimed). glibc's AVX2 memset
+/// clears 4 KiB in roughly the 150 instructions the second validation costs.
+const ZERO_FILL_INSTEAD_OF_CLAIM: usize = 4096;
+
 /// The non-null, well-aligned, never dereferenced pointer the trait asks for
 /// a zero-size layout: the address `align` itself, without provenance.
 #[inline]
@@ -80,12 +89,15 @@ impl<A: Access> Raw<A> {
         // SAFETY: caller contract.
         let mut guard = unsafe { A::enter(self.ctx) };
         let status = match u32::try_from(layout.size()) {
-            // The common case, zero-filled with the natural alignment: born
-            // claimed, one call.
+            // The common case, the natural alignment: born claimed, one
+            // call. Also for `allocate` (uninitialised) up to
+            // ZERO_FILL_INSTEAD_OF_CLAIM bytes: clearing them costs less than
+            // the separate claim below.
             // SAFETY: live heap, valid out-pointer.
-            Ok(n) if zeroed && layout.align() <= NATURAL_ALIGN => unsafe {
-                ffi::sdmm_alloc_claimed_into(heap, ffi::SDMM_TAG_U8, n, &mut out)
-            },
+            Ok(n)
+                if layout.align() <= NATURAL_ALIGN
+                    && (zeroed || layout.size() <= ZERO_FILL_INSTEAD_OF_CLAIM) =>
+            unsafe { ffi::sdmm_alloc_claimed_into(heap, ffi::SDMM_TAG_U8, n, &mut out) },
             // The C contract has no claimed twin of the aligned and the
             // uninitialised allocation: allocate, then claim.
             _ => {
