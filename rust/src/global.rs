@@ -247,6 +247,10 @@ impl GlobalHeap {
     }
 
     /// Statistics of the heap (`None` if the region cannot hold a heap).
+    ///
+    /// Holds the allocator's lock for a walk of the free lists (O(free
+    /// blocks), as `sdmm_heap_stats`); the heap is validated in O(1) first,
+    /// not by the walk of every block that [`GlobalHeap::check`] does.
     #[must_use]
     pub fn stats(&self) -> Option<Stats> {
         self.inner.stats(self.arena(), self.len)
@@ -332,6 +336,25 @@ impl<const BYTES: usize> StaticHeap<BYTES> {
     }
 
     /// Statistics of the heap (`None` if `BYTES` cannot hold a heap).
+    ///
+    /// Holds the allocator's lock, so every thread's allocations wait, for a
+    /// walk of the free lists only (O(free blocks), as `sdmm_heap_stats`):
+    /// the heap is validated in O(1) first, not by the walk of every block
+    /// that [`StaticHeap::check`] does (and holds the lock for).
+    ///
+    /// ```
+    /// use std::alloc::{GlobalAlloc, Layout};
+    ///
+    /// static A: sdmm_sys::StaticHeap<{ 64 * 1024 }> = sdmm_sys::StaticHeap::new();
+    /// assert_eq!(A.stats().unwrap().live_blocks, 0); // creates the heap
+    /// let layout = Layout::from_size_align(40, 8).unwrap();
+    /// // SAFETY: non-zero size; freed below with the same allocator and layout.
+    /// let p = unsafe { A.alloc(layout) };
+    /// let s = A.stats().unwrap();
+    /// assert_eq!((s.live_blocks, s.allocated), (1, 48));
+    /// // SAFETY: allocated above with `layout`.
+    /// unsafe { A.dealloc(p, layout) };
+    /// ```
     #[must_use]
     pub fn stats(&self) -> Option<Stats> {
         self.inner.stats(self.arena(), BYTES)

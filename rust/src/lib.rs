@@ -27,16 +27,84 @@
 //!   committed (no libclang needed to build this crate).
 //! - the crate root: [`Heap`] (over caller memory, or owning its memory with
 //!   the `alloc` feature), typed blocks, [`Handle`]s, [`Error`], [`Stats`].
+//! - [`SharedHeap`]: a `Heap` with a lock inside, for threads that share
+//!   one typed heap, with O(1) [`Counters`].
 //! - [`GlobalHeap`] / [`StaticHeap`]: `#[global_allocator]` types, including
 //!   for Solana programs (see [`GlobalHeap`] for the `custom-heap` recipe).
 //!
-//! Handles: every block carries a position-independent [`Handle`]. A block
-//! can be detached (`into_handle`, it stays allocated) and owned again later
-//! with `heap.resolve_<type>(handle)` -- also after the arena was copied or
-//! mapped elsewhere and reopened with [`Heap::attach`]. Resolving borrows the
-//! heap exclusively, so a handle can never produce two owners of one block;
-//! a freed block's handle gives [`Error::StaleHandle`], even after its
-//! memory was reused.
+//! # Handles and resolving
+//!
+//! Every block carries a position-independent [`Handle`]. A block can be
+//! detached (`into_handle`: it stays allocated) and owned again later with
+//! `heap.resolve_<type>(handle)` — also after the arena was copied or mapped
+//! elsewhere and reopened with [`Heap::attach`]. A program keeps handles (in
+//! a table, in other blocks, in an account) and resolves the records it
+//! works on, several at once: `resolve_*` takes `&Heap`, like allocation.
+//!
+//! A block has one owner at a time. The heap marks a block *claimed* while
+//! a Rust block value owns it (one header bit, set by the allocation and by
+//! `resolve_*`, cleared by `into_handle`; freeing clears it too), and
+//! resolving the handle of a claimed block gives [`Error::Claimed`] instead
+//! of a second owner. A freed block's handle gives [`Error::StaleHandle`],
+//! even after its memory was reused.
+//!
+//! ```
+//! use sdmm_sys::{Error, Handle, Heap};
+//!
+//! let mut arena = [0u8; 4096];
+//! let heap = Heap::new(&mut arena)?;
+//! // A table of records, kept as handles.
+//! let table: Vec<Handle> = (1..=3u64)
+//!     .map(|i| heap.alloc_u64_from(&[i * 10]).map(|b| b.into_handle()))
+//!     .collect::<Result<_, _>>()?;
+//! // Two records at once (a transfer), and an allocation while they are held.
+//! let mut from = heap.resolve_u64(table[0])?;
+//! let mut to = heap.resolve_u64(table[2])?;
+//! from[0] -= 5;
+//! to[0] += 5;
+//! let log = heap.alloc_u64_from(&[5, table[0].to_raw(), table[2].to_raw()])?;
+//! // A record that has an owner cannot get a second one.
+//! assert_eq!(heap.resolve_u64(table[2]).unwrap_err(), Error::Claimed);
+//! // Detached again: the table's handles still name them.
+//! assert_eq!((from.into_handle(), to.into_handle()), (table[0], table[2]));
+//! assert_eq!(heap.resolve_u64(table[2])?, [35]); // owned, then dropped: freed
+//! assert_eq!(heap.resolve_u64(table[2]).unwrap_err(), Error::StaleHandle);
+//! drop(log);
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! A block whose owner was leaked (`mem::forget`) keeps its claim; with the
+//! heap borrowed exclusively, which proves that no block of it is alive,
+//! [`Heap::reclaim`] drops such a claim. What the compiler checks still
+//! holds: blocks cannot outlive their heap, a `Heap`'s blocks stay on its
+//! thread, and `reclaim` cannot run while any block lives.
+//!
+//! # Sharing a heap between threads
+//!
+//! A [`Heap`] is `Send`, not `Sync`. To let threads share one typed heap,
+//! wrap it in a [`SharedHeap`] (a spin lock inside, no `std` needed): the
+//! same `alloc_<type>`, `alloc_<type>_from` and `resolve_<type>` methods
+//! through `&SharedHeap`, blocks that are `Send` and `Sync` (their heap
+//! calls take the lock), and O(1) [`Counters`] besides the walking
+//! [`SharedHeap::stats`].
+//!
+//! ```
+//! use sdmm_sys::{Heap, SharedHeap};
+//!
+//! let heap = SharedHeap::new(Heap::owned(64 * 1024)?);
+//! std::thread::scope(|s| {
+//!     for t in 0..4u8 {
+//!         let heap = &heap;
+//!         s.spawn(move || {
+//!             let mut block = heap.alloc_u8(100).unwrap();
+//!             block.fill(t);
+//!             assert!(block.iter().all(|&b| b == t));
+//!         });
+//!     }
+//! });
+//! assert_eq!(heap.counters().live_blocks, 0);
+//! # Ok::<(), sdmm_sys::Error>(())
+//! ```
 //!
 //! # Blocks behave like slices
 //!
@@ -97,9 +165,9 @@
 //! feature (owned heaps) and yielding in the allocator lock.
 //!
 //! `allocator-api2` (off by default, works without `std`) implements
-//! `allocator_api2::alloc::Allocator` for `&Heap`, so the collections of
-//! the `allocator_api2` crate (and of crates built on it, such as
-//! hashbrown) live in the heap's arena:
+//! `allocator_api2::alloc::Allocator` for `&Heap` and `&SharedHeap`, so the
+//! collections of the `allocator_api2` crate (and of crates built on it,
+//! such as hashbrown) live in the heap's arena:
 //!
 //! ```
 //! # #[cfg(feature = "allocator-api2")] {
@@ -832,7 +900,8 @@ impl fmt::Debug for Handle {
 ///
 /// Blocks borrow the heap, so the heap cannot be dropped, moved or attached
 /// elsewhere while one is alive. The heap is `Send` but not `Sync`: its
-/// methods change the arena through `&self`.
+/// methods change the arena through `&self`. For threads that share a heap,
+/// wrap it in a [`SharedHeap`].
 pub struct Heap<'arena> {
     raw: NonNull<ffi::sdmm_heap>,
     /// Bytes given to the C heap (after alignment).
@@ -874,7 +943,8 @@ impl<'arena> Heap<'arena> {
     /// must start where the heap started (8-aligned, not re-aligned here).
     ///
     /// Blocks of the previous incarnation are reached through their handles
-    /// (`resolve_*`).
+    /// (`resolve_*`). A block whose owner was leaked before the arena was
+    /// copied is still claimed in it: [`Heap::reclaim`] drops the claim.
     ///
     /// # Errors
     /// [`Error::Misaligned`], [`Error::InvalidHeap`] (not a heap),

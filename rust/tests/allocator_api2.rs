@@ -334,3 +334,67 @@ fn shared_heap_collections_are_counted_without_a_walk() {
     );
     heap.check().unwrap();
 }
+
+/// Every path of `allocate`/`allocate_zeroed` (born claimed; zero-filled
+/// instead of uninitialised up to 4 KiB; aligned or large, then claimed)
+/// gives a claimed block: its handle, looked up through the C contract, is
+/// refused by `resolve_u8` while the allocation lives, and stale after.
+#[test]
+#[allow(unsafe_code)]
+fn every_allocation_path_gives_a_claimed_block() {
+    let mut arena = Arena::new(64 * 1024);
+    let heap = Heap::new(&mut arena.bytes).unwrap();
+    let probe = heap.alloc_u8(1).unwrap();
+    // The C heap starts at the arena start the probe's handle counts from.
+    let c_heap = probe
+        .as_ptr()
+        .wrapping_sub(probe.handle().offset() as usize + 8)
+        .cast_mut()
+        .cast::<sdmm_sys::ffi::sdmm_heap>();
+    let alloc = &heap;
+    for (size, align, zeroed) in [
+        (100, 8, false),
+        (100, 8, true),
+        (5000, 8, false),
+        (5000, 8, true),
+        (100, 64, false),
+        (100, 64, true),
+    ] {
+        let layout = Layout::from_size_align(size, align).unwrap();
+        let p = if zeroed {
+            alloc.allocate_zeroed(layout)
+        } else {
+            alloc.allocate(layout)
+        }
+        .unwrap()
+        .cast::<u8>();
+        let mut block = sdmm_sys::ffi::sdmm_block::default();
+        // SAFETY: `c_heap` is this live heap, `p` one of its block starts,
+        // `block` a valid out-pointer; the call only reads the heap.
+        let status = unsafe {
+            sdmm_sys::ffi::sdmm_block_from_ptr_into(
+                c_heap,
+                p.as_ptr().cast(),
+                sdmm_sys::ffi::SDMM_TAG_U8,
+                &mut block,
+            )
+        };
+        assert_eq!(status, sdmm_sys::ffi::SDMM_OK);
+        let h = Handle::from_raw(block.handle);
+        let what = format!("{size} bytes, align {align}, zeroed {zeroed}");
+        assert_eq!(
+            heap.resolve_u8(h).unwrap_err(),
+            sdmm_sys::Error::Claimed,
+            "{what}"
+        );
+        // SAFETY: allocated above with `layout`, not used after.
+        unsafe { alloc.deallocate(p, layout) };
+        assert_eq!(
+            heap.resolve_u8(h).unwrap_err(),
+            sdmm_sys::Error::StaleHandle,
+            "{what}"
+        );
+    }
+    drop(probe);
+    assert_empty(&heap);
+}
