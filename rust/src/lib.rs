@@ -1172,16 +1172,42 @@ mod sealed {
 /// ```
 pub trait Access: sealed::Sealed + 'static {}
 
-/// The [`Access`] of a [`Heap`]'s blocks: no lock (a `Heap` is not `Sync`),
-/// so the blocks are neither `Send` nor `Sync` — they stay on the thread of
-/// their heap. See [`Access`] for an example.
+/// The [`Access`] of a [`Heap`]'s blocks, and the default of the block
+/// types: no lock (a `Heap` is not `Sync`), so the blocks are neither `Send`
+/// nor `Sync` — they stay on the thread of their heap, at no cost.
+///
+/// ```
+/// use sdmm_sys::{Heap, Local, U32Block};
+///
+/// let mut arena = [0u8; 1024];
+/// let heap = Heap::new(&mut arena)?;
+/// let a: U32Block<'_> = heap.alloc_u32(1)?; // the same type as…
+/// let b: U32Block<'_, Local> = heap.alloc_u32(1)?; // …this one
+/// assert_eq!(U32Block::TAG, sdmm_sys::Tag::U32);
+/// # drop((a, b));
+/// # Ok::<(), sdmm_sys::Error>(())
+/// ```
 #[derive(Debug)]
 pub enum Local {}
 
 /// The [`Access`] of a [`SharedHeap`]'s blocks: their `resize`, `free`,
 /// `into_handle` and drop take the heap's lock, so the blocks are `Send` and
 /// `Sync` — a block made on one thread can be used, and dropped, on another.
-/// See [`SharedHeap`] for an example.
+///
+/// ```
+/// use sdmm_sys::{Locked, SharedHeap, U8Block};
+///
+/// let heap = SharedHeap::owned(8192)?;
+/// let mut block: U8Block<'_, Locked> = heap.alloc_u8(16)?;
+/// std::thread::scope(|s| {
+///     s.spawn(|| {
+///         block.fill(7); // `&mut` from another thread: the block is Send
+///         block.resize(32).unwrap(); // takes the heap's lock
+///     });
+/// });
+/// assert_eq!((block.len(), block[15], block[31]), (32, 7, 0));
+/// # Ok::<(), sdmm_sys::Error>(())
+/// ```
 #[derive(Debug)]
 pub enum Locked {}
 

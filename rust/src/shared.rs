@@ -196,6 +196,18 @@ impl<'arena> SharedHeap<'arena> {
     /// Shares `heap` between threads. One walk of its free lists
     /// (`stats`) starts the [`Counters`], so a heap that already holds
     /// blocks ([`Heap::attach`], detached blocks) is counted right.
+    ///
+    /// ```
+    /// use sdmm_sys::{Heap, SharedHeap};
+    ///
+    /// let mut arena = vec![0u8; 8192];
+    /// let heap = Heap::new(&mut arena)?;
+    /// let kept = heap.alloc_u64(4)?.into_handle(); // detached, still allocated
+    /// let shared = SharedHeap::new(heap);
+    /// assert_eq!(shared.counters().live_blocks, 1); // counted from the start
+    /// assert_eq!(shared.resolve_u64(kept)?.len(), 4);
+    /// # Ok::<(), sdmm_sys::Error>(())
+    /// ```
     #[must_use]
     pub fn new(heap: Heap<'arena>) -> SharedHeap<'arena> {
         let s = heap.stats();
@@ -233,6 +245,13 @@ impl<'arena> SharedHeap<'arena> {
     }
 
     /// The size in bytes of the arena the heap manages.
+    ///
+    /// ```
+    /// let mut arena = [0u8; 1003];
+    /// let heap = sdmm_sys::SharedHeap::new(sdmm_sys::Heap::new(&mut arena)?);
+    /// assert!(heap.arena_len() <= 1000 && heap.arena_len() % 8 == 0); // whole granules
+    /// # Ok::<(), sdmm_sys::Error>(())
+    /// ```
     #[must_use]
     pub fn arena_len(&self) -> usize {
         self.heap.arena_len()
@@ -240,7 +259,16 @@ impl<'arena> SharedHeap<'arena> {
 
     /// The O(1) figures of the heap (live blocks, bytes, peak, refused
     /// allocations, capacity): the lock is held to copy them, no walk. See
-    /// [`Counters`] for an example and how they relate to [`Stats`].
+    /// [`Counters`] for how they relate to [`Stats`].
+    ///
+    /// ```
+    /// let heap = sdmm_sys::SharedHeap::owned(8192)?;
+    /// let keys = heap.alloc_pubkey(2)?; // 8 + 64 bytes
+    /// let c = heap.counters();
+    /// assert_eq!((c.live_blocks, c.allocated, c.peak_allocated), (1, 72, 72));
+    /// # drop(keys);
+    /// # Ok::<(), sdmm_sys::Error>(())
+    /// ```
     #[must_use]
     pub fn counters(&self) -> Counters {
         let _guard = self.state.lock.lock();
@@ -341,6 +369,14 @@ impl SharedHeap<'static> {
 }
 
 /// [`SharedHeap::new`].
+///
+/// ```
+/// use sdmm_sys::{Heap, SharedHeap};
+///
+/// let shared: SharedHeap<'static> = Heap::owned(4096)?.into();
+/// assert_eq!(shared.counters().live_blocks, 0);
+/// # Ok::<(), sdmm_sys::Error>(())
+/// ```
 impl<'arena> From<Heap<'arena>> for SharedHeap<'arena> {
     fn from(heap: Heap<'arena>) -> SharedHeap<'arena> {
         SharedHeap::new(heap)
