@@ -9,11 +9,17 @@ fn main() -> Result<(), Error> {
     balances[7] = 42;
     let keys = heap.alloc_pubkey(2)?; // [Pubkey; 2], 32 bytes each
     assert_eq!(heap.alloc_u8(0).unwrap_err(), Error::ZeroCount); // errors are values
+
+    // Keep a block as a handle (it stays allocated), own it again later.
+    let saved = heap.alloc_u32_from(&[1, 2, 3])?.into_handle();
+    let record = heap.resolve_u32(saved)?; // &heap: other blocks stay usable
+    assert_eq!(heap.resolve_u32(saved).unwrap_err(), Error::Claimed); // one owner
     println!(
-        "sum {} over {} balances, {} keys",
+        "sum {} over {} balances, {} keys, record {saved} = {:?}",
         balances.iter().sum::<u64>(),
         balances.len(),
-        keys.len()
+        keys.len(),
+        &record[..]
     );
     Ok(()) // the blocks free themselves here and cannot outlive `heap`
 }

@@ -5,14 +5,15 @@
 //! - [`StaticHeap`]: owns its arena inline, for a `static` on hosts.
 //!
 //! Locking: on targets with threads every call takes a small spin lock (an
-//! `AtomicBool`; with `std` it yields to the scheduler while waiting). On
-//! single-threaded targets (`target_os = "solana"`, BPF/SBF architectures)
-//! there is no lock and no atomic instruction at all.
+//! `AtomicBool` with backoff; with `std` it yields to the scheduler while
+//! waiting, see `lock.rs`). On single-threaded targets (`target_os =
+//! "solana"`, BPF/SBF architectures) there is no lock and no atomic
+//! instruction at all.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 
-use crate::{ffi, Stats};
+use crate::{ffi, lock, Stats};
 
 /// Start of the Solana VM heap region (`MM_HEAP_START`).
 pub const SOLANA_HEAP_START: usize = 0x3_0000_0000;
@@ -20,63 +21,6 @@ pub const SOLANA_HEAP_START: usize = 0x3_0000_0000;
 pub const SOLANA_HEAP_LEN: usize = 32 * 1024;
 /// Largest heap region a transaction can request (`RequestHeapFrame`, 256 KiB).
 pub const SOLANA_HEAP_MAX_LEN: usize = 256 * 1024;
-
-#[cfg(not(any(target_os = "solana", target_arch = "bpf", target_arch = "sbf")))]
-mod lock {
-    use core::sync::atomic::{AtomicBool, Ordering};
-
-    pub(crate) struct Lock(AtomicBool);
-
-    pub(crate) struct Guard<'a>(&'a AtomicBool);
-
-    impl Lock {
-        pub(crate) const fn new() -> Lock {
-            Lock(AtomicBool::new(false))
-        }
-
-        pub(crate) fn lock(&self) -> Guard<'_> {
-            let mut spins = 0u32;
-            while self
-                .0
-                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-            {
-                spins = spins.wrapping_add(1);
-                // Short critical sections: spin a little, then (with std) let
-                // the holder run, which matters on machines with few cores.
-                #[cfg(feature = "std")]
-                if spins % 64 == 0 {
-                    std::thread::yield_now();
-                    continue;
-                }
-                core::hint::spin_loop();
-            }
-            Guard(&self.0)
-        }
-    }
-
-    impl Drop for Guard<'_> {
-        fn drop(&mut self) {
-            self.0.store(false, Ordering::Release);
-        }
-    }
-}
-
-#[cfg(any(target_os = "solana", target_arch = "bpf", target_arch = "sbf"))]
-mod lock {
-    /// Single-threaded target: nothing to exclude.
-    pub(crate) struct Lock;
-    pub(crate) struct Guard;
-
-    impl Lock {
-        pub(crate) const fn new() -> Lock {
-            Lock
-        }
-        pub(crate) fn lock(&self) -> Guard {
-            Guard
-        }
-    }
-}
 
 /// What every global heap shares: a lock, and nothing else.
 ///
@@ -194,14 +138,23 @@ impl Inner {
         Some(element_ptr(&out))
     }
 
+    /// The statistics, with the lock held for the free-list walk of
+    /// `sdmm_heap_stats` only: the heap is validated with the O(1)
+    /// `sdmm_heap_attach` (which writes nothing), not with the walk of every
+    /// block that `sdmm_heap_check` does, so other threads wait for as many
+    /// steps as the heap has free blocks, not live ones. (The stats walk is
+    /// bounded and checks every link it follows, like every core call.)
     fn stats(&self, arena: *mut u8, len: usize) -> Option<Stats> {
         let (status, s) = self.run(arena, len, |heap| {
             let mut s = ffi::sdmm_stats::default();
-            // SAFETY: checked first, so stats only ever reads a heap.
-            let status = unsafe { ffi::sdmm_heap_check(heap) };
+            let mut attached: *mut ffi::sdmm_heap = core::ptr::null_mut();
+            // SAFETY: `arena[..len]` is this allocator's (constructors'
+            // contracts); attach only reads it and validates the control
+            // structure, so stats only ever reads a heap.
+            let status = unsafe { ffi::sdmm_heap_attach(heap.cast(), len, &mut attached) };
             if status == ffi::SDMM_OK {
                 // SAFETY: a valid heap, valid out-pointer.
-                unsafe { ffi::sdmm_heap_stats(heap, &mut s) };
+                unsafe { ffi::sdmm_heap_stats(attached, &mut s) };
             }
             (status, s)
         });
@@ -294,6 +247,10 @@ impl GlobalHeap {
     }
 
     /// Statistics of the heap (`None` if the region cannot hold a heap).
+    ///
+    /// Holds the allocator's lock for a walk of the free lists (O(free
+    /// blocks), as `sdmm_heap_stats`); the heap is validated in O(1) first,
+    /// not by the walk of every block that [`GlobalHeap::check`] does.
     #[must_use]
     pub fn stats(&self) -> Option<Stats> {
         self.inner.stats(self.arena(), self.len)
@@ -379,6 +336,25 @@ impl<const BYTES: usize> StaticHeap<BYTES> {
     }
 
     /// Statistics of the heap (`None` if `BYTES` cannot hold a heap).
+    ///
+    /// Holds the allocator's lock, so every thread's allocations wait, for a
+    /// walk of the free lists only (O(free blocks), as `sdmm_heap_stats`):
+    /// the heap is validated in O(1) first, not by the walk of every block
+    /// that [`StaticHeap::check`] does (and holds the lock for).
+    ///
+    /// ```
+    /// use std::alloc::{GlobalAlloc, Layout};
+    ///
+    /// static A: sdmm_sys::StaticHeap<{ 64 * 1024 }> = sdmm_sys::StaticHeap::new();
+    /// assert_eq!(A.stats().unwrap().live_blocks, 0); // creates the heap
+    /// let layout = Layout::from_size_align(40, 8).unwrap();
+    /// // SAFETY: non-zero size; freed below with the same allocator and layout.
+    /// let p = unsafe { A.alloc(layout) };
+    /// let s = A.stats().unwrap();
+    /// assert_eq!((s.live_blocks, s.allocated), (1, 48));
+    /// // SAFETY: allocated above with `layout`.
+    /// unsafe { A.dealloc(p, layout) };
+    /// ```
     #[must_use]
     pub fn stats(&self) -> Option<Stats> {
         self.inner.stats(self.arena(), BYTES)

@@ -27,16 +27,84 @@
 //!   committed (no libclang needed to build this crate).
 //! - the crate root: [`Heap`] (over caller memory, or owning its memory with
 //!   the `alloc` feature), typed blocks, [`Handle`]s, [`Error`], [`Stats`].
+//! - [`SharedHeap`]: a `Heap` with a lock inside, for threads that share
+//!   one typed heap, with O(1) [`Counters`].
 //! - [`GlobalHeap`] / [`StaticHeap`]: `#[global_allocator]` types, including
 //!   for Solana programs (see [`GlobalHeap`] for the `custom-heap` recipe).
 //!
-//! Handles: every block carries a position-independent [`Handle`]. A block
-//! can be detached (`into_handle`, it stays allocated) and owned again later
-//! with `heap.resolve_<type>(handle)` -- also after the arena was copied or
-//! mapped elsewhere and reopened with [`Heap::attach`]. Resolving borrows the
-//! heap exclusively, so a handle can never produce two owners of one block;
-//! a freed block's handle gives [`Error::StaleHandle`], even after its
-//! memory was reused.
+//! # Handles and resolving
+//!
+//! Every block carries a position-independent [`Handle`]. A block can be
+//! detached (`into_handle`: it stays allocated) and owned again later with
+//! `heap.resolve_<type>(handle)` — also after the arena was copied or mapped
+//! elsewhere and reopened with [`Heap::attach`]. A program keeps handles (in
+//! a table, in other blocks, in an account) and resolves the records it
+//! works on, several at once: `resolve_*` takes `&Heap`, like allocation.
+//!
+//! A block has one owner at a time. The heap marks a block *claimed* while
+//! a Rust block value owns it (one header bit, set by the allocation and by
+//! `resolve_*`, cleared by `into_handle`; freeing clears it too), and
+//! resolving the handle of a claimed block gives [`Error::Claimed`] instead
+//! of a second owner. A freed block's handle gives [`Error::StaleHandle`],
+//! even after its memory was reused.
+//!
+//! ```
+//! use sdmm_sys::{Error, Handle, Heap};
+//!
+//! let mut arena = [0u8; 4096];
+//! let heap = Heap::new(&mut arena)?;
+//! // A table of records, kept as handles.
+//! let table: Vec<Handle> = (1..=3u64)
+//!     .map(|i| heap.alloc_u64_from(&[i * 10]).map(|b| b.into_handle()))
+//!     .collect::<Result<_, _>>()?;
+//! // Two records at once (a transfer), and an allocation while they are held.
+//! let mut from = heap.resolve_u64(table[0])?;
+//! let mut to = heap.resolve_u64(table[2])?;
+//! from[0] -= 5;
+//! to[0] += 5;
+//! let log = heap.alloc_u64_from(&[5, table[0].to_raw(), table[2].to_raw()])?;
+//! // A record that has an owner cannot get a second one.
+//! assert_eq!(heap.resolve_u64(table[2]).unwrap_err(), Error::Claimed);
+//! // Detached again: the table's handles still name them.
+//! assert_eq!((from.into_handle(), to.into_handle()), (table[0], table[2]));
+//! assert_eq!(heap.resolve_u64(table[2])?, [35]); // owned, then dropped: freed
+//! assert_eq!(heap.resolve_u64(table[2]).unwrap_err(), Error::StaleHandle);
+//! drop(log);
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! A block whose owner was leaked (`mem::forget`) keeps its claim; with the
+//! heap borrowed exclusively, which proves that no block of it is alive,
+//! [`Heap::reclaim`] drops such a claim. What the compiler checks still
+//! holds: blocks cannot outlive their heap, a `Heap`'s blocks stay on its
+//! thread, and `reclaim` cannot run while any block lives.
+//!
+//! # Sharing a heap between threads
+//!
+//! A [`Heap`] is `Send`, not `Sync`. To let threads share one typed heap,
+//! wrap it in a [`SharedHeap`] (a spin lock inside, no `std` needed): the
+//! same `alloc_<type>`, `alloc_<type>_from` and `resolve_<type>` methods
+//! through `&SharedHeap`, blocks that are `Send` and `Sync` (their heap
+//! calls take the lock), and O(1) [`Counters`] besides the walking
+//! [`SharedHeap::stats`].
+//!
+//! ```
+//! use sdmm_sys::{Heap, SharedHeap};
+//!
+//! let heap = SharedHeap::new(Heap::owned(64 * 1024)?);
+//! std::thread::scope(|s| {
+//!     for t in 0..4u8 {
+//!         let heap = &heap;
+//!         s.spawn(move || {
+//!             let mut block = heap.alloc_u8(100).unwrap();
+//!             block.fill(t);
+//!             assert!(block.iter().all(|&b| b == t));
+//!         });
+//!     }
+//! });
+//! assert_eq!(heap.counters().live_blocks, 0);
+//! # Ok::<(), sdmm_sys::Error>(())
+//! ```
 //!
 //! # Blocks behave like slices
 //!
@@ -97,9 +165,9 @@
 //! feature (owned heaps) and yielding in the allocator lock.
 //!
 //! `allocator-api2` (off by default, works without `std`) implements
-//! `allocator_api2::alloc::Allocator` for `&Heap`, so the collections of
-//! the `allocator_api2` crate (and of crates built on it, such as
-//! hashbrown) live in the heap's arena:
+//! `allocator_api2::alloc::Allocator` for `&Heap` and `&SharedHeap`, so the
+//! collections of the `allocator_api2` crate (and of crates built on it,
+//! such as hashbrown) live in the heap's arena:
 //!
 //! ```
 //! # #[cfg(feature = "allocator-api2")] {
@@ -149,7 +217,10 @@ pub mod ffi;
 #[cfg(feature = "allocator-api2")]
 mod allocator_api;
 mod global;
+mod lock;
+mod shared;
 pub use global::{GlobalHeap, StaticHeap, SOLANA_HEAP_LEN, SOLANA_HEAP_MAX_LEN, SOLANA_HEAP_START};
+pub use shared::{Counters, SharedHeap};
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -289,6 +360,14 @@ macro_rules! sdmm_types {
             }
         }
 
+        /// log2 of the element size of each tag value (index: the C value,
+        /// 4 bits as in a handle; 0 for values that name no type).
+        pub(crate) const TAG_SIZE_LOG2: [u8; 16] = {
+            let mut t = [0u8; 16];
+            $( t[$tagv] = $log2; )*
+            t
+        };
+
         $(
             // The build script numbers rows like the C enum; the committed
             // bindings carry the C values. Disagreement means stale bindings.
@@ -306,15 +385,29 @@ macro_rules! sdmm_types {
 macro_rules! sdmm_block_type {
     ( ($name:literal, $Camel:ident, $Block:ident, $elem:ty, $ctag:path, $tagv:literal, $log2:literal,
        $alloc:ident, $alloc_from:ident, $resolve:ident, $into:path) ) => {
-            #[doc = concat!("An owning block of `", $name, "` elements in a [`Heap`]: derefs to `[",
-                            stringify!($elem), "]`, frees itself on drop, cannot outlive its heap.")]
-            pub struct $Block<'heap> {
-                raw: RawBlock<'heap>,
+            #[doc = concat!("An owning block of `", $name, "` elements in a [`Heap`] or a [`SharedHeap`]: ",
+                            "derefs to `[", stringify!($elem), "]`, frees itself on drop, cannot outlive its heap.")]
+            ///
+            /// The block is the one owner of its elements: the heap marks it
+            /// claimed while the block lives, so resolving its handle again
+            /// gives [`Error::Claimed`]. `A` is how the block reaches the
+            /// heap's metadata: [`Local`] for a [`Heap`]'s blocks (the
+            /// default; the block stays on the heap's thread), [`Locked`] for
+            /// a [`SharedHeap`]'s (every heap call takes the heap's lock, and
+            /// the block may move to and be shared with other threads).
+            pub struct $Block<'heap, A: Access = Local> {
+                raw: RawBlock<'heap, A>,
             }
 
-            impl<'heap> $Block<'heap> {
-                /// The element type of this block type.
+            impl $Block<'_> {
+                /// The element type of this block type. (Defined for the
+                /// default `Local` blocks only, so that the path without
+                /// parameters, `U64Block::TAG`, names one constant; a
+                /// `Locked` block has the same tag.)
                 pub const TAG: Tag = Tag::$Camel;
+            }
+
+            impl<'heap, A: Access> $Block<'heap, A> {
 
                 /// The position-independent handle of this block (offset + generation):
                 /// store it, then get the block back with the heap's `resolve_*` method.
@@ -344,15 +437,15 @@ macro_rules! sdmm_block_type {
                 }
 
                 /// Gives up ownership without freeing: the elements stay
-                /// allocated in the heap until the handle is resolved again
-                /// (`resolve_*`) and that block is dropped.
+                /// allocated in the heap (and unclaimed) until the handle is
+                /// resolved again (`resolve_*`) and that block is dropped.
                 #[must_use = "the block stays allocated; keep the handle to resolve it again"]
                 pub fn into_handle(self) -> Handle {
                     self.raw.into_handle()
                 }
             }
 
-            impl Deref for $Block<'_> {
+            impl<A: Access> Deref for $Block<'_, A> {
                 type Target = [$elem];
                 #[inline]
                 fn deref(&self) -> &[$elem] {
@@ -363,7 +456,7 @@ macro_rules! sdmm_block_type {
                 }
             }
 
-            impl DerefMut for $Block<'_> {
+            impl<A: Access> DerefMut for $Block<'_, A> {
                 #[inline]
                 fn deref_mut(&mut self) -> &mut [$elem] {
                     // SAFETY: as in `deref`, and `&mut self` is exclusive.
@@ -371,7 +464,7 @@ macro_rules! sdmm_block_type {
                 }
             }
 
-            impl fmt::Debug for $Block<'_> {
+            impl<A: Access> fmt::Debug for $Block<'_, A> {
                 fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                     f.debug_struct(stringify!($Block))
                         .field("handle", &self.handle())
@@ -384,7 +477,7 @@ macro_rules! sdmm_block_type {
             // docs, whose example exercises every impl below).
 
             /// Iterates over `&T`, as `for x in &slice` does.
-            impl<'a> IntoIterator for &'a $Block<'_> {
+            impl<'a, A: Access> IntoIterator for &'a $Block<'_, A> {
                 type Item = &'a $elem;
                 type IntoIter = core::slice::Iter<'a, $elem>;
                 #[inline]
@@ -394,7 +487,7 @@ macro_rules! sdmm_block_type {
             }
 
             /// Iterates over `&mut T`, as `for x in &mut slice` does.
-            impl<'a> IntoIterator for &'a mut $Block<'_> {
+            impl<'a, A: Access> IntoIterator for &'a mut $Block<'_, A> {
                 type Item = &'a mut $elem;
                 type IntoIter = core::slice::IterMut<'a, $elem>;
                 #[inline]
@@ -403,28 +496,28 @@ macro_rules! sdmm_block_type {
                 }
             }
 
-            impl AsRef<[$elem]> for $Block<'_> {
+            impl<A: Access> AsRef<[$elem]> for $Block<'_, A> {
                 #[inline]
                 fn as_ref(&self) -> &[$elem] {
                     self
                 }
             }
 
-            impl AsMut<[$elem]> for $Block<'_> {
+            impl<A: Access> AsMut<[$elem]> for $Block<'_, A> {
                 #[inline]
                 fn as_mut(&mut self) -> &mut [$elem] {
                     self
                 }
             }
 
-            impl core::borrow::Borrow<[$elem]> for $Block<'_> {
+            impl<A: Access> core::borrow::Borrow<[$elem]> for $Block<'_, A> {
                 #[inline]
                 fn borrow(&self) -> &[$elem] {
                     self
                 }
             }
 
-            impl core::borrow::BorrowMut<[$elem]> for $Block<'_> {
+            impl<A: Access> core::borrow::BorrowMut<[$elem]> for $Block<'_, A> {
                 #[inline]
                 fn borrow_mut(&mut self) -> &mut [$elem] {
                     self
@@ -432,7 +525,7 @@ macro_rules! sdmm_block_type {
             }
 
             /// Equal when the elements are (the handle is not compared).
-            impl PartialEq<[$elem]> for $Block<'_> {
+            impl<A: Access> PartialEq<[$elem]> for $Block<'_, A> {
                 #[inline]
                 fn eq(&self, other: &[$elem]) -> bool {
                     **self == *other
@@ -440,7 +533,7 @@ macro_rules! sdmm_block_type {
             }
 
             /// Equal when the elements are (the handle is not compared).
-            impl PartialEq<&[$elem]> for $Block<'_> {
+            impl<A: Access> PartialEq<&[$elem]> for $Block<'_, A> {
                 #[inline]
                 fn eq(&self, other: &&[$elem]) -> bool {
                     **self == **other
@@ -448,7 +541,7 @@ macro_rules! sdmm_block_type {
             }
 
             /// Equal when the elements are (the handle is not compared).
-            impl<const N: usize> PartialEq<[$elem; N]> for $Block<'_> {
+            impl<A: Access, const N: usize> PartialEq<[$elem; N]> for $Block<'_, A> {
                 #[inline]
                 fn eq(&self, other: &[$elem; N]) -> bool {
                     **self == other[..]
@@ -456,8 +549,8 @@ macro_rules! sdmm_block_type {
             }
 
         impl<'arena> Heap<'arena> {
-                #[doc = concat!("Allocates `n` zero-filled `", $name, "` elements (`sdmm_alloc_",
-                                $name, "`); the block frees itself on drop.")]
+                #[doc = concat!("Allocates `n` zero-filled `", $name, "` elements; the block ",
+                                "frees itself on drop (see the [crate docs](crate)).")]
                 ///
                 /// # Errors
                 /// [`Error::ZeroCount`] for `n == 0`, [`Error::TooLarge`] when
@@ -465,14 +558,9 @@ macro_rules! sdmm_block_type {
                 /// block is large enough now.
                 #[inline]
                 pub fn $alloc(&self, n: usize) -> Result<$Block<'_>, Error> {
-                    let n = u32::try_from(n).map_err(|_| Error::TooLarge)?;
-                    let mut out = core::mem::MaybeUninit::<ffi::sdmm_block>::uninit();
-                    // SAFETY: `self.raw` is a live heap; the C side writes
-                    // every field of `out` on success and on failure.
-                    let status = unsafe { $into(self.raw.as_ptr(), n, out.as_mut_ptr()) };
-                    Error::check(status)?;
-                    // SAFETY: written above with SDMM_OK.
-                    Ok($Block { raw: unsafe { RawBlock::from_c(self.raw, out.as_ptr()) } })
+                    // SAFETY: a live heap, borrowed for the block's lifetime; a
+                    // `Heap` is used by one thread (no lock, `Local`).
+                    Ok($Block { raw: unsafe { RawBlock::alloc(self.raw, (), $ctag, n)? } })
                 }
 
                 #[doc = concat!("Allocates a block of `", $name, "` elements holding a copy of `src` ",
@@ -489,18 +577,62 @@ macro_rules! sdmm_block_type {
                     Ok(block)
                 }
 
-                #[doc = concat!("Takes back ownership of the `", $name,
-                                "` block of a handle (from `handle()`/`into_handle()`).")]
+                #[doc = concat!("Owns the `", $name, "` block of a handle (from `handle()` / ",
+                                "`into_handle()`) again; see the crate docs' ",
+                                "[example](crate#handles-and-resolving).")]
                 ///
-                /// Takes `&mut self`: no other block of this heap is alive while
-                /// the resolved one is, so a handle can never yield two owners.
+                /// Takes `&self`: several blocks can be resolved and allocated
+                /// at once. Each block has at most one owner: resolving a block
+                /// that already has one (a live block of it, or one leaked with
+                /// `mem::forget`) is refused with [`Error::Claimed`]; see
+                /// [`Heap::reclaim`] for the leaked case.
                 ///
                 /// # Errors
-                /// [`Error::StaleHandle`] if the block was freed (even if its
-                /// memory was reused since), [`Error::TagMismatch`] for a block
-                /// of another type, [`Error::InvalidBlock`] for a foreign value.
-                pub fn $resolve(&mut self, handle: Handle) -> Result<$Block<'_>, Error> {
-                    Ok($Block { raw: self.resolve_raw(handle, $ctag)? })
+                /// [`Error::Claimed`] if the block has an owner,
+                /// [`Error::StaleHandle`] if it was freed (even if its memory
+                /// was reused since), [`Error::TagMismatch`] for a block of
+                /// another type, [`Error::InvalidBlock`] for a foreign value.
+                pub fn $resolve(&self, handle: Handle) -> Result<$Block<'_>, Error> {
+                    // SAFETY: as in the allocation.
+                    Ok($Block { raw: unsafe { RawBlock::claim(self.raw, (), handle, $ctag)? } })
+                }
+        }
+
+        impl<'arena> SharedHeap<'arena> {
+                #[doc = concat!("Allocates `n` zero-filled `", $name, "` elements, as [`Heap::",
+                                stringify!($alloc), "`], under the heap's lock.")]
+                ///
+                /// # Errors
+                /// [`Error::ZeroCount`], [`Error::TooLarge`], [`Error::OutOfMemory`].
+                #[inline]
+                pub fn $alloc(&self, n: usize) -> Result<$Block<'_, Locked>, Error> {
+                    // SAFETY: the live heap and its lock state, both borrowed
+                    // for the block's lifetime.
+                    Ok($Block { raw: unsafe { RawBlock::alloc(self.raw(), self.ctx(), $ctag, n)? } })
+                }
+
+                #[doc = concat!("A block of `", $name, "` elements holding a copy of `src`, as [`Heap::",
+                                stringify!($alloc_from), "`] (the copy is made outside the lock).")]
+                ///
+                /// # Errors
+                /// [`Error::ZeroCount`] for an empty `src`, [`Error::TooLarge`],
+                /// [`Error::OutOfMemory`].
+                #[inline]
+                pub fn $alloc_from(&self, src: &[$elem]) -> Result<$Block<'_, Locked>, Error> {
+                    let mut block = self.$alloc(src.len())?;
+                    block.copy_from_slice(src);
+                    Ok(block)
+                }
+
+                #[doc = concat!("Owns the `", $name, "` block of a handle again, as [`Heap::",
+                                stringify!($resolve), "`]: from any thread, at most one owner.")]
+                ///
+                /// # Errors
+                /// [`Error::Claimed`], [`Error::StaleHandle`],
+                /// [`Error::TagMismatch`], [`Error::InvalidBlock`].
+                pub fn $resolve(&self, handle: Handle) -> Result<$Block<'_, Locked>, Error> {
+                    // SAFETY: as in the allocation.
+                    Ok($Block { raw: unsafe { RawBlock::claim(self.raw(), self.ctx(), handle, $ctag)? } })
                 }
         }
     };
@@ -768,7 +900,8 @@ impl fmt::Debug for Handle {
 ///
 /// Blocks borrow the heap, so the heap cannot be dropped, moved or attached
 /// elsewhere while one is alive. The heap is `Send` but not `Sync`: its
-/// methods change the arena through `&self`.
+/// methods change the arena through `&self`. For threads that share a heap,
+/// wrap it in a [`SharedHeap`].
 pub struct Heap<'arena> {
     raw: NonNull<ffi::sdmm_heap>,
     /// Bytes given to the C heap (after alignment).
@@ -810,7 +943,8 @@ impl<'arena> Heap<'arena> {
     /// must start where the heap started (8-aligned, not re-aligned here).
     ///
     /// Blocks of the previous incarnation are reached through their handles
-    /// (`resolve_*`).
+    /// (`resolve_*`). A block whose owner was leaked before the arena was
+    /// copied is still claimed in it: [`Heap::reclaim`] drops the claim.
     ///
     /// # Errors
     /// [`Error::Misaligned`], [`Error::InvalidHeap`] (not a heap),
@@ -892,14 +1026,41 @@ impl<'arena> Heap<'arena> {
         Error::check(unsafe { ffi::sdmm_heap_check(self.raw.as_ptr()) })
     }
 
-    fn resolve_raw(&mut self, handle: Handle, tag: u32) -> Result<RawBlock<'_>, Error> {
-        let mut out = core::mem::MaybeUninit::<ffi::sdmm_block>::uninit();
-        // SAFETY: live heap, valid out-pointer; the core validates the handle.
-        Error::check(unsafe {
-            ffi::sdmm_resolve_into(self.raw.as_ptr(), handle.0, tag, out.as_mut_ptr())
-        })?;
-        // SAFETY: written with SDMM_OK.
-        Ok(unsafe { RawBlock::from_c(self.raw, out.as_ptr()) })
+    /// Drops the claim of the block `handle` names when its owner was
+    /// leaked (`mem::forget` of a block, or of something holding one), so
+    /// that `resolve_*` can own the block again. A block whose claim is
+    /// dropped this way is otherwise untouched: its elements keep their
+    /// values. Dropping a claim that is not there is no error.
+    ///
+    /// Why this is sound: it takes `&mut self`, and every block borrows its
+    /// heap for as long as it lives, so while this runs no block of the heap
+    /// exists — any claim left in the arena belongs to an owner that is gone.
+    /// (A leaked block stays claimed because nothing ran its drop; the
+    /// compiler ended its borrow of the heap all the same.) The same holds
+    /// for claims a heap reopened with [`Heap::attach`] finds in its arena.
+    ///
+    /// ```
+    /// use sdmm_sys::{Error, Heap};
+    ///
+    /// let mut arena = [0u8; 4096];
+    /// let mut heap = Heap::new(&mut arena)?;
+    /// let block = heap.alloc_u64_from(&[1, 2, 3])?;
+    /// let h = block.handle();
+    /// core::mem::forget(block); // leaked: still allocated, still claimed
+    /// assert_eq!(heap.resolve_u64(h).unwrap_err(), Error::Claimed);
+    /// heap.reclaim(h)?; // `&mut heap`: no block of it can be alive
+    /// let back = heap.resolve_u64(h)?;
+    /// assert_eq!(back, [1, 2, 3]);
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As `resolve_*`: [`Error::StaleHandle`], [`Error::InvalidBlock`],
+    /// [`Error::TagMismatch`] (a handle whose tag bits were changed).
+    pub fn reclaim(&mut self, handle: Handle) -> Result<(), Error> {
+        // SAFETY: live heap; the core validates the handle (offset, salt,
+        // generation, and the tag it carries against the block's).
+        Error::check(unsafe { ffi::sdmm_unclaim(self.raw.as_ptr(), handle.0, handle.raw_tag()) })
     }
 }
 
@@ -966,32 +1127,222 @@ impl fmt::Debug for Heap<'_> {
     }
 }
 
+// ---- how a block reaches its heap -------------------------------------------
+
+mod sealed {
+    /// What differs between the blocks of a [`crate::Heap`] and of a
+    /// [`crate::SharedHeap`]: the context a block keeps to reach its heap's
+    /// metadata, the guard every heap call holds, and the counting of the
+    /// shared heap's [`crate::Counters`]. Private: the two implementations
+    /// below are the only ones.
+    pub trait Sealed {
+        /// `()` for a `Heap`; the shared heap's lock and tally for a `SharedHeap`.
+        type Ctx: Copy;
+        /// What is held for the duration of one heap call.
+        type Guard<'a>;
+        /// Takes the heap's lock (nothing for a `Heap`).
+        ///
+        /// # Safety
+        /// `ctx` is the context of a live heap that outlives the guard.
+        unsafe fn enter<'a>(ctx: Self::Ctx) -> Self::Guard<'a>;
+        /// Records a change of the heap's blocks in its counters, if any.
+        fn count(guard: &mut Self::Guard<'_>, change: crate::shared::Change);
+    }
+}
+
+/// How a block reaches its heap's metadata: [`Local`] (a [`Heap`]'s blocks)
+/// or [`Locked`] (a [`SharedHeap`]'s). Sealed: these two are all there is.
+/// The block types take it as their second parameter, `Local` by default,
+/// so `U64Block<'_>` is a block of a `Heap`.
+///
+/// ```
+/// use sdmm_sys::{Heap, Locked, SharedHeap, U64Block};
+///
+/// fn total<A: sdmm_sys::Access>(block: &U64Block<'_, A>) -> u64 {
+///     block.iter().sum()
+/// }
+/// let mut a = [0u8; 4096];
+/// let mut b = [0u8; 4096];
+/// let heap = Heap::new(&mut a)?;
+/// let shared = SharedHeap::new(Heap::new(&mut b)?);
+/// let local: U64Block<'_> = heap.alloc_u64_from(&[1, 2])?;
+/// let locked: U64Block<'_, Locked> = shared.alloc_u64_from(&[3, 4])?;
+/// assert_eq!(total(&local) + total(&locked), 10);
+/// # Ok::<(), sdmm_sys::Error>(())
+/// ```
+pub trait Access: sealed::Sealed + 'static {}
+
+/// The [`Access`] of a [`Heap`]'s blocks, and the default of the block
+/// types: no lock (a `Heap` is not `Sync`), so the blocks are neither `Send`
+/// nor `Sync` — they stay on the thread of their heap, at no cost.
+///
+/// ```
+/// use sdmm_sys::{Heap, Local, U32Block};
+///
+/// let mut arena = [0u8; 1024];
+/// let heap = Heap::new(&mut arena)?;
+/// let a: U32Block<'_> = heap.alloc_u32(1)?; // the same type as…
+/// let b: U32Block<'_, Local> = heap.alloc_u32(1)?; // …this one
+/// assert_eq!(U32Block::TAG, sdmm_sys::Tag::U32);
+/// # drop((a, b));
+/// # Ok::<(), sdmm_sys::Error>(())
+/// ```
+#[derive(Debug)]
+pub enum Local {}
+
+/// The [`Access`] of a [`SharedHeap`]'s blocks: their `resize`, `free`,
+/// `into_handle` and drop take the heap's lock, so the blocks are `Send` and
+/// `Sync` — a block made on one thread can be used, and dropped, on another.
+///
+/// ```
+/// use sdmm_sys::{Locked, SharedHeap, U8Block};
+///
+/// let heap = SharedHeap::owned(8192)?;
+/// let mut block: U8Block<'_, Locked> = heap.alloc_u8(16)?;
+/// std::thread::scope(|s| {
+///     s.spawn(|| {
+///         block.fill(7); // `&mut` from another thread: the block is Send
+///         block.resize(32).unwrap(); // takes the heap's lock
+///     });
+/// });
+/// assert_eq!((block.len(), block[15], block[31]), (32, 7, 0));
+/// # Ok::<(), sdmm_sys::Error>(())
+/// ```
+#[derive(Debug)]
+pub enum Locked {}
+
+impl sealed::Sealed for Local {
+    type Ctx = ();
+    type Guard<'a> = ();
+    #[inline(always)]
+    unsafe fn enter<'a>((): ()) -> Self::Guard<'a> {}
+    #[inline(always)]
+    fn count((): &mut (), _: shared::Change) {}
+}
+impl Access for Local {}
+
+impl sealed::Sealed for Locked {
+    type Ctx = NonNull<shared::SharedState>;
+    type Guard<'a> = shared::StateGuard<'a>;
+    #[inline]
+    unsafe fn enter<'a>(ctx: NonNull<shared::SharedState>) -> shared::StateGuard<'a> {
+        // SAFETY: caller contract: the state is live for 'a.
+        unsafe { ctx.as_ref() }.enter()
+    }
+    #[inline(always)]
+    fn count(guard: &mut shared::StateGuard<'_>, change: shared::Change) {
+        guard.count(change);
+    }
+}
+impl Access for Locked {}
+
 // ---- the untyped part shared by every block type ----------------------------
 
 /// What the typed blocks share: the heap and the fields of the C block that
-/// vary (the tag is the block type's, the status always OK).
+/// vary (the tag is the block type's, the status always OK), and how to
+/// reach the heap ([`Access`]).
 ///
 /// Kept as scalars on purpose: the C side writes a block field by field, and
 /// copying that struct whole (16-byte moves) right after stalls the CPU's
 /// store forwarding (measured: rust/benches/ffi_overhead.rs). Only `NonNull`s
-/// make it `!Send`/`!Sync`, which also keeps the compiler's explanation short.
-struct RawBlock<'heap> {
+/// make it `!Send`/`!Sync` (for `Locked` blocks, see the impls below), which
+/// also keeps the compiler's explanation short.
+///
+/// Every block is claimed in the heap (`sdmm_alloc_claimed_into`,
+/// `sdmm_claim_into`) for as long as this value owns it: that is what makes
+/// it the only owner even though `resolve_*` takes `&Heap`.
+struct RawBlock<'heap, A: Access> {
     heap: NonNull<ffi::sdmm_heap>,
     elements: NonNull<u8>,
     handle: u64,
     len: u32,
     tag: u32,
+    ctx: A::Ctx,
     _heap: PhantomData<&'heap ()>,
 }
 
-impl RawBlock<'_> {
+// SAFETY: a `Locked` block touches its heap's metadata only with the heap's
+// lock held (`A::enter` in every method and in drop), and the `SharedHeap`
+// (which is `Sync`) stays borrowed, so in place, for 'heap. Its elements are
+// its own: the claim keeps every other owner out, and the heap never touches
+// a live block's elements. Through `&self` a block only reads its own fields
+// and elements.
+unsafe impl Send for RawBlock<'_, Locked> {}
+// SAFETY: as for Send.
+unsafe impl Sync for RawBlock<'_, Locked> {}
+
+impl<'heap, A: Access> RawBlock<'heap, A> {
+    /// Allocates a zero-filled claimed block of `n` elements of `tag`.
+    ///
+    /// # Safety
+    /// `heap` is a live heap, and `ctx` its context, both borrowed for 'heap.
+    #[inline]
+    unsafe fn alloc(
+        heap: NonNull<ffi::sdmm_heap>,
+        ctx: A::Ctx,
+        tag: u32,
+        n: usize,
+    ) -> Result<Self, Error> {
+        let n = u32::try_from(n).map_err(|_| Error::TooLarge)?;
+        let mut out = core::mem::MaybeUninit::<ffi::sdmm_block>::uninit();
+        // SAFETY: caller contract.
+        let mut guard = unsafe { A::enter(ctx) };
+        // SAFETY: a live heap (caller contract); the C side writes every
+        // field of `out` on success and on failure.
+        let status =
+            unsafe { ffi::sdmm_alloc_claimed_into(heap.as_ptr(), tag, n, out.as_mut_ptr()) };
+        if status != ffi::SDMM_OK {
+            return Err(Self::refused(&mut guard, status));
+        }
+        A::count(&mut guard, shared::Change::Alloc { tag, len: n });
+        // SAFETY: written above with SDMM_OK.
+        Ok(unsafe { RawBlock::from_c(heap, ctx, out.as_ptr()) })
+    }
+
+    /// Resolves and claims the block of `handle`.
+    ///
+    /// # Safety
+    /// As [`RawBlock::alloc`].
+    #[inline]
+    unsafe fn claim(
+        heap: NonNull<ffi::sdmm_heap>,
+        ctx: A::Ctx,
+        handle: Handle,
+        tag: u32,
+    ) -> Result<Self, Error> {
+        let mut out = core::mem::MaybeUninit::<ffi::sdmm_block>::uninit();
+        // SAFETY: caller contract.
+        let _guard = unsafe { A::enter(ctx) };
+        // SAFETY: live heap, valid out-pointer; the core validates the handle
+        // and refuses a block that already has an owner (SDMM_ERR_CLAIMED).
+        Error::check(unsafe {
+            ffi::sdmm_claim_into(heap.as_ptr(), handle.0, tag, out.as_mut_ptr())
+        })?;
+        // SAFETY: written with SDMM_OK.
+        Ok(unsafe { RawBlock::from_c(heap, ctx, out.as_ptr()) })
+    }
+
+    /// The error of a refused allocation, counted if it is out-of-memory.
+    #[cold]
+    fn refused(guard: &mut A::Guard<'_>, status: ffi::sdmm_status) -> Error {
+        let error = Error::from_code(status).unwrap_or(Error::Corrupted);
+        if error == Error::OutOfMemory {
+            A::count(guard, shared::Change::OutOfMemory);
+        }
+        error
+    }
+
     /// Wraps the block the C side wrote to `out`, reading it field by field
     /// (see the type's comment).
     ///
     /// # Safety
     /// `out` holds a block the C side returned with `SDMM_OK`.
     #[inline]
-    unsafe fn from_c(heap: NonNull<ffi::sdmm_heap>, out: *const ffi::sdmm_block) -> Self {
+    unsafe fn from_c(
+        heap: NonNull<ffi::sdmm_heap>,
+        ctx: A::Ctx,
+        out: *const ffi::sdmm_block,
+    ) -> Self {
         // SAFETY: caller contract. Every union member is an element pointer,
         // so reading the bytes as a pointer keeps the provenance C gave it (an
         // integer round trip through `as_.raw` would not). A successful block
@@ -1004,6 +1355,7 @@ impl RawBlock<'_> {
                 handle: (*out).handle,
                 len: (*out).len,
                 tag: (*out).tag,
+                ctx,
                 _heap: PhantomData,
             }
         }
@@ -1043,13 +1395,29 @@ impl RawBlock<'_> {
     fn resize(&mut self, new_len: usize) -> Result<(), Error> {
         let new_len = u32::try_from(new_len).map_err(|_| Error::TooLarge)?;
         let mut out = core::mem::MaybeUninit::<ffi::sdmm_block>::uninit();
-        // SAFETY: live heap, live block owned by `self`; C writes `out`.
-        Error::check(unsafe {
+        // SAFETY: the heap and its context live for 'heap (construction).
+        let mut guard = unsafe { A::enter(self.ctx) };
+        // SAFETY: live heap, live block owned by `self`; C writes `out`. The
+        // claim moves with the block.
+        let status = unsafe {
             ffi::sdmm_resize_into(self.heap.as_ptr(), &self.to_c(), new_len, out.as_mut_ptr())
-        })?;
+        };
+        if status != ffi::SDMM_OK {
+            return Err(Self::refused(&mut guard, status));
+        }
+        A::count(
+            &mut guard,
+            shared::Change::Resize {
+                tag: self.tag,
+                old: self.len,
+                new: new_len,
+            },
+        );
+        drop(guard);
         // SAFETY: SDMM_OK. The old block is gone (resized in place or moved).
-        let fresh =
-            core::mem::ManuallyDrop::new(unsafe { RawBlock::from_c(self.heap, out.as_ptr()) });
+        let fresh = core::mem::ManuallyDrop::new(unsafe {
+            RawBlock::<A>::from_c(self.heap, self.ctx, out.as_ptr())
+        });
         // Field by field: assigning a whole RawBlock would drop (free) it.
         self.elements = fresh.elements;
         self.handle = fresh.handle;
@@ -1057,28 +1425,59 @@ impl RawBlock<'_> {
         Ok(())
     }
 
+    /// Frees the block with the lock held; the status of the core.
+    #[inline]
+    fn release(&self) -> ffi::sdmm_status {
+        // SAFETY: the heap and its context live for 'heap (construction).
+        let mut guard = unsafe { A::enter(self.ctx) };
+        // SAFETY: live heap, live block owned by `self`, never used again by
+        // the callers (`free` and drop). A claimed block frees as any other.
+        // By handle: the core validates it once (start map, generation, tag,
+        // salt), which is all `sdmm_free_ref` checks of a block whose fields
+        // only this crate writes, for fewer instructions (bench/README.md).
+        let status = unsafe { ffi::sdmm_free_handle(self.heap.as_ptr(), self.handle, self.tag) };
+        if status == ffi::SDMM_OK {
+            A::count(
+                &mut guard,
+                shared::Change::Free {
+                    tag: self.tag,
+                    len: self.len,
+                },
+            );
+        }
+        status
+    }
+
     fn free(self) -> Result<(), Error> {
         let this = core::mem::ManuallyDrop::new(self);
-        // SAFETY: live heap, live block owned by `this`, never used again.
-        Error::check(unsafe { ffi::sdmm_free_ref(this.heap.as_ptr(), &this.to_c()) })
+        Error::check(this.release())
     }
 
     #[inline]
     fn into_handle(self) -> Handle {
-        core::mem::ManuallyDrop::new(self).handle()
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: the heap and its context live for 'heap (construction).
+        let _guard = unsafe { A::enter(this.ctx) };
+        // SAFETY: live heap, live block owned by `this`, which gives it up.
+        // Only damaged metadata makes the core refuse; the block then stays
+        // claimed (`Heap::reclaim` can drop it), and the failure is counted
+        // as a drop's would be.
+        let status = unsafe { ffi::sdmm_unclaim(this.heap.as_ptr(), this.handle, this.tag) };
+        if status != ffi::SDMM_OK {
+            count_drop_failure();
+        }
+        this.handle()
     }
 }
 
-impl Drop for RawBlock<'_> {
+impl<A: Access> Drop for RawBlock<'_, A> {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: live heap, live block owned by `self`, never used again. A
-        // failure here means damaged metadata (the block is then left as it
+        // A failure here means damaged metadata (the block is then left as it
         // is): drop must not panic -- it may run while a panic unwinds, where
         // a second panic aborts the process -- so it is counted instead
         // (`drop_free_failures`), and `Heap::check()` reports the damage.
-        let status = unsafe { ffi::sdmm_free_ref(self.heap.as_ptr(), &self.to_c()) };
-        if status != ffi::SDMM_OK {
+        if self.release() != ffi::SDMM_OK {
             count_drop_failure();
         }
     }
@@ -1221,7 +1620,7 @@ mod tests {
             heap.alloc_u16(3).unwrap().into_handle()
         };
         // SAFETY: the arena holds the intact heap made just above.
-        let mut heap = unsafe { Heap::attach_unchecked(bytemuck_bytes(&mut buf)) }.unwrap();
+        let heap = unsafe { Heap::attach_unchecked(bytemuck_bytes(&mut buf)) }.unwrap();
         assert_eq!(heap.resolve_u16(h).unwrap().len(), 3);
         let mut junk = [7u64; 64];
         // SAFETY: refused by the O(1) validation before anything is trusted.

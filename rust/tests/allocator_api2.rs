@@ -6,7 +6,7 @@
 use allocator_api2::alloc::{Allocator, Layout};
 use allocator_api2::boxed::Box;
 use allocator_api2::vec::Vec;
-use sdmm_sys::Heap;
+use sdmm_sys::{Handle, Heap, SharedHeap};
 
 /// The arena's address range, to check where collections put their memory.
 struct Arena {
@@ -251,4 +251,150 @@ fn grow_zeroed_keeps_the_old_bytes_and_zeroes_the_rest() {
         drop(next);
         assert_empty(&heap);
     }
+}
+
+/// A collection's memory has one owner, the collection: the handle of its
+/// block, which safe code can work out (the heap's base from any block, the
+/// generation counting up), is refused by `resolve_u8` instead of giving a
+/// second, aliasing owner.
+#[test]
+fn a_collections_block_cannot_be_resolved_as_a_typed_block() {
+    let mut arena = Arena::new(8192);
+    let heap = Heap::new(&mut arena.bytes).unwrap();
+    let probe = heap.alloc_u8(1).unwrap();
+    let h = probe.handle();
+    let base = probe.as_ptr() as usize - h.offset() as usize - 8;
+    let salt = h.to_raw() & (7 | (0xF << 36));
+    let guess = |elements: usize, generation: u32| {
+        let offset = (elements - base - 8) as u64;
+        Handle::from_raw((u64::from(generation) << 40) | (1 << 32) | offset | salt)
+    };
+    // The guess works: the next typed block's handle is predicted exactly.
+    let next = heap.alloc_u8(1).unwrap();
+    assert_eq!(
+        guess(next.as_ptr() as usize, h.generation() + 1),
+        next.handle()
+    );
+    let mut v: Vec<u8, &Heap> = Vec::new_in(&heap);
+    v.extend_from_slice(b"mine");
+    let stolen = guess(v.as_ptr() as usize, h.generation() + 2);
+    // `Claimed` comes only after the core found a live u8 block there with
+    // that generation: the right handle, and refused.
+    assert_eq!(
+        heap.resolve_u8(stolen).unwrap_err(),
+        sdmm_sys::Error::Claimed
+    );
+    assert_eq!(&v[..], b"mine");
+    drop(v);
+    assert_eq!(
+        heap.resolve_u8(stolen).unwrap_err(),
+        sdmm_sys::Error::StaleHandle
+    );
+    drop((probe, next));
+    assert_empty(&heap);
+}
+
+#[test]
+fn shared_heap_collections_are_counted_without_a_walk() {
+    let heap = SharedHeap::owned(256 * 1024).unwrap();
+    let per_thread: std::vec::Vec<Vec<u64, &SharedHeap>> = std::thread::scope(|s| {
+        let workers: std::vec::Vec<_> = (0..3u64)
+            .map(|t| {
+                let heap = &heap;
+                s.spawn(move || {
+                    let mut v = Vec::new_in(heap);
+                    for i in 0..2000 {
+                        v.push(i * t); // grows by resize, in place or moved
+                    }
+                    v.truncate(10);
+                    v.shrink_to_fit();
+                    let boxed = Box::new_in([t; 3], heap);
+                    v.extend_from_slice(&*boxed);
+                    v
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let c = heap.counters();
+    let s = heap.stats();
+    assert_eq!((c.live_blocks, s.live_blocks), (3, 3));
+    assert!(c.allocated <= s.allocated && s.allocated <= c.allocated + 8 * 3);
+    // At least one vector held 2000 u64s at once (the threads may or may not
+    // have overlapped).
+    assert!(c.peak_allocated >= 8 * 2000, "{c:?}");
+    assert_eq!(
+        per_thread[2][..],
+        [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 2, 2, 2]
+    );
+    drop(per_thread);
+    assert_eq!(
+        (heap.counters().live_blocks, heap.counters().allocated),
+        (0, 0)
+    );
+    heap.check().unwrap();
+}
+
+/// Every path of `allocate`/`allocate_zeroed` (born claimed; zero-filled
+/// instead of uninitialised up to 4 KiB; aligned or large, then claimed)
+/// gives a claimed block: its handle, looked up through the C contract, is
+/// refused by `resolve_u8` while the allocation lives, and stale after.
+#[test]
+#[allow(unsafe_code)]
+fn every_allocation_path_gives_a_claimed_block() {
+    let mut arena = Arena::new(64 * 1024);
+    let heap = Heap::new(&mut arena.bytes).unwrap();
+    let probe = heap.alloc_u8(1).unwrap();
+    // The C heap starts at the arena start the probe's handle counts from.
+    let c_heap = probe
+        .as_ptr()
+        .wrapping_sub(probe.handle().offset() as usize + 8)
+        .cast_mut()
+        .cast::<sdmm_sys::ffi::sdmm_heap>();
+    let alloc = &heap;
+    for (size, align, zeroed) in [
+        (100, 8, false),
+        (100, 8, true),
+        (5000, 8, false),
+        (5000, 8, true),
+        (100, 64, false),
+        (100, 64, true),
+    ] {
+        let layout = Layout::from_size_align(size, align).unwrap();
+        let p = if zeroed {
+            alloc.allocate_zeroed(layout)
+        } else {
+            alloc.allocate(layout)
+        }
+        .unwrap()
+        .cast::<u8>();
+        let mut block = sdmm_sys::ffi::sdmm_block::default();
+        // SAFETY: `c_heap` is this live heap, `p` one of its block starts,
+        // `block` a valid out-pointer; the call only reads the heap.
+        let status = unsafe {
+            sdmm_sys::ffi::sdmm_block_from_ptr_into(
+                c_heap,
+                p.as_ptr().cast(),
+                sdmm_sys::ffi::SDMM_TAG_U8,
+                &mut block,
+            )
+        };
+        assert_eq!(status, sdmm_sys::ffi::SDMM_OK);
+        let h = Handle::from_raw(block.handle);
+        let what = format!("{size} bytes, align {align}, zeroed {zeroed}");
+        assert_eq!(
+            heap.resolve_u8(h).unwrap_err(),
+            sdmm_sys::Error::Claimed,
+            "{what}"
+        );
+        // SAFETY: allocated above with `layout`, not used after.
+        unsafe { alloc.deallocate(p, layout) };
+        assert_eq!(
+            heap.resolve_u8(h).unwrap_err(),
+            sdmm_sys::Error::StaleHandle,
+            "{what}"
+        );
+    }
+    drop(probe);
+    assert_empty(&heap);
 }

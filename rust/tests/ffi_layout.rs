@@ -63,7 +63,7 @@ macro_rules! sdmm_types {
         #[test]
         fn every_type_allocates_resolves_and_resizes() {
             let mut arena = vec![0u8; 64 * 1024];
-            let mut heap = Heap::new(&mut arena).unwrap();
+            let heap = Heap::new(&mut arena).unwrap();
             $(
                 {
                     let b = heap.$alloc(5).expect($name);

@@ -62,26 +62,32 @@ RS
 cat >src/main.rs <<'RS'
 // A user's program: typed blocks, errors as values, no unsafe.
 #![forbid(unsafe_code)]
-use sdmm_sys::{Error, Heap, Pubkey};
+use sdmm_sys::{Error, Heap, Pubkey, SharedHeap};
 
 fn main() -> Result<(), Error> {
     let mut arena = vec![0u8; 16 * 1024];
-    let mut heap = Heap::new(&mut arena)?;
+    let heap = Heap::new(&mut arena)?;
     let mut balances = heap.alloc_u64(100)?;
     balances[7] = 42;
     let mut keys = heap.alloc_pubkey(4)?;
     keys[0] = Pubkey { bytes: [7; 32] };
     assert_eq!(heap.alloc_u8(0).unwrap_err(), Error::ZeroCount);
     let h = keys.into_handle();
-    let sum: u64 = balances.iter().sum();
-    drop(balances);
     assert_eq!(heap.resolve_hash(h).unwrap_err(), Error::TagMismatch);
-    let keys = heap.resolve_pubkey(h)?;
+    let keys = heap.resolve_pubkey(h)?; // while `balances` lives
+    assert_eq!(heap.resolve_pubkey(h).unwrap_err(), Error::Claimed);
     assert_eq!(keys[0].bytes[31], 7);
-    drop(keys);
+    let sum: u64 = balances.iter().sum();
+    drop((balances, keys));
     assert_eq!(heap.resolve_pubkey(h).unwrap_err(), Error::StaleHandle);
     heap.check()?;
-    println!("consumer ok: sum {sum}, live blocks {}", heap.stats().live_blocks);
+    // The same heap shared between threads.
+    let shared = SharedHeap::new(heap);
+    std::thread::scope(|s| {
+        s.spawn(|| shared.alloc_u32_from(&[1, 2]).map(drop));
+    });
+    shared.check()?;
+    println!("consumer ok: sum {sum}, live blocks {}", shared.counters().live_blocks);
     Ok(())
 }
 RS

@@ -1,11 +1,14 @@
 //! Random operation sequences against a shadow model.
 //!
 //! Live blocks of three element types (u8, u64, pubkey) are allocated,
-//! written, resized, freed and detached at random; after every operation the
-//! contents of every block must equal the model (so no block ever overlaps
-//! another or loses data), the heap's invariants must hold and its live-block
-//! count must match. At the end, detached handles must resolve to their
-//! contents and freed ones must be refused.
+//! written, resized, freed, detached, resolved again (while other blocks
+//! live: `resolve_*` takes `&Heap`) and leaked at random; resolving the
+//! handle of a block that has an owner must be refused (`Error::Claimed`).
+//! After every operation the contents of every block must equal the model
+//! (so no block ever overlaps another or loses data), the heap's invariants
+//! must hold and its live-block count must match. At the end, detached
+//! handles must resolve to their contents, leaked ones only after
+//! `reclaim`, and freed ones must be refused.
 use proptest::prelude::*;
 use sdmm_sys::{Error, Handle, Heap, Pubkey, PubkeyBlock, U64Block, U8Block};
 
@@ -32,6 +35,18 @@ enum Op {
     Detach {
         pick: usize,
     },
+    /// Resolve a detached handle while the other blocks live.
+    Reattach {
+        pick: usize,
+    },
+    /// Try to resolve the handle of a live block: a second owner.
+    Twin {
+        pick: usize,
+    },
+    /// `mem::forget` a live block: it stays allocated and claimed.
+    Leak {
+        pick: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -42,6 +57,9 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (any::<usize>(), any::<usize>(), any::<u64>())
             .prop_map(|(pick, index, value)| Op::Write { pick, index, value }),
         1 => any::<usize>().prop_map(|pick| Op::Detach { pick }),
+        1 => any::<usize>().prop_map(|pick| Op::Reattach { pick }),
+        1 => any::<usize>().prop_map(|pick| Op::Twin { pick }),
+        1 => any::<usize>().prop_map(|pick| Op::Leak { pick }),
     ]
 }
 
@@ -111,23 +129,26 @@ impl Live<'_> {
     }
 }
 
-/// Reads a detached block back through its handle and frees it.
-fn resolve_contents(heap: &mut Heap<'_>, kind: u8, h: Handle) -> Result<Vec<u64>, Error> {
+/// Resolves a handle as a live block of its kind.
+fn resolve<'h>(heap: &'h Heap<'_>, kind: u8, h: Handle) -> Result<Live<'h>, Error> {
     Ok(match kind {
-        0 => heap.resolve_u8(h)?.iter().map(|&x| u64::from(x)).collect(),
-        1 => heap.resolve_u64(h)?.to_vec(),
-        _ => heap
-            .resolve_pubkey(h)?
-            .iter()
-            .map(|k| u64::from(k.bytes[0]) | u64::from(k.bytes[31]) << 8)
-            .collect(),
+        0 => Live::Bytes(heap.resolve_u8(h)?),
+        1 => Live::Words(heap.resolve_u64(h)?),
+        _ => Live::Keys(heap.resolve_pubkey(h)?),
     })
+}
+
+/// Reads a detached block back through its handle and frees it.
+fn resolve_contents(heap: &Heap<'_>, kind: u8, h: Handle) -> Result<Vec<u64>, Error> {
+    let b = resolve(heap, kind, h)?;
+    Ok((0..b.len()).map(|i| b.get(i)).collect())
 }
 
 fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     let mut arena = vec![0u8; ARENA];
     let mut heap = Heap::new(&mut arena).unwrap();
     let mut detached: Vec<(u8, Handle, Vec<u64>)> = Vec::new();
+    let mut leaked: Vec<(u8, Handle, Vec<u64>)> = Vec::new();
     let mut freed: Vec<(u8, Handle)> = Vec::new();
     {
         let mut live: Vec<(u8, Live<'_>, Vec<u64>)> = Vec::new();
@@ -170,6 +191,25 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                     let (kind, b, model) = live.swap_remove(pick % live.len());
                     detached.push((kind, b.into_handle(), model));
                 }
+                Op::Reattach { pick } if !detached.is_empty() => {
+                    let (kind, h, model) = detached.swap_remove(pick % detached.len());
+                    match resolve(&heap, kind, h) {
+                        Ok(b) => live.push((kind, b, model)),
+                        Err(e) => prop_assert!(false, "detached {h} refused: {e:?}"),
+                    }
+                }
+                Op::Twin { pick } if !live.is_empty() => {
+                    let (kind, b, _) = &live[pick % live.len()];
+                    prop_assert_eq!(
+                        resolve(&heap, *kind, b.handle()).err(),
+                        Some(Error::Claimed)
+                    );
+                }
+                Op::Leak { pick } if !live.is_empty() => {
+                    let (kind, b, model) = live.swap_remove(pick % live.len());
+                    leaked.push((kind, b.handle(), model));
+                    std::mem::forget(b);
+                }
                 _ => {}
             }
             // The model after every operation.
@@ -182,7 +222,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             prop_assert_eq!(heap.check(), Ok(()));
             prop_assert_eq!(
                 heap.stats().live_blocks as usize,
-                live.len() + detached.len()
+                live.len() + detached.len() + leaked.len()
             );
         }
         for (kind, b, _) in live {
@@ -191,14 +231,19 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     }
     // All owned blocks are gone: the heap can be borrowed exclusively.
     for (kind, h, model) in &detached {
-        prop_assert_eq!(resolve_contents(&mut heap, *kind, *h), Ok(model.clone()));
+        prop_assert_eq!(resolve_contents(&heap, *kind, *h), Ok(model.clone()));
         freed.push((*kind, *h)); // resolving took ownership back; it was freed
     }
+    // Leaked blocks kept their claim; `&mut heap` proves their owners gone.
+    for (kind, h, model) in &leaked {
+        prop_assert_eq!(resolve_contents(&heap, *kind, *h), Err(Error::Claimed));
+        prop_assert_eq!(heap.reclaim(*h), Ok(()));
+        prop_assert_eq!(resolve_contents(&heap, *kind, *h), Ok(model.clone()));
+        freed.push((*kind, *h));
+    }
     for (kind, h) in &freed {
-        prop_assert_eq!(
-            resolve_contents(&mut heap, *kind, *h),
-            Err(Error::StaleHandle)
-        );
+        prop_assert_eq!(resolve_contents(&heap, *kind, *h), Err(Error::StaleHandle));
+        prop_assert_eq!(heap.reclaim(*h), Err(Error::StaleHandle));
     }
     let s = heap.stats();
     prop_assert_eq!((s.live_blocks, s.allocated), (0, 0));

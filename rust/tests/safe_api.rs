@@ -99,7 +99,7 @@ fn resize_keeps_contents_and_zero_fills() {
 #[test]
 fn handles_resolve_by_type_and_never_to_reused_memory() {
     let mut arena = vec![0u8; 8192];
-    let mut heap = Heap::new(&mut arena).unwrap();
+    let heap = Heap::new(&mut arena).unwrap();
     let mut b = heap.alloc_u64(8).unwrap();
     b[0] = 77;
     let h = b.into_handle();
@@ -179,7 +179,7 @@ fn attach_reopens_a_copied_heap_and_refuses_garbage() {
     // Copy the arena elsewhere (an account, a file, another process).
     let mut second = aligned_buffer(8192);
     second.copy_from_slice(&first);
-    let mut heap = Heap::attach(&mut second).unwrap();
+    let heap = Heap::attach(&mut second).unwrap();
     let b = heap.resolve_u64(handle).unwrap();
     assert_eq!(&b[..], &[10, 20, 30]);
     drop(b);
@@ -278,4 +278,105 @@ fn handles_decode_and_print() {
         Handle::from_raw(0x0F << 32).to_string(),
         "sdmm:tag15@0x0#g0"
     );
+}
+
+// ---- one owner per block: claims ------------------------------------------
+
+#[test]
+fn blocks_resolve_side_by_side_from_a_shared_heap_reference() {
+    let mut arena = aligned_buffer(8192);
+    let heap = Heap::new(&mut arena).unwrap();
+    let table: Vec<Handle> = (0..4u64)
+        .map(|i| heap.alloc_u64_from(&[i; 3]).unwrap().into_handle())
+        .collect();
+    // Two records at once, and an allocation while they live: `&heap` only.
+    let mut a = heap.resolve_u64(table[1]).unwrap();
+    let mut b = heap.resolve_u64(table[3]).unwrap();
+    let scratch = heap.alloc_u64_from(&[100]).unwrap();
+    a[0] += b[2] + scratch[0];
+    b[1] = 9;
+    assert_eq!(a, [104, 1, 1]);
+    assert_eq!(b, [3, 9, 3]);
+    drop((a, b, scratch));
+    // They were owners: dropping them freed them; the others are untouched.
+    assert_eq!(heap.resolve_u64(table[1]).unwrap_err(), Error::StaleHandle);
+    assert_eq!(heap.resolve_u64(table[0]).unwrap(), [0, 0, 0]);
+    assert_eq!(heap.resolve_u64(table[2]).unwrap(), [2, 2, 2]);
+    assert_eq!(heap.stats().live_blocks, 0);
+    heap.check().unwrap();
+}
+
+#[test]
+fn a_block_with_an_owner_cannot_be_resolved_again() {
+    let mut arena = aligned_buffer(16 * 1024);
+    let heap = Heap::new(&mut arena).unwrap();
+    // Born claimed: alloc and alloc_from.
+    let mut fresh = heap.alloc_u32(4).unwrap();
+    let copied = heap.alloc_hash_from(&[Default::default()]).unwrap();
+    assert_eq!(
+        heap.resolve_u32(fresh.handle()).unwrap_err(),
+        Error::Claimed
+    );
+    assert_eq!(
+        heap.resolve_hash(copied.handle()).unwrap_err(),
+        Error::Claimed
+    );
+    // The claim moves with a block that a resize moves.
+    let _neighbour = heap.alloc_u8(1).unwrap();
+    let before = fresh.handle();
+    fresh.resize(500).unwrap();
+    assert_ne!(fresh.handle(), before, "the block moved");
+    assert_eq!(
+        heap.resolve_u32(fresh.handle()).unwrap_err(),
+        Error::Claimed
+    );
+    assert_eq!(heap.resolve_u32(before).unwrap_err(), Error::StaleHandle);
+    // A resolved block is an owner as well.
+    fresh[499] = 5;
+    let h = fresh.into_handle();
+    let owner = heap.resolve_u32(h).unwrap();
+    assert_eq!(heap.resolve_u32(h).unwrap_err(), Error::Claimed);
+    // The refusals changed nothing: the owner reads, detaches and frees as before.
+    assert_eq!((owner.len(), owner[499]), (500, 5));
+    let h = owner.into_handle();
+    let again = heap.resolve_u32(h).unwrap();
+    assert_eq!(again[499], 5);
+    assert_eq!(again.free(), Ok(()));
+    assert_eq!(heap.resolve_u32(h).unwrap_err(), Error::StaleHandle);
+    drop(copied);
+    heap.check().unwrap();
+}
+
+#[test]
+fn a_leaked_owner_is_reclaimed_through_mut_heap() {
+    let mut arena = aligned_buffer(8192);
+    let h = {
+        let mut heap = Heap::new(&mut arena).unwrap();
+        let leaked = heap.alloc_u16_from(&[1, 2]).unwrap();
+        let h = leaked.handle();
+        std::mem::forget(leaked);
+        assert_eq!(heap.resolve_u16(h).unwrap_err(), Error::Claimed);
+        assert_eq!(heap.stats().live_blocks, 1, "leaked, still allocated");
+        heap.reclaim(h).unwrap();
+        heap.reclaim(h).unwrap(); // no claim to drop: no error either
+        let back = heap.resolve_u16(h).unwrap();
+        assert_eq!(back, [1, 2]);
+        // Leak it again and leave the heap with the claim in its arena.
+        std::mem::forget(back);
+        assert_eq!(
+            heap.reclaim(Handle::from_raw(12345)),
+            Err(Error::InvalidBlock)
+        );
+        h
+    };
+    // Reopened elsewhere, the arena still says "claimed": the old owner is
+    // gone with the old heap, and `&mut` on the new one proves it.
+    let mut copy = aligned_buffer(8192);
+    copy.copy_from_slice(&arena);
+    let mut heap = Heap::attach(&mut copy).unwrap();
+    assert_eq!(heap.resolve_u16(h).unwrap_err(), Error::Claimed);
+    heap.reclaim(h).unwrap();
+    assert_eq!(heap.resolve_u16(h).unwrap().free(), Ok(()));
+    assert_eq!(heap.reclaim(h), Err(Error::StaleHandle));
+    heap.check().unwrap();
 }
