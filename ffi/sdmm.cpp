@@ -83,6 +83,10 @@ sdmm_status sdmm_block_from_ptr_into(sdmm_heap *heap, const void *elements, uint
 
 sdmm_status sdmm_heap_trim(sdmm_heap *heap) { return sdmm::core::trim(heap); }
 sdmm_status sdmm_heap_check(const sdmm_heap *heap) { return sdmm::core::check(heap); }
+void sdmm_heap_counters(const sdmm_heap *heap, sdmm_stats *out) { sdmm::core::counters(heap, out); }
+int sdmm_heap_next_block(const sdmm_heap *heap, uint64_t *cursor, sdmm_block_info *out) {
+    return sdmm::core::next_block(heap, cursor, out) ? 1 : 0;
+}
 void sdmm_heap_stats(const sdmm_heap *heap, sdmm_stats *out) { sdmm::core::stats(heap, out); }
 
 const char *sdmm_status_str(uint32_t status) {

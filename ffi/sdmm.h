@@ -181,6 +181,30 @@ sdmm_status sdmm_block_from_ptr_into(sdmm_heap *heap, const void *elements, uint
 sdmm_status sdmm_heap_trim(sdmm_heap *heap);
 sdmm_status sdmm_heap_check(const sdmm_heap *heap);
 void sdmm_heap_stats(const sdmm_heap *heap, sdmm_stats *out);
+/* sdmm_heap_stats without the walk: O(1), from the counters the heap keeps.
+ * Fills capacity, allocated, peak_allocated, live_blocks, oom_count and
+ * control_bytes; largest_free and free_blocks (which need the walk) are 0. */
+void sdmm_heap_counters(const sdmm_heap *heap, sdmm_stats *out);
+
+/* ---- inspecting a heap block by block (tools, debuggers) ---------------- */
+#define SDMM_BLOCK_FREE 0u   /* in the coalescing heap */
+#define SDMM_BLOCK_LIVE 1u   /* allocated */
+#define SDMM_BLOCK_CACHED 2u /* freed, resting in an exact-size cache */
+typedef struct sdmm_block_info {
+    uint64_t offset;  /* of the block's header from the arena start */
+    uint64_t bytes;   /* the whole block, header included */
+    uint64_t handle;  /* live blocks: their handle; else 0 */
+    uint32_t tag;     /* live blocks: their tag; else SDMM_TAG_NONE */
+    uint32_t len;     /* live blocks: element count; else 0 */
+    uint32_t state;   /* SDMM_BLOCK_FREE, _LIVE or _CACHED */
+    uint32_t claimed; /* live blocks: 1 if claimed (sdmm_claim_into) */
+} sdmm_block_info;
+/* The blocks in address order. Start with *cursor = 0; each call that
+ * returns 1 fills *out and moves *cursor to the next block. Returns 0 at the
+ * end, or where the heap's metadata is damaged (sdmm_heap_check tells which);
+ * whatever the arena and the cursor hold, it reads nothing outside the
+ * arena. O(1) per call. */
+int sdmm_heap_next_block(const sdmm_heap *heap, uint64_t *cursor, sdmm_block_info *out);
 const char *sdmm_status_str(uint32_t status);
 /* Element size in bytes of a tag, 0 for SDMM_TAG_NONE or an unknown tag. */
 uint32_t sdmm_tag_size(uint32_t tag);

@@ -524,3 +524,64 @@ TEST_F(Contract, CachedBlocksCannotBeClaimed) {
     EXPECT_EQ(sdmm_block_from_ptr_into(heap, a.as.u64, SDMM_TAG_U64, &probe), SDMM_ERR_INVALID_BLOCK);
     EXPECT_EQ(sdmm_free_ptr(heap, a.as.u64, SDMM_TAG_U64), SDMM_ERR_INVALID_BLOCK);
 }
+
+TEST_F(Contract, CountersAgreeWithStats) {
+    sdmm_block a = sdmm_alloc_u64(heap, 10), b = sdmm_alloc_pubkey(heap, 3), c = sdmm_alloc_u8(heap, 700);
+    ASSERT_EQ(sdmm_free(heap, b), SDMM_OK);  // cached: free memory for both
+    sdmm_stats walked, counted;
+    sdmm_heap_stats(heap, &walked);
+    sdmm_heap_counters(heap, &counted);
+    EXPECT_EQ(counted.capacity, walked.capacity);
+    EXPECT_EQ(counted.allocated, walked.allocated);
+    EXPECT_EQ(counted.peak_allocated, walked.peak_allocated);
+    EXPECT_EQ(counted.live_blocks, 2u);
+    EXPECT_EQ(counted.live_blocks, walked.live_blocks);
+    EXPECT_EQ(counted.oom_count, walked.oom_count);
+    EXPECT_EQ(counted.control_bytes, walked.control_bytes);
+    EXPECT_EQ(counted.largest_free, 0u) << "not computed without the walk";
+    EXPECT_EQ(sdmm_free(heap, a), SDMM_OK);
+    EXPECT_EQ(sdmm_free(heap, c), SDMM_OK);
+}
+
+TEST_F(Contract, TheBlockWalkSeesEveryBlock) {
+    sdmm_block a = sdmm_alloc_u64(heap, 10), b = sdmm_alloc_pubkey(heap, 3), c = sdmm_alloc_u8(heap, 700);
+    sdmm_block d;
+    ASSERT_EQ(sdmm_alloc_claimed_into(heap, SDMM_TAG_U32, 5, &d), SDMM_OK);
+    ASSERT_EQ(sdmm_free(heap, b), SDMM_OK);  // cached
+    ASSERT_EQ(sdmm_free(heap, c), SDMM_OK);  // coalesced into the free top
+    uint64_t cursor = 0, bytes = 0;
+    int live = 0, cached = 0, free_blocks = 0;
+    sdmm_block_info info;
+    while (sdmm_heap_next_block(heap, &cursor, &info) == 1) {
+        bytes += info.bytes;
+        if (info.state == SDMM_BLOCK_LIVE) {
+            ++live;
+            const sdmm_block &want = info.handle == a.handle ? a : d;
+            EXPECT_EQ(info.handle, want.handle);
+            EXPECT_EQ(info.tag, want.tag);
+            EXPECT_EQ(info.len, want.len);
+            EXPECT_EQ(info.claimed, info.handle == d.handle ? 1u : 0u);
+        } else if (info.state == SDMM_BLOCK_CACHED) {
+            ++cached;
+            EXPECT_EQ(info.handle, 0u);
+        } else {
+            ++free_blocks;
+        }
+    }
+    EXPECT_EQ(live, 2);
+    EXPECT_EQ(cached, 1);
+    EXPECT_GE(free_blocks, 1);
+    sdmm_stats st;
+    sdmm_heap_stats(heap, &st);
+    EXPECT_EQ(bytes, st.capacity) << "the blocks tile the block area";
+    // A cursor that is no block start reads nothing outside the arena.
+    for (uint64_t bad : {uint64_t{1}, uint64_t{12}, uint64_t{1} << 40, arena.size() - 8, arena.size() + 64}) {
+        uint64_t c2 = bad;
+        int steps = 0;
+        while (sdmm_heap_next_block(heap, &c2, &info) == 1 && ++steps < 100000) {
+            EXPECT_LE(info.offset + info.bytes, arena.size());
+        }
+    }
+    EXPECT_EQ(sdmm_free(heap, a), SDMM_OK);
+    EXPECT_EQ(sdmm_free(heap, d), SDMM_OK);
+}

@@ -1534,6 +1534,56 @@ sdmm_status check(const sdmm_heap *heap) {
     return SDMM_OK;
 }
 
+void counters(const sdmm_heap *heap, sdmm_stats *out) {
+    if (out == nullptr) return;
+    *out = sdmm_stats{};
+    if (!heap_ok(heap)) return;
+    Bounds b;
+    if (!load_bounds(heap, &b)) return;
+    out->capacity = b.sentinel - b.first;
+    // Cached blocks count as taken in the control block; here they are free.
+    const u64 account = get64(heap, SDMM_FIELD(cache_account));
+    out->allocated = get64(heap, SDMM_FIELD(allocated)) - (account & 0xFFFFFFFFu);
+    out->peak_allocated = get64(heap, SDMM_FIELD(peak_allocated));
+    out->live_blocks = get64(heap, SDMM_FIELD(live_blocks)) - (account >> 32);
+    out->oom_count = get64(heap, SDMM_FIELD(oom_count));
+    out->control_bytes = b.first + kHeader;  // the sentinel is overhead too
+}
+
+bool next_block(const sdmm_heap *heap, uint64_t *cursor, sdmm_block_info *out) {
+    if (cursor == nullptr || out == nullptr) return false;
+    *out = sdmm_block_info{};
+    if (!heap_ok(heap)) return false;
+    Bounds b;
+    if (!load_bounds(heap, &b)) return false;
+    const u64 off = *cursor == 0 ? b.first : *cursor;
+    if (off < b.first || off >= b.sentinel || (off & 7) != 0) return false;
+    const u64 w0 = load32(heap, off);
+    const u64 size = w0 & ~kFlagBits;
+    if (size < kMinBlock || size > b.sentinel - off) return false;
+    out->offset = off;
+    out->bytes = size;
+    if ((w0 & kUsed) != 0) {
+        const u64 w1 = load32(heap, off + 4);
+        if ((w1 & kGenerationMask) == 0) {
+            out->state = SDMM_BLOCK_CACHED;
+        } else {
+            const Live blk{off, w0, w1, size};
+            if (!tail_ok(blk)) return false;
+            out->state = SDMM_BLOCK_LIVE;
+            out->tag = static_cast<u32>(w1 & kTagMask);
+            out->len = static_cast<u32>((size - kHeader - ((w1 >> kTailShift) & 0xF)) >>
+                                        size_log2_of(w1 & kTagMask));
+            out->handle = handle_of(heap, blk);
+            out->claimed = (w0 & kClaimed) != 0 ? 1 : 0;
+        }
+    } else {
+        out->state = SDMM_BLOCK_FREE;
+    }
+    *cursor = off + size;
+    return true;
+}
+
 void stats(const sdmm_heap *heap, sdmm_stats *out) {
     if (out == nullptr) return;
     *out = sdmm_stats{};

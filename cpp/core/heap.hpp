@@ -38,6 +38,8 @@ sdmm_status from_pointer(sdmm_heap *heap, const void *elements, uint32_t expecte
 sdmm_status trim(sdmm_heap *heap);
 sdmm_status check(const sdmm_heap *heap);
 void stats(const sdmm_heap *heap, sdmm_stats *out);
+void counters(const sdmm_heap *heap, sdmm_stats *out);
+bool next_block(const sdmm_heap *heap, uint64_t *cursor, sdmm_block_info *out);
 
 // log2 of the element size of a tag; 0xFF for an unknown tag.
 uint32_t tag_size_log2(uint32_t tag);

@@ -6,6 +6,9 @@ pub const SDMM_BLOCK_HEADER_BYTES: u32 = 8;
 pub const SDMM_MIN_ARENA_BYTES: u32 = 512;
 pub const SDMM_MAX_ARENA_BYTES: u32 = 4294967288;
 pub const SDMM_INIT_ZEROED: u32 = 1;
+pub const SDMM_BLOCK_FREE: u32 = 0;
+pub const SDMM_BLOCK_LIVE: u32 = 1;
+pub const SDMM_BLOCK_CACHED: u32 = 2;
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone, Hash, PartialEq, Eq)]
 pub struct sdmm_u128 {
@@ -238,6 +241,36 @@ const _: () = {
     ["Offset of field: sdmm_stats::control_bytes"]
         [::core::mem::offset_of!(sdmm_stats, control_bytes) - 56usize];
 };
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct sdmm_block_info {
+    pub offset: u64,
+    pub bytes: u64,
+    pub handle: u64,
+    pub tag: u32,
+    pub len: u32,
+    pub state: u32,
+    pub claimed: u32,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of sdmm_block_info"][::core::mem::size_of::<sdmm_block_info>() - 40usize];
+    ["Alignment of sdmm_block_info"][::core::mem::align_of::<sdmm_block_info>() - 8usize];
+    ["Offset of field: sdmm_block_info::offset"]
+        [::core::mem::offset_of!(sdmm_block_info, offset) - 0usize];
+    ["Offset of field: sdmm_block_info::bytes"]
+        [::core::mem::offset_of!(sdmm_block_info, bytes) - 8usize];
+    ["Offset of field: sdmm_block_info::handle"]
+        [::core::mem::offset_of!(sdmm_block_info, handle) - 16usize];
+    ["Offset of field: sdmm_block_info::tag"]
+        [::core::mem::offset_of!(sdmm_block_info, tag) - 24usize];
+    ["Offset of field: sdmm_block_info::len"]
+        [::core::mem::offset_of!(sdmm_block_info, len) - 28usize];
+    ["Offset of field: sdmm_block_info::state"]
+        [::core::mem::offset_of!(sdmm_block_info, state) - 32usize];
+    ["Offset of field: sdmm_block_info::claimed"]
+        [::core::mem::offset_of!(sdmm_block_info, claimed) - 36usize];
+};
 unsafe extern "C" {
     pub fn sdmm_heap_init(
         arena: *mut core::ffi::c_void,
@@ -335,6 +368,12 @@ unsafe extern "C" {
     pub fn sdmm_heap_trim(heap: *mut sdmm_heap) -> sdmm_status;
     pub fn sdmm_heap_check(heap: *const sdmm_heap) -> sdmm_status;
     pub fn sdmm_heap_stats(heap: *const sdmm_heap, out: *mut sdmm_stats);
+    pub fn sdmm_heap_counters(heap: *const sdmm_heap, out: *mut sdmm_stats);
+    pub fn sdmm_heap_next_block(
+        heap: *const sdmm_heap,
+        cursor: *mut u64,
+        out: *mut sdmm_block_info,
+    ) -> core::ffi::c_int;
     pub fn sdmm_status_str(status: u32) -> *const core::ffi::c_char;
     pub fn sdmm_tag_size(tag: u32) -> u32;
     pub fn sdmm_tag_name(tag: u32) -> *const core::ffi::c_char;

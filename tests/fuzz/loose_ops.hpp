@@ -40,6 +40,15 @@ class LooseOps {
         sdmm_stats s;
         sdmm_heap_stats(heap_, &s);
         check_stats_bounded(arena_, s, "stats");
+        sdmm_heap_counters(heap_, &s);
+        check_stats_bounded(arena_, s, "counters");
+        // The block walk: bounded by the arena, whatever it holds.
+        uint64_t cursor = 0, seen = 0;
+        sdmm_block_info info;
+        while (sdmm_heap_next_block(heap_, &cursor, &info) == 1) {
+            FUZZ_CHECK(info.offset + info.bytes <= arena_.len() && ++seen <= arena_.len() / 16,
+                       "the walk left the arena or did not end");
+        }
     }
 
     // One call decoded from the input. Returns false when the op byte is
