@@ -585,3 +585,23 @@ TEST_F(Contract, TheBlockWalkSeesEveryBlock) {
     EXPECT_EQ(sdmm_free(heap, a), SDMM_OK);
     EXPECT_EQ(sdmm_free(heap, d), SDMM_OK);
 }
+
+// A cached block has no generation: a forged handle with generation 0 (and
+// tag NONE) must not free it a second time into its cache.
+TEST_F(Contract, AGenerationZeroHandleFreesNothing) {
+    sdmm_block a = sdmm_alloc_u64(heap, 2);
+    ASSERT_EQ(a.status, SDMM_OK);
+    ASSERT_EQ(sdmm_free(heap, a), SDMM_OK);  // cached
+    const uint64_t salt = a.handle & ((uint64_t{0xF} << 36) | 7);
+    const uint64_t forged = (a.handle & 0xFFFFFFF8u) | salt;  // offset + salt, generation 0, tag 0
+    EXPECT_NE(sdmm_free_handle(heap, forged, SDMM_TAG_NONE), SDMM_OK);
+    EXPECT_NE(sdmm_free_handle(heap, forged, SDMM_TAG_U64), SDMM_OK);
+    EXPECT_NE(sdmm_free_ptr(heap, a.as.u64, SDMM_TAG_NONE), SDMM_OK);
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_OK);
+    sdmm_block b = sdmm_alloc_u64(heap, 2), c = sdmm_alloc_u64(heap, 2);
+    ASSERT_EQ(b.status, SDMM_OK);
+    ASSERT_EQ(c.status, SDMM_OK);
+    EXPECT_NE(b.as.u64, c.as.u64) << "the cached block was handed out twice";
+    EXPECT_EQ(sdmm_free(heap, b), SDMM_OK);
+    EXPECT_EQ(sdmm_free(heap, c), SDMM_OK);
+}
