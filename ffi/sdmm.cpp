@@ -51,6 +51,10 @@ sdmm_status sdmm_resize_into(sdmm_heap *heap, const sdmm_block *block, uint32_t 
     const sdmm_block in = block != nullptr ? *block : sdmm_block{};
     return sdmm::core::resize(heap, block != nullptr ? &in : nullptr, new_len, out);
 }
+sdmm_status sdmm_resize_ptr_into(sdmm_heap *heap, const void *elements, uint32_t expected_tag,
+                                 uint32_t new_len, sdmm_block *out) {
+    return sdmm::core::resize_pointer(heap, elements, expected_tag, new_len, out);
+}
 sdmm_status sdmm_resolve_into(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out) {
     return sdmm::core::resolve(heap, handle, expected_tag, out);
 }

@@ -150,6 +150,11 @@ sdmm_status sdmm_free_ref(sdmm_heap *heap, const sdmm_block *block);
 sdmm_status sdmm_free_handle(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag);
 sdmm_status sdmm_free_ptr(sdmm_heap *heap, const void *elements, uint32_t expected_tag);
 sdmm_status sdmm_resize_into(sdmm_heap *heap, const sdmm_block *block, uint32_t new_len, sdmm_block *out);
+/* sdmm_resize_into for a caller that kept only the element pointer (allocator
+ * adapters: GlobalAlloc::realloc, Allocator::grow): one validation, as for
+ * sdmm_free_ptr. `expected_tag` must be the block's tag. */
+sdmm_status sdmm_resize_ptr_into(sdmm_heap *heap, const void *elements, uint32_t expected_tag,
+                                 uint32_t new_len, sdmm_block *out);
 sdmm_status sdmm_resolve_into(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out);
 /* Claims: one owner per block, for bindings that hand out exclusive access
  * (Rust's `Block`). A claimed block is an ordinary live block -- it frees,

@@ -605,3 +605,29 @@ TEST_F(Contract, AGenerationZeroHandleFreesNothing) {
     EXPECT_EQ(sdmm_free(heap, b), SDMM_OK);
     EXPECT_EQ(sdmm_free(heap, c), SDMM_OK);
 }
+
+TEST_F(Contract, ResizeByPointer) {
+    sdmm_block a = sdmm_alloc_u8(heap, 24);
+    ASSERT_EQ(a.status, SDMM_OK);
+    a.as.u8[0] = 7;
+    sdmm_block fence = sdmm_alloc_u8(heap, 8);  // the growth below must move
+    sdmm_block r;
+    EXPECT_EQ(sdmm_resize_ptr_into(heap, a.as.u8, SDMM_TAG_U64, 4, &r), SDMM_ERR_TAG_MISMATCH);
+    EXPECT_EQ(sdmm_resize_ptr_into(heap, a.as.u8 + 8, SDMM_TAG_U8, 4, &r), SDMM_ERR_INVALID_BLOCK);
+    ASSERT_EQ(sdmm_resize_ptr_into(heap, a.as.u8, SDMM_TAG_U8, 16, &r), SDMM_OK);  // in place
+    EXPECT_EQ(r.as.u8, a.as.u8);
+    EXPECT_EQ(r.len, 16u);
+    sdmm_block m;
+    ASSERT_EQ(sdmm_resize_ptr_into(heap, r.as.u8, SDMM_TAG_U8, 3000, &m), SDMM_OK);  // moves
+    EXPECT_NE(m.as.u8, r.as.u8);
+    EXPECT_EQ(m.as.u8[0], 7);
+    EXPECT_EQ(m.as.u8[2999], 0);
+    EXPECT_EQ(sdmm_resolve(heap, r.handle, SDMM_TAG_U8).status, SDMM_ERR_STALE_HANDLE)
+        << "the old block is freed";
+    sdmm_block refused;
+    EXPECT_EQ(sdmm_resize_ptr_into(heap, r.as.u8, SDMM_TAG_U8, 4, &refused), SDMM_ERR_INVALID_BLOCK)
+        << "freed";
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_OK);
+    EXPECT_EQ(sdmm_free_ptr(heap, m.as.u8, SDMM_TAG_U8), SDMM_OK);
+    EXPECT_EQ(sdmm_free(heap, fence), SDMM_OK);
+}

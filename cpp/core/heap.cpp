@@ -1332,14 +1332,10 @@ sdmm_status from_pointer(sdmm_heap *heap, const void *elements, uint32_t expecte
     return SDMM_OK;
 }
 
-sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, sdmm_block *out) {
-    if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
-    if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
-    Bounds b;
-    if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
-    Live blk;
-    const sdmm_status status = locate_block(heap, b, block, &blk, SDMM_ERR_STALE_HANDLE);
-    if (status != SDMM_OK) return fail(out, status);
+namespace {
+// Resizes a located live block (`b` checked by load_bounds).
+SDMM_COLD sdmm_status resize_located(sdmm_heap *heap, Bounds &b, const Live &blk, uint64_t new_len,
+                                     sdmm_block *out) {
     if (!tail_ok(blk)) return fail(out, SDMM_ERR_CORRUPTED);
     if (new_len == 0) return fail(out, SDMM_ERR_ZERO_COUNT);
     const u64 tag = blk.w1 & kTagMask;
@@ -1418,10 +1414,35 @@ sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, s
     // other blocks (and possibly drained caches into its neighbours): find it
     // again so its neighbours are read as they are now.
     Live again{};
-    if (locate(heap, b, block->handle, &again, SDMM_ERR_STALE_HANDLE) == SDMM_OK)
+    if (locate(heap, b, handle_of(heap, blk), &again, SDMM_ERR_STALE_HANDLE) == SDMM_OK)
         free_located(heap, b, again);
     *out = moved;
     return SDMM_OK;
+}
+}  // namespace
+
+sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, sdmm_block *out) {
+    if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
+    if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
+    Bounds b;
+    if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
+    Live blk;
+    const sdmm_status status = locate_block(heap, b, block, &blk, SDMM_ERR_STALE_HANDLE);
+    if (status != SDMM_OK) return fail(out, status);
+    return resize_located(heap, b, blk, new_len, out);
+}
+
+sdmm_status resize_pointer(sdmm_heap *heap, const void *elements, uint32_t expected_tag, uint64_t new_len,
+                           sdmm_block *out) {
+    if (out == nullptr) return SDMM_ERR_INVALID_BLOCK;
+    if (!heap_ok(heap)) return fail(out, SDMM_ERR_INVALID_HEAP);
+    Bounds b;
+    if (!load_bounds(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
+    Live blk;
+    const sdmm_status status = locate_pointer(heap, b, elements, &blk);
+    if (status != SDMM_OK) return fail(out, status);
+    if ((blk.w1 & kTagMask) != expected_tag) return fail(out, SDMM_ERR_TAG_MISMATCH);
+    return resize_located(heap, b, blk, new_len, out);
 }
 
 sdmm_status trim(sdmm_heap *heap) {

@@ -27,6 +27,8 @@ sdmm_status free(sdmm_heap *heap, const sdmm_block *block);
 sdmm_status free_handle(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag);
 sdmm_status free_pointer(sdmm_heap *heap, const void *elements, uint32_t expected_tag);
 sdmm_status resize(sdmm_heap *heap, const sdmm_block *block, uint64_t new_len, sdmm_block *out);
+sdmm_status resize_pointer(sdmm_heap *heap, const void *elements, uint32_t expected_tag, uint64_t new_len,
+                           sdmm_block *out);
 sdmm_status resolve(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out);
 // resolve() that also marks the block claimed; SDMM_ERR_CLAIMED if it already is.
 sdmm_status claim(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_block *out);

@@ -328,6 +328,13 @@ unsafe extern "C" {
         new_len: u32,
         out: *mut sdmm_block,
     ) -> sdmm_status;
+    pub fn sdmm_resize_ptr_into(
+        heap: *mut sdmm_heap,
+        elements: *const core::ffi::c_void,
+        expected_tag: u32,
+        new_len: u32,
+        out: *mut sdmm_block,
+    ) -> sdmm_status;
     pub fn sdmm_resolve_into(
         heap: *mut sdmm_heap,
         handle: u64,

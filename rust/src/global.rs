@@ -123,14 +123,13 @@ impl Inner {
         let new_len = u32::try_from(new_size).ok()?;
         let _guard = self.lock.lock();
         let heap: *mut ffi::sdmm_heap = arena.cast();
-        let mut block = ffi::sdmm_block::default();
         let mut out = ffi::sdmm_block::default();
-        // SAFETY: the core checks the heap and `ptr`; on failure the old
-        // block is left intact, as GlobalAlloc::realloc requires.
+        // SAFETY: the core checks the heap and `ptr` (one validation, by
+        // pointer); on failure the old block is left intact, as
+        // GlobalAlloc::realloc requires.
         unsafe {
-            if ffi::sdmm_block_from_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, &mut block)
+            if ffi::sdmm_resize_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, new_len, &mut out)
                 != ffi::SDMM_OK
-                || ffi::sdmm_resize_into(heap, &block, new_len, &mut out) != ffi::SDMM_OK
             {
                 return Some(core::ptr::null_mut());
             }
