@@ -1333,9 +1333,10 @@ sdmm_status from_pointer(sdmm_heap *heap, const void *elements, uint32_t expecte
 }
 
 namespace {
-// Resizes a located live block (`b` checked by load_bounds).
-SDMM_COLD sdmm_status resize_located(sdmm_heap *heap, Bounds &b, const Live &blk, uint64_t new_len,
-                                     sdmm_block *out) {
+// Resizes a located live block (`b` checked by load_bounds). Inlined into
+// its two callers: a call here costs SBF programs a spill of every local.
+SDMM_HOT sdmm_status resize_located(sdmm_heap *heap, Bounds &b, const Live &blk, uint64_t new_len,
+                                    sdmm_block *out) {
     if (!tail_ok(blk)) return fail(out, SDMM_ERR_CORRUPTED);
     if (new_len == 0) return fail(out, SDMM_ERR_ZERO_COUNT);
     const u64 tag = blk.w1 & kTagMask;
