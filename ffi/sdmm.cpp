@@ -28,13 +28,13 @@ sdmm_status sdmm_alloc_tagged_into(sdmm_heap *heap, uint32_t tag, uint32_t n, sd
         out->status = SDMM_ERR_TAG_MISMATCH;
         return SDMM_ERR_TAG_MISMATCH;
     }
-    return sdmm::core::alloc(heap, tag, n, Fill::kZero, out);
+    return sdmm::core::alloc_zeroed(heap, tag, n, out);
 }
 
 #define SDMM_TYPE(name, TAG, Camel, c_type, size_log2)                                         \
     sdmm_status sdmm_alloc_##name##_into(sdmm_heap *heap, uint32_t n, sdmm_block *out) {       \
         static_assert(sizeof(c_type) == (1u << (size_log2)), "table size matches the C type"); \
-        return sdmm::core::alloc(heap, SDMM_TAG_##TAG, n, Fill::kZero, out);                   \
+        return sdmm::core::alloc_zeroed(heap, SDMM_TAG_##TAG, n, out);                         \
     }
 #include "sdmm_types.def"
 #undef SDMM_TYPE

@@ -1124,6 +1124,11 @@ namespace {
 }
 }  // namespace
 
+// The typed allocations' entry: zero-filled, no dispatch on the fill.
+sdmm_status alloc_zeroed(sdmm_heap *heap, uint32_t tag, uint64_t count, sdmm_block *out) {
+    return alloc_fast(heap, tag, count, Fill::kZero, out);
+}
+
 // One copy of the fast path per fill: each is short, with `fill` a constant.
 sdmm_status alloc(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill, sdmm_block *out) {
     switch (fill) {

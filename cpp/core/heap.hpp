@@ -21,6 +21,8 @@ sdmm_status attach(void *arena, size_t len, sdmm_heap **out);
 
 // Allocates `count` elements of the type of `tag` (a valid tag, not NONE).
 sdmm_status alloc(sdmm_heap *heap, uint32_t tag, uint64_t count, Fill fill, sdmm_block *out);
+// alloc(..., Fill::kZero, ...) without the dispatch on the fill.
+sdmm_status alloc_zeroed(sdmm_heap *heap, uint32_t tag, uint64_t count, sdmm_block *out);
 // A u8 block of `bytes` whose first byte is aligned to `align` (power of two).
 sdmm_status alloc_aligned(sdmm_heap *heap, uint64_t bytes, uint64_t align, Fill fill, sdmm_block *out);
 sdmm_status free(sdmm_heap *heap, const sdmm_block *block);
