@@ -114,7 +114,9 @@ struct Batch {
     Account acct;
     const SolPubkey *signer;
     uint64_t slot;  // the signer's slot, or ~0 until an ALLOC needs it
-    uint64_t refs[kMaxRefs];
+    // The blocks this batch made (ALLOC, RESIZE), resolved: a reference to
+    // one needs no second lookup. A freed or resized one gets handle 0.
+    sdmm_block refs[kMaxRefs];
     uint64_t nrefs;
     uint64_t allocated;  // the heap's allocated bytes after the last operation
     uint64_t out_len;
@@ -143,8 +145,9 @@ uint64_t push_result(Batch &b, const uint8_t *bytes, uint64_t n) {
     return 0;
 }
 
-uint64_t push_handle(Batch &b, uint64_t handle) {
-    if (b.nrefs < kMaxRefs) b.refs[b.nrefs++] = handle;
+uint64_t push_block(Batch &b, const sdmm_block &blk) {
+    const uint64_t handle = blk.handle;
+    if (b.nrefs < kMaxRefs) b.refs[b.nrefs++] = blk;
     if ((b.out_len & 7) != 0 || b.out_len > kMaxReturn - 8)  // after a READ of odd length, or full
         return push_result(b, reinterpret_cast<const uint8_t *>(&handle), 8);
     *reinterpret_cast<uint64_t *>(b.out + b.out_len) = handle;
@@ -210,34 +213,44 @@ uint64_t run_op(Batch &b, const uint64_t *w, uint64_t words, bool writable, uint
         if (st != SDMM_OK) return kSdmmStatus + st;
         *blk.as.u32 = static_cast<uint32_t>(slot);
         st = charge(b, slot, 1);
-        return st != 0 ? st : push_handle(b, blk.handle);
+        return st != 0 ? st : push_block(b, blk);
     }
     if (op < 2 || op > 6 || op == 5 || words < 2) return kBadData;
-    uint64_t handle = w[1];
-    if ((w0 & kRefFlag) != 0) {
-        if (handle >= b.nrefs) return kBadData;
-        handle = b.refs[handle];
-    }
-    sdmm_block blk;
+    sdmm_block local;
+    sdmm_block *blk = &local;
     uint64_t user_bytes = 0;
     uint64_t st = 0;
-    if (op == 2 || op == 3) {  // WRITE / READ: word 2 the offset, then (WRITE) the bytes
-        if (words < 3) return kBadData;
-        const uint64_t off = w[2];
-        *used = 3 + (op == 2 ? (count + 7) >> 3 : 0);
-        if (*used > words) return kBadData;
-        st = open_owned(b, handle, tag, &blk, &user_bytes);
+    // WRITE / READ: word 2 the offset, then (WRITE) the bytes
+    *used = op == 2 ? 3 + ((count + 7) >> 3) : op == 3 ? 3 : 2;
+    if (*used > words) return kBadData;
+    if ((w0 & kRefFlag) != 0) {  // a block of this batch: resolved already, the signer's
+        if (w[1] >= b.nrefs) return kBadData;
+        blk = &b.refs[w[1]];
+        if (blk->handle == 0) return kSdmmStatus + SDMM_ERR_STALE_HANDLE;
+        if (blk->tag != tag) return kSdmmStatus + SDMM_ERR_TAG_MISMATCH;
+        const uint64_t size = sdmm_tag_size(tag);
+        user_bytes = uint64_t{blk->len} * size - sdmm_svc_prefix_elements(static_cast<uint32_t>(size)) * size;
+    } else {
+        st = open_owned(b, w[1], tag, blk, &user_bytes);
         if (st != 0) return st;
+    }
+    if (op == 2 || op == 3) {
+        const uint64_t off = w[2];
         if (off > user_bytes || count > user_bytes - off) return kOutOfRange;
-        uint8_t *user = blk.as.u8 + (uint64_t{blk.len} * sdmm_tag_size(tag) - user_bytes) + off;
+        uint8_t *user = blk->as.u8 + (uint64_t{blk->len} * sdmm_tag_size(tag) - user_bytes) + off;
         if (op == 3) return push_result(b, user, count);
         sol_memcpy_(user, w + 3, count);
         return 0;
     }
-    *used = 2;
-    st = open_owned(b, handle, tag, &blk, &user_bytes);
-    if (st != 0) return st;
-    const uint64_t slot = *blk.as.u32;
+    if (blk != &local) {
+        local = *blk;
+        blk = &local;
+    }
+    const uint64_t slot = *blk->as.u32;
+    const uint64_t handle = blk->handle;
+    // The block leaves this batch's references (freed, or moved by resize).
+    for (uint64_t i = 0; i < b.nrefs; ++i)
+        if (b.refs[i].handle == handle) b.refs[i].handle = 0;
     if (op == 4) {  // FREE. The owner check needed the block resolved; the
                     // free goes by handle (no second descriptor/pointer check).
         st = sdmm_free_handle(b.acct.heap, handle, tag);
@@ -248,10 +261,10 @@ uint64_t run_op(Batch &b, const uint64_t *w, uint64_t words, bool writable, uint
     if (count == 0) return kSdmmStatus + SDMM_ERR_ZERO_COUNT;
     const uint64_t total = count + sdmm_svc_prefix_elements(sdmm_tag_size(tag));
     if (total > 0xFFFFFFFFu) return kSdmmStatus + SDMM_ERR_TOO_LARGE;
-    st = sdmm_resize_into(b.acct.heap, &blk, static_cast<uint32_t>(total), &blk);
+    st = sdmm_resize_into(b.acct.heap, blk, static_cast<uint32_t>(total), &local);
     if (st != SDMM_OK) return kSdmmStatus + st;
     st = charge(b, slot, 0);
-    return st != 0 ? st : push_handle(b, blk.handle);
+    return st != 0 ? st : push_block(b, local);
 }
 
 uint64_t run_batch(const SolParameters &p, Batch &b) {
