@@ -23,7 +23,7 @@ namespace {
 constexpr uint64_t kBadData = 1;
 constexpr uint64_t kMissingAccounts = 2;
 constexpr uint64_t kWrongValue = 3;
-constexpr uint64_t kMaxN = 64;  // u64 elements per call: fits one instruction and the return data
+constexpr uint64_t kMaxN = 64;   // u64 elements per call: fits one instruction and the return data
 constexpr uint64_t kRef = 0x80;  // the service's "handle made earlier in this instruction" flag
 
 struct Ctx {

@@ -82,8 +82,9 @@ uint64_t open_account(const SolAccountInfo &acct, Account *a) {
     a->hdr = reinterpret_cast<sdmm_svc_header *>(acct.data);
     const uint64_t slots = a->hdr->slots;
     const uint64_t arena = a->hdr->arena_offset;
-    if (a->hdr->magic != SDMM_SVC_MAGIC || a->hdr->version != SDMM_SVC_VERSION || slots > SDMM_SVC_MAX_SLOTS ||
-        a->hdr->owners > slots || arena != sdmm_svc_arena_offset(slots) || arena >= acct.data_len)
+    if (a->hdr->magic != SDMM_SVC_MAGIC || a->hdr->version != SDMM_SVC_VERSION ||
+        slots > SDMM_SVC_MAX_SLOTS || a->hdr->owners > slots || arena != sdmm_svc_arena_offset(slots) ||
+        arena >= acct.data_len)
         return kSdmmStatus + SDMM_ERR_INVALID_HEAP;
     a->owners = reinterpret_cast<sdmm_svc_owner *>(acct.data + SDMM_SVC_HEADER_BYTES);
     const uint64_t st = sdmm_heap_attach(acct.data + arena, acct.data_len - arena, &a->heap);
@@ -126,8 +127,8 @@ struct Batch {
 // Resolves `handle` as a block of `tag` owned by the signer; on success
 // *user_bytes is the number of the caller's bytes (after the owner prefix)
 // and *slot the owner's slot.
-[[gnu::always_inline]] inline uint64_t open_owned(const Batch &b, uint64_t handle, uint32_t tag, sdmm_block *block,
-                                                  uint64_t *user_bytes) {
+[[gnu::always_inline]] inline uint64_t open_owned(const Batch &b, uint64_t handle, uint32_t tag,
+                                                  sdmm_block *block, uint64_t *user_bytes) {
     const uint64_t st = sdmm_resolve_into(b.acct.heap, handle, tag, block);
     if (st != SDMM_OK) return kSdmmStatus + st;
     const uint64_t slot = *block->as.u32;  // blocks are 8-aligned
@@ -295,7 +296,8 @@ uint64_t run_batch(const SolParameters &p, Batch &b) {
 
 uint64_t run(const SolParameters &p) {
     // Whole words only, and 8-aligned (where the runtime puts instruction data).
-    if (p.data_len < 8 || (p.data_len & 7) != 0 || (reinterpret_cast<uint64_t>(p.data) & 7) != 0) return kBadData;
+    if (p.data_len < 8 || (p.data_len & 7) != 0 || (reinterpret_cast<uint64_t>(p.data) & 7) != 0)
+        return kBadData;
     const auto *w = reinterpret_cast<const uint64_t *>(p.data);
     const uint64_t words = p.data_len >> 3;
     const uint64_t op = w[0] & 0xFF;
@@ -310,11 +312,13 @@ uint64_t run(const SolParameters &p) {
         if (p.accounts_len < 2) return kMissingAccounts;
         if (!p.accounts[1].is_signer) return kNotSigner;
         if (open_account(acct, &b.acct) == 0 ||
-            (acct.data_len >= 8 && reinterpret_cast<const sdmm_svc_header *>(acct.data)->magic == SDMM_SVC_MAGIC))
+            (acct.data_len >= 8 &&
+             reinterpret_cast<const sdmm_svc_header *>(acct.data)->magic == SDMM_SVC_MAGIC))
             return kAlreadyInitialized;
         const uint64_t slots = w[0] >> 32;
         const uint64_t arena = sdmm_svc_arena_offset(slots);
-        if (slots > SDMM_SVC_MAX_SLOTS || arena >= acct.data_len) return kSdmmStatus + SDMM_ERR_ARENA_TOO_SMALL;
+        if (slots > SDMM_SVC_MAX_SLOTS || arena >= acct.data_len)
+            return kSdmmStatus + SDMM_ERR_ARENA_TOO_SMALL;
         sdmm_heap *heap = nullptr;
         const uint64_t st = sdmm_heap_init(acct.data + arena, acct.data_len - arena, &heap);
         if (st != SDMM_OK) return kSdmmStatus + st;
@@ -336,7 +340,8 @@ uint64_t run(const SolParameters &p) {
         sdmm_heap_stats(b.acct.heap, &s);
         uint64_t used = 0;
         for (uint64_t i = 0; i < h.owners; ++i) used += b.acct.owners[i].used;
-        const uint64_t out[6] = {s.live_blocks, s.allocated, s.capacity, sdmm_heap_check(b.acct.heap), h.owners, used};
+        const uint64_t out[6] = {s.live_blocks, s.allocated, s.capacity, sdmm_heap_check(b.acct.heap),
+                                 h.owners,      used};
         sol_set_return_data(reinterpret_cast<const uint8_t *>(out), sizeof out);
         return 0;
     }
