@@ -77,6 +77,8 @@ let [live, , capacity, chk] = await stats(heap);
 check(live === 0 && capacity > 500_000 && chk === 0, `fresh heap stats live=${live} capacity=${capacity} check=${chk}`);
 {
   const tiny = await heapAccount(1024);
+  r = await run([initIx(tiny, payer, 0)]);
+  check(customError(r) === E.badData, "INIT with no owner slots -> BAD_DATA");
   r = await run([initIx(tiny, payer, 64)]);
   check(customError(r) === S(ST.arenaTooSmall), `INIT with an owner table larger than the account -> ARENA_TOO_SMALL (${customError(r)})`);
 }

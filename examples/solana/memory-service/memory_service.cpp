@@ -317,6 +317,7 @@ uint64_t run(const SolParameters &p) {
             return kAlreadyInitialized;
         const uint64_t slots = w[0] >> 32;
         const uint64_t arena = sdmm_svc_arena_offset(slots);
+        if (slots == 0) return kBadData;  // nobody could allocate
         if (slots > SDMM_SVC_MAX_SLOTS || arena >= acct.data_len)
             return kSdmmStatus + SDMM_ERR_ARENA_TOO_SMALL;
         sdmm_heap *heap = nullptr;
