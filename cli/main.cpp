@@ -11,6 +11,7 @@
 // the source, and every read of the heap goes through sdmm's own functions,
 // which stay inside the arena whatever it holds (cli/README.md).
 #include <cinttypes>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -40,6 +41,7 @@ struct OwnerRow {
     uint64_t quota = 0, used = 0, blocks = 0;  // as the table records them
     uint64_t walk_blocks = 0, walk_bytes = 0;  // as the heap walk finds them
     std::string key;
+    std::string delegate;  // empty: none
 };
 
 struct Report {
@@ -92,10 +94,13 @@ void read_owner_table(const Source &src, Report *r) {
     for (uint32_t i = 0; i < owners; ++i) {
         const uint8_t *o = table + uint64_t{SDMM_SVC_OWNER_BYTES} * i;
         OwnerRow row;
-        row.key = base58(o, 32);
-        row.quota = load64(o + 32);
-        row.used = load64(o + 40);
-        row.blocks = load64(o + 48);
+        row.key = base58(o + offsetof(sdmm_svc_owner, key), 32);
+        static constexpr uint8_t kNone[32] = {};
+        if (std::memcmp(o + offsetof(sdmm_svc_owner, delegate), kNone, 32) != 0)
+            row.delegate = base58(o + offsetof(sdmm_svc_owner, delegate), 32);
+        row.quota = load64(o + offsetof(sdmm_svc_owner, quota));
+        row.used = load64(o + offsetof(sdmm_svc_owner, used));
+        row.blocks = load64(o + offsetof(sdmm_svc_owner, blocks));
         r->owners.push_back(row);
     }
 }
@@ -235,10 +240,11 @@ void print_json(const Options &opt, const Source &src, const Report &r) {
         std::printf("],\"owners\":[");
         for (std::size_t i = 0; i < r.owners.size(); ++i) {
             const OwnerRow &o = r.owners[i];
-            std::printf("%s{\"slot\":%zu,\"key\":\"%s\",\"quota\":%" PRIu64 ",\"used\":%" PRIu64
-                        ",\"blocks\":%" PRIu64 ",\"walk_bytes\":%" PRIu64 ",\"walk_blocks\":%" PRIu64 "}",
-                        i ? "," : "", i, o.key.c_str(), o.quota, o.used, o.blocks, o.walk_bytes,
-                        o.walk_blocks);
+            std::printf("%s{\"slot\":%zu,\"key\":\"%s\",\"delegate\":\"%s\",\"quota\":%" PRIu64
+                        ",\"used\":%" PRIu64 ",\"blocks\":%" PRIu64 ",\"walk_bytes\":%" PRIu64
+                        ",\"walk_blocks\":%" PRIu64 "}",
+                        i ? "," : "", i, o.key.c_str(), o.delegate.c_str(), o.quota, o.used, o.blocks,
+                        o.walk_bytes, o.walk_blocks);
         }
         std::printf("]},\n");
     }
@@ -295,6 +301,7 @@ void print_text(const Options &opt, const Source &src, const Report &r) {
                 std::printf("  #%-3zu %-44s quota %10" PRIu64 "  used %10" PRIu64 " B in %4" PRIu64
                             " blocks\n",
                             i, o.key.c_str(), o.quota, o.used, o.blocks);
+                if (!o.delegate.empty()) std::printf("       delegate %s\n", o.delegate.c_str());
             }
         }
         if (opt.blocks) {

@@ -160,23 +160,24 @@ def mode_solana(a):
             continue
         src = doc["source"]
         check(src["kind"] == "solana" and src["format"].startswith("memory-service account v1")
-              and src["bytes"] == expect["bytes"] and src["arena_offset"] == 64 + 56 * expect["slots"],
+              and src["bytes"] == expect["bytes"] and src["arena_offset"] == 64 + 88 * expect["slots"],
               f"{spec}: a memory-service account with the arena after the owner table ({src})")
         compare_heap(doc, {"stats": expect["stats"], "types": expect["types"]}, spec)
         svc = doc["service"]
         check(svc["slots"] == expect["slots"] and svc["owners_in_use"] == expect["owners_count"]
               and svc["default_quota"] == expect["default_quota"] and svc["authority"] == expect["authority"],
               f"{spec}: service header ({svc['slots']}, {svc['owners_in_use']}, {svc['authority']})")
-        got = [{k: o[k] for k in ("key", "quota", "used", "blocks")} for o in svc["owners"]]
+        got = [{k: o[k] for k in ("key", "delegate", "quota", "used", "blocks")} for o in svc["owners"]]
         check(got == expect["owners"], f"{spec}: owners as the program reports them: {got} vs {expect['owners']}")
         check(all(o["walk_bytes"] == o["used"] and o["walk_blocks"] == o["blocks"] for o in svc["owners"])
               and svc["errors"] == [], f"{spec}: every block found under its owner ({svc['errors']})")
     rc, out, _ = sdmm(a.sdmm, "inspect", js)
-    check(rc == 0 and expect["owners"][0]["key"] in out and "owners   2 of 8 slots" in out,
+    check(rc == 0 and expect["owners"][0]["key"] in out and "owners   2 of 8 slots" in out
+          and f"delegate {expect['owners'][1]['delegate']}" in out,
           f"text output names the owners: {out[:400]!r}")
     # The owner table disagreeing with the heap is a failed check.
     data = bytearray(open(raw, "rb").read())
-    used_at = 64 + 40  # slot 0's `used`
+    used_at = 64 + 72  # slot 0's `used` (key 32, delegate 32, quota 8)
     data[used_at] ^= 0x08
     bad = os.path.join(a.work, "owner-damaged.bin")
     open(bad, "wb").write(bytes(data))
@@ -272,10 +273,10 @@ def mode_corrupt(a):
     svc = bytearray(65536)
     svc[0:8] = b"SDMMSVC1"
     svc[8:12] = (1).to_bytes(4, "little")
-    svc[12:16] = (64 + 56 * 4).to_bytes(4, "little")
+    svc[12:16] = (64 + 88 * 4).to_bytes(4, "little")
     svc[16:20] = (4).to_bytes(4, "little")
     svc[20:24] = (4000).to_bytes(4, "little")  # owners past the slots
-    svc[64 + 56 * 4:] = good[: 65536 - (64 + 56 * 4)]  # a heap recorded longer than what follows
+    svc[64 + 88 * 4:] = good[: 65536 - (64 + 88 * 4)]  # a heap recorded longer than what follows
     cases.append(("svc-owners", bytes(svc)))
     svc2 = bytearray(svc)
     svc2[16:20] = (0xFFFFFFFF).to_bytes(4, "little")

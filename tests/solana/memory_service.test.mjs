@@ -272,6 +272,32 @@ const carol = await fundedSigner(svm);
   r = await run([resize(qheap, alice, grown, 4, 1000)]);
   check(customError(r) === E.quota, `growing past the quota -> QUOTA_EXCEEDED (${customError(r)})`);
   got[1] = grown;
+  // A delegate: carol (no slot of her own: the table is full) acts on alice's
+  // blocks once alice names her, on alice's quota, until alice revokes it.
+  const delegate = (who, key) => svc([writable(qheap), signerMeta(who)], cat(le(9, 8), key));
+  r = await run([read(qheap, carol, got[2], 4, 0, 8)]);
+  check(customError(r) === E.denied, "carol reading alice's block before any delegation -> ACCESS_DENIED");
+  r = await run([delegate(alice, addressBytes(carol.address))]);
+  check(r.ok, `alice names carol her delegate: ${r.err}`);
+  {
+    const o = await send(svm, payer, [svc([readonly(qheap)], cat(le(8, 8), addressBytes(alice.address)))]);
+    check(Buffer.from(o.ret.slice(24, 56)).equals(Buffer.from(addressBytes(carol.address))), "OWNER shows the delegate");
+  }
+  const [, usedAlice0] = await owner(qheap, alice.address);
+  r = await run([ops(qheap, carol, cat(opWrite(got[2], 4, 0, le(4242n, 8)), opRead(got[2], 4, 0, 8),
+    opResize(got[2], 4, 20)))]);
+  check(r.ok && readLe(r.ret, 0, 8) === 4242n, `the delegate writes, reads and resizes alice's block: ${r.err}`);
+  got[2] = readLe(r.ret, 8, 8);
+  const [, usedAlice1] = await owner(qheap, alice.address);
+  check(usedAlice1 - usedAlice0 === 4n * 8n, `the delegate's resize is charged to alice (${usedAlice0} -> ${usedAlice1})`);
+  r = await run([ops(qheap, bob, opRead(got[2], 4, 0, 8), readonly)]);
+  check(customError(r) === E.denied, "bob is still refused");
+  r = await run([delegate(alice, new Uint8Array(32))]);
+  check(r.ok, "alice revokes the delegation (all-zero key)");
+  r = await run([read(qheap, carol, got[2], 4, 0, 8)]);
+  check(customError(r) === E.denied, "carol is refused again after the revocation");
+  r = await run([delegate(carol, addressBytes(alice.address))]);
+  check(customError(r) === E.tableFull, "naming a delegate needs a slot of one's own (table full for carol)");
   [qlive, qalloc, , qchk, owners, usedSum] = await stats(qheap);
   check(usedSum === qalloc && qchk === 0 && owners === 2, `quota books balance after resize (${usedSum} vs ${qalloc})`);
   for (const h of got) {

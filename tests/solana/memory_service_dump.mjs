@@ -46,6 +46,9 @@ for (const i of [1, 4]) {
   check(r.ok, `free: ${r.err}`);
   b.freed = true;
 }
+// bob names alice his delegate; alice has none.
+r = await run([svc([writable(heap), signerMeta(bob)], cat(le(9, 8), addressBytes(alice.address)))]);
+check(r.ok, `delegate: ${r.err}`);
 r = await run([svc([readonly(heap)], le(5, 8))]);
 const [liveBlocks, allocated, capacity, heapCheck, owners, usedSum] = [0, 8, 16, 24, 32, 40].map((o) =>
   Number(readLe(r.ret, o, 8)));
@@ -54,7 +57,10 @@ const ownerRows = [];
 for (const who of [alice, bob]) {
   r = await run([svc([readonly(heap)], cat(le(8, 8), addressBytes(who.address)))]);
   const [quota, used, blocks] = [0, 8, 16].map((o) => Number(readLe(r.ret, o, 8)));
-  ownerRows.push({ key: who.address, quota, used, blocks });
+  const delegate = who === bob ? alice.address : ""; // OWNER returns it in bytes 24..56
+  check(Buffer.from(r.ret.slice(24, 56)).equals(who === bob ? Buffer.from(addressBytes(alice.address)) : Buffer.alloc(32)),
+    "OWNER returns the delegate");
+  ownerRows.push({ key: who.address, delegate, quota, used, blocks });
 }
 const types = {};
 for (const b of live.filter((x) => !x.freed)) {

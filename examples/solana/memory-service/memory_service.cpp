@@ -16,8 +16,10 @@
 // A block records its owner's slot index (u32) in a prefix of elements of
 // its own type in front of the caller's elements (4 bytes for u8/u16 blocks,
 // one element for the wider types), so the owner check is one load and one
-// key comparison. Only the owner reads, writes, resizes or frees a block;
-// any other signer gets ACCESS_DENIED. An allocation or resize that would take
+// key comparison. Only the owner -- or the delegate it named with DELEGATE --
+// reads, writes, resizes or frees a block; any other signer gets
+// ACCESS_DENIED. A delegate acts on the owner's blocks and its quota; what it
+// allocates is its own. An allocation or resize that would take
 // the owner past its quota fails with QUOTA_EXCEEDED: the bytes counted are
 // the heap's own (sdmm_heap_counters before and after, headers and rounding
 // included), and a failed instruction is rolled back by the runtime, so the
@@ -30,7 +32,8 @@
 //   5 STATS                                  [heap] -> u64 live blocks, allocated, capacity,
 //                                               check, owners, sum of owners' used bytes
 //   7 SET_QUOTA words 1-4: owner pubkey; word 5: quota        [heap (w), authority (s)]
-//   8 OWNER     words 1-4: owner pubkey      [heap] -> u64 quota, used, blocks
+//   8 OWNER     words 1-4: owner pubkey      [heap] -> u64 quota, used, blocks; delegate pubkey
+//   9 DELEGATE  words 1-4: delegate pubkey (all zero: none)   [heap (w), owner (s)]
 //   block operations, one or several in one instruction (a batch):
 //                                            [heap (w; read-only if all are READ), owner (s)]
 //   1 ALLOC     count = elements                                  -> u64 handle
@@ -63,6 +66,7 @@ constexpr uint64_t kOutOfRange = 7;      // byte range outside the caller's elem
 constexpr uint64_t kQuotaExceeded = 8;   // the owner's bytes would pass its quota
 constexpr uint64_t kOwnerTableFull = 9;  // no free slot for a new owner
 constexpr uint64_t kNotAuthority = 10;   // SET_QUOTA by another signer than INIT's
+constexpr uint64_t kZeroKey[4] = {0, 0, 0, 0};
 constexpr uint64_t kSdmmStatus = 0x100;  // + sdmm_status
 
 constexpr uint64_t kMaxReturn = 1024;  // the runtime's return-data limit
@@ -94,6 +98,8 @@ uint64_t open_account(const SolAccountInfo &acct, Account *a) {
 bool key_eq(const uint8_t *stored, const SolPubkey *key) {
     return sol_pubkey_eq(reinterpret_cast<const SolPubkey *>(stored), key) != 0;
 }
+
+const SolPubkey *zero_key() { return reinterpret_cast<const SolPubkey *>(kZeroKey); }
 
 // The slot of `key`, or hdr->owners if it has none.
 uint64_t find_owner(const Account &a, const SolPubkey *key) {
@@ -132,7 +138,10 @@ struct Batch {
     const uint64_t st = sdmm_resolve_into(b.acct.heap, handle, tag, block);
     if (st != SDMM_OK) return kSdmmStatus + st;
     const uint64_t slot = *block->as.u32;  // blocks are 8-aligned
-    if (slot >= b.acct.hdr->owners || !key_eq(b.acct.owners[slot].key, b.signer)) return kAccessDenied;
+    if (slot >= b.acct.hdr->owners) return kAccessDenied;
+    const sdmm_svc_owner &o = b.acct.owners[slot];
+    if (!key_eq(o.key, b.signer) && (!key_eq(o.delegate, b.signer) || key_eq(o.delegate, zero_key())))
+        return kAccessDenied;
     const uint64_t size = sdmm_tag_size(tag);
     const uint64_t prefix = sdmm_svc_prefix_elements(static_cast<uint32_t>(size)) * size;
     *user_bytes = uint64_t{block->len} * size - prefix;
@@ -164,6 +173,7 @@ uint64_t signer_slot(Batch &b, uint64_t *slot) {
             if (i >= b.acct.hdr->slots) return kOwnerTableFull;
             sdmm_svc_owner &o = b.acct.owners[i];
             sol_memcpy_(o.key, b.signer->x, 32);
+            sol_memset_(o.delegate, 0, 32);
             o.quota = b.acct.hdr->default_quota;
             o.used = 0;
             o.blocks = 0;
@@ -351,11 +361,12 @@ uint64_t run(const SolParameters &p) {
         const auto *key = reinterpret_cast<const SolPubkey *>(w + 1);
         const uint64_t i = find_owner(b.acct, key);
         if (op == 8) {
-            uint64_t out[3] = {h.default_quota, 0, 0};
+            uint64_t out[7] = {h.default_quota, 0, 0, 0, 0, 0, 0};
             if (i < h.owners) {
                 out[0] = b.acct.owners[i].quota;
                 out[1] = b.acct.owners[i].used;
                 out[2] = b.acct.owners[i].blocks;
+                sol_memcpy_(out + 3, b.acct.owners[i].delegate, 32);
             }
             sol_set_return_data(reinterpret_cast<const uint8_t *>(out), sizeof out);
             return 0;
@@ -369,6 +380,18 @@ uint64_t run(const SolParameters &p) {
         st = signer_slot(b, &slot);
         if (st != 0) return st;
         b.acct.owners[slot].quota = w[5];
+        return 0;
+    }
+    if (op == 9) {  // DELEGATE: words 1-4 the delegate's pubkey
+        if (words < 5) return kBadData;
+        if (p.accounts_len < 2) return kMissingAccounts;
+        if (!p.accounts[1].is_signer) return kNotSigner;
+        b.signer = p.accounts[1].key;
+        b.slot = ~uint64_t{0};
+        uint64_t slot = 0;
+        st = signer_slot(b, &slot);
+        if (st != 0) return st;
+        sol_memcpy_(b.acct.owners[slot].delegate, w + 1, 32);
         return 0;
     }
     return run_batch(p, b);
