@@ -149,6 +149,24 @@ void walk(const Source &src, const sdmm_heap *heap, bool keep_list, Report *r) {
     r->walk_complete = sdmm_heap_next_block(heap, &cursor, &info) == 0 && r->walked < max_steps;
 }
 
+// A raw source whose offset 0 holds no heap: the first 8-aligned offset
+// where sdmm_heap_attach accepts the bytes (it validates the recorded
+// geometry and its seal, O(1) each), e.g. an arena behind a container's own
+// header. Bounded by the source's size.
+void find_arena(Source *src, sdmm_heap **heap, Report *r) {
+    const std::size_t n = src->bytes.size();
+    for (std::size_t off = 8; off + SDMM_MIN_ARENA_BYTES <= n; off += 8) {
+        void *at = const_cast<uint8_t *>(src->bytes.data() + off);
+        if (sdmm_heap_attach(at, n - off, heap) == SDMM_OK) {
+            src->arena_offset = off;
+            src->arena_len = n - off;
+            src->format = "raw bytes, arena found by scanning";
+            r->attach = SDMM_OK;
+            return;
+        }
+    }
+}
+
 void cross_check_service(Report *r) {
     uint64_t used = 0, blocks = 0;
     for (std::size_t i = 0; i < r->owners.size(); ++i) {
@@ -383,6 +401,8 @@ int run(int argc, char **argv) {
     // mapping for shm:), which a write would fault on.
     void *arena = const_cast<uint8_t *>(src.bytes.data() + src.arena_offset);
     r.attach = sdmm_heap_attach(arena, src.arena_len, &heap);
+    if (r.attach != SDMM_OK && opt.offset == SIZE_MAX && src.format == "raw arena")
+        find_arena(&src, &heap, &r);
     if (r.attach == SDMM_OK) {
         r.check = sdmm_heap_check(heap);
         sdmm_heap_stats(heap, &r.stats);

@@ -102,11 +102,17 @@ def mode_file(a):
     with open(boxed, "wb") as f:
         f.write(bytes(range(256)) * 16 + open(heap, "rb").read())
     rc, doc = inspect_json(a.sdmm, boxed)
-    check(rc == 1 and doc and doc["check"]["passed"] is False, f"a heap behind 4096 other bytes is not found at 0 ({rc})")
+    check(rc == 0 and doc and doc["source"]["arena_offset"] == 4096
+          and doc["source"]["format"] == "raw bytes, arena found by scanning",
+          f"a heap behind 4096 other bytes is found by scanning ({rc}, {doc and doc['source']})")
+    if doc:
+        compare_heap(doc, expect, "found by scanning")
     rc, doc = inspect_json(a.sdmm, boxed, "--offset", "4096")
-    check(rc == 0 and doc and doc["source"]["arena_offset"] == 4096, f"--offset 4096 finds it ({rc})")
+    check(rc == 0 and doc and doc["source"]["arena_offset"] == 4096, f"--offset 4096 ({rc})")
     if doc:
         compare_heap(doc, expect, "--offset 4096")
+    rc, doc = inspect_json(a.sdmm, boxed, "--offset", "0")
+    check(rc == 1 and doc and doc["check"]["passed"] is False, f"--offset 0 does not scan: no heap there ({rc})")
     rc, _, err = sdmm(a.sdmm, "inspect", os.path.join(a.work, "no-such-file"))
     check(rc == 2 and "cannot open" in err, f"a missing file: exit 2 ({rc}, {err!r})")
     rc, _, _ = sdmm(a.sdmm, "frobnicate", heap)
