@@ -160,7 +160,7 @@ void find_arena(Source *src, sdmm_heap **heap, Report *r) {
         if (sdmm_heap_attach(at, n - off, heap) == SDMM_OK) {
             src->arena_offset = off;
             src->arena_len = n - off;
-            src->format = "raw bytes, arena found by scanning";
+            src->format.replace(0, 9, "raw bytes, arena found by scanning");
             r->attach = SDMM_OK;
             return;
         }
@@ -401,7 +401,7 @@ int run(int argc, char **argv) {
     // mapping for shm:), which a write would fault on.
     void *arena = const_cast<uint8_t *>(src.bytes.data() + src.arena_offset);
     r.attach = sdmm_heap_attach(arena, src.arena_len, &heap);
-    if (r.attach != SDMM_OK && opt.offset == SIZE_MAX && src.format == "raw arena")
+    if (r.attach != SDMM_OK && opt.offset == SIZE_MAX && src.format.starts_with("raw arena"))
         find_arena(&src, &heap, &r);
     if (r.attach == SDMM_OK) {
         r.check = sdmm_heap_check(heap);

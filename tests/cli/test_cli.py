@@ -145,6 +145,10 @@ def mode_shm(a):
     finish("shm")
 
 
+def src_offset(doc):
+    return doc["source"]["arena_offset"]
+
+
 def mode_solana(a):
     if shutil.which("node") is None:
         skip("node is not installed (run tools/setup.d/solana.sh)")
@@ -181,6 +185,17 @@ def mode_solana(a):
     check(rc == 0 and expect["owners"][0]["key"] in out and "owners   2 of 8 slots" in out
           and f"delegate {expect['owners'][1]['delegate']}" in out,
           f"text output names the owners: {out[:400]!r}")
+    # Account data of another program: a heap behind 40 bytes of its own
+    # state, as getAccountInfo JSON; found by scanning.
+    import base64
+    heap_bytes = open(raw, "rb").read()[src_offset(doc):] if doc else b""
+    other = bytes(range(40)) + heap_bytes
+    path = os.path.join(a.work, "other.json")
+    open(path, "w").write(json.dumps({"result": {"value": {"data": [base64.b64encode(other).decode(), "base64"]}}}))
+    rc, odoc = inspect_json(a.sdmm, path)
+    check(rc == 0 and odoc and odoc["source"]["kind"] == "solana" and odoc["source"]["arena_offset"] == 40
+          and odoc["source"]["format"] == "raw bytes, arena found by scanning (from getAccountInfo JSON)",
+          f"a heap inside another program's account data is found ({rc}, {odoc and odoc['source']})")
     # The owner table disagreeing with the heap is a failed check.
     data = bytearray(open(raw, "rb").read())
     used_at = 64 + 72  # slot 0's `used` (key 32, delegate 32, quota 8)
