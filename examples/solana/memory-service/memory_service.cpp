@@ -130,9 +130,9 @@ struct Batch {
     alignas(8) uint8_t out[kMaxReturn];
 };
 
-// Resolves `handle` as a block of `tag` owned by the signer; on success
-// *user_bytes is the number of the caller's bytes (after the owner prefix)
-// and *slot the owner's slot.
+// Resolves `handle` as a block of `tag` that the signer owns or is the
+// owner's delegate for; on success *user_bytes is the number of the caller's
+// bytes (after the owner prefix).
 [[gnu::always_inline]] inline uint64_t open_owned(const Batch &b, uint64_t handle, uint32_t tag,
                                                   sdmm_block *block, uint64_t *user_bytes) {
     const uint64_t st = sdmm_resolve_into(b.acct.heap, handle, tag, block);
