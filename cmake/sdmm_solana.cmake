@@ -2,7 +2,7 @@
 # upstream clang and relinked to SBPF v0 (tools/sbpf-relink), run in LiteSVM
 # (Agave's program runtime, from npm) by the `solana.*` tests.
 #
-#   sdmm_add_sbf_program(NAME SOURCES src... [DEFINES D=V...] [WITH_CORE])
+#   sdmm_add_sbf_program(NAME SOURCES src... [DEFINES D=V...] [DEPENDS headers...] [WITH_CORE])
 #     -> ${SDMM_SBF_DIR}/NAME.so, built with the target `sbf_NAME` (in ALL).
 #        WITH_CORE links the sdmm core in, with the SBF platform hooks
 #        (sbf/sdmm_sbf_platform.h).
@@ -35,7 +35,7 @@ endforeach()
 find_program(SDMM_NODE node)
 
 function(sdmm_add_sbf_program NAME)
-  cmake_parse_arguments(ARG "WITH_CORE" "" "SOURCES;DEFINES" ${ARGN})
+  cmake_parse_arguments(ARG "WITH_CORE" "" "SOURCES;DEFINES;DEPENDS" ${ARGN})
   if(_sdmm_sbf_missing)
     return()
   endif()
@@ -44,7 +44,7 @@ function(sdmm_add_sbf_program NAME)
   foreach(d IN LISTS ARG_DEFINES)
     list(APPEND args -D ${d})
   endforeach()
-  set(deps ${ARG_SOURCES} ${SDMM_SBF_BUILD} ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbpf_relink.py
+  set(deps ${ARG_SOURCES} ${ARG_DEPENDS} ${SDMM_SBF_BUILD} ${PROJECT_SOURCE_DIR}/tools/sbpf-relink/sbpf_relink.py
       ${SDMM_SBF_PORT_FILES} ${PROJECT_SOURCE_DIR}/ffi/sdmm.h
       ${PROJECT_SOURCE_DIR}/ffi/sdmm_types.def ${PROJECT_SOURCE_DIR}/ffi/sdmm_status.def)
   if(ARG_WITH_CORE)
@@ -90,7 +90,8 @@ set(_sdmm_sol ${PROJECT_SOURCE_DIR}/examples/solana)
 sdmm_add_sbf_program(heap-demo SOURCES ${_sdmm_sol}/heap-demo/heap_demo.cpp WITH_CORE)
 # The bump allocator baseline: the same source, built the same way.
 sdmm_add_sbf_program(heap-demo-bump SOURCES ${_sdmm_sol}/heap-demo/heap_demo.cpp DEFINES HEAP_DEMO_BUMP WITH_CORE)
-sdmm_add_sbf_program(memory-service SOURCES ${_sdmm_sol}/memory-service/memory_service.cpp WITH_CORE)
+sdmm_add_sbf_program(memory-service SOURCES ${_sdmm_sol}/memory-service/memory_service.cpp
+  DEPENDS ${_sdmm_sol}/memory-service/memory_service_layout.h WITH_CORE)
 sdmm_add_sbf_program(memory-client SOURCES ${_sdmm_sol}/memory-client/memory_client.cpp)
 # Every alloc and free timed on its own (bench/solana/percall.mjs, the
 # worst-case test), and the SDK's bump allocator built the same way.

@@ -5,14 +5,15 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?build dir}
 cd "$here"
-mapfile -t sources < <(git ls-files 'cpp/*.cpp' 'cpp/*.hpp' 'ffi/*.cpp' 'ffi/*.h' 'tests/*.cpp' 'examples/cpp/*.cpp' 'bench/*.cpp' 2>/dev/null || true)
+mapfile -t sources < <(git ls-files 'cpp/*.cpp' 'cpp/*.hpp' 'ffi/*.cpp' 'ffi/*.h' 'tests/*.cpp' 'examples/cpp/*.cpp' 'bench/*.cpp' 'cli/*.cpp' 'cli/*.hpp' 2>/dev/null || true)
 if [ ${#sources[@]} = 0 ]; then  # not a git checkout: fall back to find
-  mapfile -t sources < <(find cpp ffi tests examples/cpp bench -maxdepth 2 \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' \) 2>/dev/null)
+  mapfile -t sources < <(find cpp ffi tests examples/cpp bench cli -maxdepth 2 \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' \) 2>/dev/null)
 fi
 clang-format-22 --dry-run --Werror "${sources[@]}"
 echo "clang-format: ${#sources[@]} files clean"
-clang-tidy-22 -p "$build" --quiet cpp/core/heap.cpp ffi/sdmm.cpp cpp/api/memory_resource.cpp 2>&1 |
+tidy=(cpp/core/heap.cpp ffi/sdmm.cpp cpp/api/memory_resource.cpp cli/main.cpp cli/source.cpp)
+clang-tidy-22 -p "$build" --quiet "${tidy[@]}" 2>&1 |
   grep -v -E '^[0-9]+ warnings? generated' || true
 # Re-run for the exit status (grep above only filtered the noise).
-clang-tidy-22 -p "$build" --quiet cpp/core/heap.cpp ffi/sdmm.cpp cpp/api/memory_resource.cpp >/dev/null 2>&1
+clang-tidy-22 -p "$build" --quiet "${tidy[@]}" >/dev/null 2>&1
 echo "clang-tidy: clean"
