@@ -13,7 +13,6 @@ use core::ptr::NonNull;
 
 use allocator_api2::alloc::{AllocError, Allocator, Layout};
 
-use crate::shared::Change;
 use crate::{count_drop_failure, ffi, Access, Heap, Local, Locked, SharedHeap};
 
 /// The alignment of every block start the core picks by itself (a block
@@ -87,7 +86,7 @@ impl<A: Access> Raw<A> {
         let heap = self.heap.as_ptr();
         let mut out = ffi::sdmm_block::default();
         // SAFETY: caller contract.
-        let mut guard = unsafe { A::enter(self.ctx) };
+        let guard = unsafe { A::enter(self.ctx) };
         let status = match u32::try_from(layout.size()) {
             // The common case, the natural alignment: born claimed, one
             // call. Also for `allocate` (uninitialised) up to
@@ -131,20 +130,11 @@ impl<A: Access> Raw<A> {
                 status
             }
         };
+        drop(guard);
         if status != ffi::SDMM_OK {
-            if status == ffi::SDMM_ERR_OUT_OF_MEMORY {
-                A::count(&mut guard, Change::OutOfMemory);
-            }
             return Err(AllocError);
         }
         let bytes = block_bytes(&out, layout.size())?;
-        A::count(
-            &mut guard,
-            Change::Alloc {
-                tag: ffi::SDMM_TAG_U8,
-                len: out.len,
-            },
-        );
         debug_assert_eq!(bytes.cast::<u8>().as_ptr() as usize % layout.align(), 0);
         Ok(bytes)
     }
@@ -157,25 +147,16 @@ impl<A: Access> Raw<A> {
     ///
     /// # Safety
     /// As [`Raw::allocate_bytes`].
-    unsafe fn deallocate_bytes(self, ptr: NonNull<u8>, size: usize) {
+    unsafe fn deallocate_bytes(self, ptr: NonNull<u8>, _size: usize) {
         // SAFETY: caller contract.
-        let mut guard = unsafe { A::enter(self.ctx) };
+        let guard = unsafe { A::enter(self.ctx) };
         // SAFETY: live heap; the core validates `ptr` before it touches the
         // block and changes nothing if it is refused.
         let status = unsafe {
             ffi::sdmm_free_ptr(self.heap.as_ptr(), ptr.as_ptr().cast(), ffi::SDMM_TAG_U8)
         };
-        if status == ffi::SDMM_OK {
-            // A size the trait got back is one it handed out: below 2^32.
-            let len = u32::try_from(size).unwrap_or(u32::MAX);
-            A::count(
-                &mut guard,
-                Change::Free {
-                    tag: ffi::SDMM_TAG_U8,
-                    len,
-                },
-            );
-        } else {
+        drop(guard);
+        if status != ffi::SDMM_OK {
             count_drop_failure();
         }
     }
@@ -207,40 +188,27 @@ impl<A: Access> Raw<A> {
         if old.align() <= NATURAL_ALIGN && new.align() <= NATURAL_ALIGN {
             let new_len = u32::try_from(new.size()).map_err(|_| AllocError)?;
             let heap = self.heap.as_ptr();
-            let mut block = ffi::sdmm_block::default();
             let mut out = ffi::sdmm_block::default();
             // SAFETY: caller contract.
-            let mut guard = unsafe { A::enter(self.ctx) };
-            // SAFETY: live heap, valid out-pointers. The core validates `ptr`
+            let guard = unsafe { A::enter(self.ctx) };
+            // SAFETY: live heap, valid out-pointer. The core validates `ptr`
             // (a live u8 block start of this heap, which the caller promises)
-            // and the block; a failed resize leaves the old block as it was,
-            // as the trait requires. A moved block is 8-aligned, which is
-            // enough for `new`, and keeps its claim.
+            // once; a failed resize leaves the old block as it was, as the
+            // trait requires. A moved block is 8-aligned, which is enough
+            // for `new`, and keeps its claim.
             let status = unsafe {
-                match ffi::sdmm_block_from_ptr_into(
+                ffi::sdmm_resize_ptr_into(
                     heap,
                     ptr.as_ptr().cast(),
                     ffi::SDMM_TAG_U8,
-                    &mut block,
-                ) {
-                    ffi::SDMM_OK => ffi::sdmm_resize_into(heap, &block, new_len, &mut out),
-                    refused => refused,
-                }
+                    new_len,
+                    &mut out,
+                )
             };
+            drop(guard);
             if status != ffi::SDMM_OK {
-                if status == ffi::SDMM_ERR_OUT_OF_MEMORY {
-                    A::count(&mut guard, Change::OutOfMemory);
-                }
                 return Err(AllocError);
             }
-            A::count(
-                &mut guard,
-                Change::Resize {
-                    tag: ffi::SDMM_TAG_U8,
-                    old: block.len,
-                    new: out.len,
-                },
-            );
             return block_bytes(&out, new.size());
         }
         // A stronger alignment than the core keeps when it moves a block:

@@ -360,14 +360,6 @@ macro_rules! sdmm_types {
             }
         }
 
-        /// log2 of the element size of each tag value (index: the C value,
-        /// 4 bits as in a handle; 0 for values that name no type).
-        pub(crate) const TAG_SIZE_LOG2: [u8; 16] = {
-            let mut t = [0u8; 16];
-            $( t[$tagv] = $log2; )*
-            t
-        };
-
         $(
             // The build script numbers rows like the C enum; the committed
             // bindings carry the C values. Disagreement means stale bindings.
@@ -1016,6 +1008,33 @@ impl<'arena> Heap<'arena> {
         Stats::from(out)
     }
 
+    /// The figures the heap keeps as it goes (live blocks, bytes, peak,
+    /// refused allocations, capacity): O(1), no walk (`sdmm_heap_counters`).
+    ///
+    /// ```
+    /// let mut arena = [0u8; 4096];
+    /// let heap = sdmm_sys::Heap::new(&mut arena)?;
+    /// let block = heap.alloc_u64(10)?; // 8 + 80 bytes
+    /// let c = heap.counters();
+    /// assert_eq!((c.live_blocks, c.allocated), (1, 88));
+    /// assert_eq!((c.capacity, c.allocated), (heap.stats().capacity, heap.stats().allocated));
+    /// # drop(block);
+    /// # Ok::<(), sdmm_sys::Error>(())
+    /// ```
+    #[must_use]
+    pub fn counters(&self) -> Counters {
+        let mut out = ffi::sdmm_stats::default();
+        // SAFETY: live heap, valid out-pointer.
+        unsafe { ffi::sdmm_heap_counters(self.raw.as_ptr(), &mut out) };
+        Counters {
+            capacity: out.capacity,
+            allocated: out.allocated,
+            peak_allocated: out.peak_allocated,
+            live_blocks: out.live_blocks,
+            oom_count: out.oom_count,
+        }
+    }
+
     /// Walks every block and list and verifies every invariant of the heap.
     ///
     /// # Errors
@@ -1132,11 +1151,10 @@ impl fmt::Debug for Heap<'_> {
 mod sealed {
     /// What differs between the blocks of a [`crate::Heap`] and of a
     /// [`crate::SharedHeap`]: the context a block keeps to reach its heap's
-    /// metadata, the guard every heap call holds, and the counting of the
-    /// shared heap's [`crate::Counters`]. Private: the two implementations
-    /// below are the only ones.
+    /// metadata and the guard every heap call holds. Private: the two
+    /// implementations below are the only ones.
     pub trait Sealed {
-        /// `()` for a `Heap`; the shared heap's lock and tally for a `SharedHeap`.
+        /// `()` for a `Heap`; the shared heap's lock for a `SharedHeap`.
         type Ctx: Copy;
         /// What is held for the duration of one heap call.
         type Guard<'a>;
@@ -1145,8 +1163,6 @@ mod sealed {
         /// # Safety
         /// `ctx` is the context of a live heap that outlives the guard.
         unsafe fn enter<'a>(ctx: Self::Ctx) -> Self::Guard<'a>;
-        /// Records a change of the heap's blocks in its counters, if any.
-        fn count(guard: &mut Self::Guard<'_>, change: crate::shared::Change);
     }
 }
 
@@ -1216,8 +1232,6 @@ impl sealed::Sealed for Local {
     type Guard<'a> = ();
     #[inline(always)]
     unsafe fn enter<'a>((): ()) -> Self::Guard<'a> {}
-    #[inline(always)]
-    fn count((): &mut (), _: shared::Change) {}
 }
 impl Access for Local {}
 
@@ -1228,10 +1242,6 @@ impl sealed::Sealed for Locked {
     unsafe fn enter<'a>(ctx: NonNull<shared::SharedState>) -> shared::StateGuard<'a> {
         // SAFETY: caller contract: the state is live for 'a.
         unsafe { ctx.as_ref() }.enter()
-    }
-    #[inline(always)]
-    fn count(guard: &mut shared::StateGuard<'_>, change: shared::Change) {
-        guard.count(change);
     }
 }
 impl Access for Locked {}
@@ -1286,15 +1296,14 @@ impl<'heap, A: Access> RawBlock<'heap, A> {
         let n = u32::try_from(n).map_err(|_| Error::TooLarge)?;
         let mut out = core::mem::MaybeUninit::<ffi::sdmm_block>::uninit();
         // SAFETY: caller contract.
-        let mut guard = unsafe { A::enter(ctx) };
+        let _guard = unsafe { A::enter(ctx) };
         // SAFETY: a live heap (caller contract); the C side writes every
         // field of `out` on success and on failure.
         let status =
             unsafe { ffi::sdmm_alloc_claimed_into(heap.as_ptr(), tag, n, out.as_mut_ptr()) };
         if status != ffi::SDMM_OK {
-            return Err(Self::refused(&mut guard, status));
+            return Err(Self::refused(status));
         }
-        A::count(&mut guard, shared::Change::Alloc { tag, len: n });
         // SAFETY: written above with SDMM_OK.
         Ok(unsafe { RawBlock::from_c(heap, ctx, out.as_ptr()) })
     }
@@ -1322,14 +1331,10 @@ impl<'heap, A: Access> RawBlock<'heap, A> {
         Ok(unsafe { RawBlock::from_c(heap, ctx, out.as_ptr()) })
     }
 
-    /// The error of a refused allocation, counted if it is out-of-memory.
+    /// The error of a refused allocation (the core counts out-of-memory).
     #[cold]
-    fn refused(guard: &mut A::Guard<'_>, status: ffi::sdmm_status) -> Error {
-        let error = Error::from_code(status).unwrap_or(Error::Corrupted);
-        if error == Error::OutOfMemory {
-            A::count(guard, shared::Change::OutOfMemory);
-        }
-        error
+    fn refused(status: ffi::sdmm_status) -> Error {
+        Error::from_code(status).unwrap_or(Error::Corrupted)
     }
 
     /// Wraps the block the C side wrote to `out`, reading it field by field
@@ -1396,23 +1401,15 @@ impl<'heap, A: Access> RawBlock<'heap, A> {
         let new_len = u32::try_from(new_len).map_err(|_| Error::TooLarge)?;
         let mut out = core::mem::MaybeUninit::<ffi::sdmm_block>::uninit();
         // SAFETY: the heap and its context live for 'heap (construction).
-        let mut guard = unsafe { A::enter(self.ctx) };
+        let guard = unsafe { A::enter(self.ctx) };
         // SAFETY: live heap, live block owned by `self`; C writes `out`. The
         // claim moves with the block.
         let status = unsafe {
             ffi::sdmm_resize_into(self.heap.as_ptr(), &self.to_c(), new_len, out.as_mut_ptr())
         };
         if status != ffi::SDMM_OK {
-            return Err(Self::refused(&mut guard, status));
+            return Err(Self::refused(status));
         }
-        A::count(
-            &mut guard,
-            shared::Change::Resize {
-                tag: self.tag,
-                old: self.len,
-                new: new_len,
-            },
-        );
         drop(guard);
         // SAFETY: SDMM_OK. The old block is gone (resized in place or moved).
         let fresh = core::mem::ManuallyDrop::new(unsafe {
@@ -1429,22 +1426,14 @@ impl<'heap, A: Access> RawBlock<'heap, A> {
     #[inline]
     fn release(&self) -> ffi::sdmm_status {
         // SAFETY: the heap and its context live for 'heap (construction).
-        let mut guard = unsafe { A::enter(self.ctx) };
+        let guard = unsafe { A::enter(self.ctx) };
         // SAFETY: live heap, live block owned by `self`, never used again by
         // the callers (`free` and drop). A claimed block frees as any other.
         // By handle: the core validates it once (start map, generation, tag,
         // salt), which is all `sdmm_free_ref` checks of a block whose fields
         // only this crate writes, for fewer instructions (bench/README.md).
         let status = unsafe { ffi::sdmm_free_handle(self.heap.as_ptr(), self.handle, self.tag) };
-        if status == ffi::SDMM_OK {
-            A::count(
-                &mut guard,
-                shared::Change::Free {
-                    tag: self.tag,
-                    len: self.len,
-                },
-            );
-        }
+        drop(guard);
         status
     }
 

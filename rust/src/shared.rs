@@ -1,11 +1,10 @@
 //! [`SharedHeap`]: a [`Heap`] behind a lock, `Sync`, with the same typed API,
 //! and its O(1) [`Counters`].
 
-use core::cell::UnsafeCell;
 use core::fmt;
 use core::ptr::NonNull;
 
-use crate::{ffi, lock, Error, Handle, Heap, Stats, TAG_SIZE_LOG2};
+use crate::{ffi, lock, Error, Handle, Heap, Stats};
 
 /// A heap that threads share: a [`Heap`] with a spin lock inside (like
 /// talc's `Talck`), `Sync`, with the typed API of `Heap` — `alloc_<type>`,
@@ -57,21 +56,19 @@ pub struct SharedHeap<'arena> {
 
 // SAFETY: every use of `heap` through `&SharedHeap` -- the methods below, the
 // generated alloc_*/resolve_* methods, the `Locked` blocks and the allocator
-// impl -- holds `state.lock` for the C call, and the tally is touched only
-// with it held; nothing else in it is mutable. (`Send` comes from `Heap`.)
+// impl -- holds `state.lock` for the C call; nothing else in it is
+// mutable. (`Send` comes from `Heap`.)
 unsafe impl Sync for SharedHeap<'_> {}
 
-/// The lock and the tally of the counters; `Locked` blocks point here.
+/// The lock of a shared heap; `Locked` blocks point here.
 /// (`pub` in a private module: named by the sealed `Access` trait's impl,
 /// reachable by no user.)
 pub struct SharedState {
     lock: lock::Lock,
-    tally: UnsafeCell<Counters>,
 }
 
-/// The lock of a [`SharedState`] held, with its tally writable.
+/// The lock of a [`SharedState`], held.
 pub struct StateGuard<'a> {
-    tally: &'a UnsafeCell<Counters>,
     _lock: lock::Guard<'a>,
 }
 
@@ -80,81 +77,15 @@ impl SharedState {
     pub(crate) fn enter(&self) -> StateGuard<'_> {
         StateGuard {
             _lock: self.lock.lock(),
-            tally: &self.tally,
-        }
-    }
-}
-
-/// A change of the heap's blocks, for the counters.
-#[derive(Copy, Clone)]
-pub enum Change {
-    /// A block of `len` elements of `tag` was allocated.
-    Alloc { tag: u32, len: u32 },
-    /// A block of `len` elements of `tag` was freed.
-    Free { tag: u32, len: u32 },
-    /// A block was resized from `old` to `new` elements.
-    Resize { tag: u32, old: u32, new: u32 },
-    /// An allocation (or a resize) was refused with out-of-memory.
-    OutOfMemory,
-}
-
-/// The bytes the core takes for a block of `len` elements of `tag`: header
-/// and elements rounded up to 8, at least 16 (its `need`). It may give the
-/// block up to 8 bytes more when the rest of a free block would be too small
-/// to keep (see `Counters::allocated`).
-#[inline(always)]
-fn block_bytes(tag: u32, len: u32) -> u64 {
-    let log2 = TAG_SIZE_LOG2[(tag & 15) as usize];
-    let bytes = (u64::from(len) << log2) + u64::from(ffi::SDMM_BLOCK_HEADER_BYTES);
-    ((bytes + 7) & !7).max(16)
-}
-
-impl StateGuard<'_> {
-    #[inline(always)]
-    pub(crate) fn count(&mut self, change: Change) {
-        // SAFETY: the lock is held for as long as this guard lives, and this
-        // is the only reference to the tally made under it.
-        let c = unsafe { &mut *self.tally.get() };
-        match change {
-            Change::Alloc { tag, len } => {
-                c.live_blocks += 1;
-                c.allocated += block_bytes(tag, len);
-                c.peak_allocated = c.peak_allocated.max(c.allocated);
-            }
-            // Saturating: the tally never counts a block for more than the
-            // core does (it was seeded from the core's figures), so these
-            // never reach below zero; if that were ever wrong, the counters
-            // would read low rather than wrap.
-            Change::Free { tag, len } => {
-                c.live_blocks = c.live_blocks.saturating_sub(1);
-                c.allocated = c.allocated.saturating_sub(block_bytes(tag, len));
-            }
-            Change::Resize { tag, old, new } => {
-                c.allocated =
-                    (c.allocated + block_bytes(tag, new)).saturating_sub(block_bytes(tag, old));
-                c.peak_allocated = c.peak_allocated.max(c.allocated);
-            }
-            Change::OutOfMemory => c.oom_count += 1,
         }
     }
 }
 
 /// The figures of a heap that cost O(1) to read, from
-/// [`SharedHeap::counters`]: no walk, the lock is held just long enough to
-/// copy five words.
-///
-/// The core keeps these figures itself, but its C contract reads them only
-/// together with the free-list walk of `sdmm_heap_stats`; so the shared heap
-/// takes them once from that walk when it is made and keeps them up to date
-/// itself, under its lock, as its blocks come and go. `live_blocks`,
-/// `oom_count` and `capacity` are then exactly what [`Stats`] would say.
-/// `allocated` and `peak_allocated` count each block as the core sizes the
-/// request (8 bytes of header plus the elements, rounded up to 8, at least
-/// 16); the core may give a block up to 8 bytes more than that (when what is
-/// left of a free block would be too small to keep), so `allocated` is at
-/// most 8 bytes per live block below [`Stats::allocated`]
-/// (exactly: below by at most 8 × `live_blocks`, never above, for blocks
-/// made since the shared heap was).
+/// [`SharedHeap::counters`] or [`Heap::counters`]: the core keeps them in its
+/// control block (`sdmm_heap_counters`), so reading them walks nothing and a
+/// shared heap holds its lock just long enough to copy five words. They are
+/// exactly what [`Stats`] says for the same fields.
 ///
 /// ```
 /// use sdmm_sys::{Counters, Error, Heap, SharedHeap};
@@ -180,11 +111,10 @@ impl StateGuard<'_> {
 pub struct Counters {
     /// Bytes available for blocks: the arena minus the control structures.
     pub capacity: u64,
-    /// Bytes in live blocks, their headers included (see above for how it
-    /// can fall short of [`Stats::allocated`]).
+    /// Bytes in live blocks, their headers included.
     pub allocated: u64,
-    /// High-water mark of `allocated`: the heap's own mark when the shared
-    /// heap was made, then the highest value of `allocated` since.
+    /// High-water mark of the bytes taken from the heap: live blocks and
+    /// recently freed blocks resting in its exact-size caches.
     pub peak_allocated: u64,
     /// Blocks allocated and not yet freed (detached ones included).
     pub live_blocks: u64,
@@ -210,17 +140,9 @@ impl<'arena> SharedHeap<'arena> {
     /// ```
     #[must_use]
     pub fn new(heap: Heap<'arena>) -> SharedHeap<'arena> {
-        let s = heap.stats();
         SharedHeap {
             state: SharedState {
                 lock: lock::Lock::new(),
-                tally: UnsafeCell::new(Counters {
-                    capacity: s.capacity,
-                    allocated: s.allocated,
-                    peak_allocated: s.peak_allocated,
-                    live_blocks: s.live_blocks,
-                    oom_count: s.oom_count,
-                }),
             },
             heap,
         }
@@ -272,8 +194,7 @@ impl<'arena> SharedHeap<'arena> {
     #[must_use]
     pub fn counters(&self) -> Counters {
         let _guard = self.state.lock.lock();
-        // SAFETY: the lock is held; the tally is only written with it held.
-        unsafe { *self.state.tally.get() }
+        self.heap.counters()
     }
 
     /// All statistics, as [`Heap::stats`]: with the lock held for a walk of
@@ -343,7 +264,7 @@ impl<'arena> SharedHeap<'arena> {
         self.heap.raw
     }
 
-    /// What `Locked` blocks keep to reach the lock and the tally.
+    /// What `Locked` blocks keep to reach the lock.
     #[inline]
     pub(crate) fn ctx(&self) -> NonNull<SharedState> {
         NonNull::from(&self.state)
