@@ -105,7 +105,8 @@ typedef struct sdmm_heap sdmm_heap;
 typedef struct sdmm_stats {
     uint64_t capacity;       /* bytes available for blocks (arena minus control structures) */
     uint64_t allocated;      /* bytes in live blocks, headers included */
-    uint64_t peak_allocated; /* high-water mark of `allocated` */
+    uint64_t peak_allocated; /* high-water mark of the bytes taken from the heap: live blocks and
+                                recently freed ones resting in its exact-size caches */
     uint64_t live_blocks;    /* blocks allocated and not yet freed */
     uint64_t largest_free;   /* largest number of bytes one allocation can get now */
     uint64_t oom_count;      /* allocations refused with SDMM_ERR_OUT_OF_MEMORY */
