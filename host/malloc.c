@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,8 +82,19 @@ SDMM_EXPORT void *pvalloc(size_t size) {
 
 SDMM_EXPORT size_t malloc_usable_size(void *ptr) { return sdmm_host_usable_size(ptr); }
 
-/* SDMM_MALLOC_STATS=1: the runtime's counters on stderr when the program ends. */
+/* SDMM_MALLOC_STATS=1: the runtime's counters on stderr when the program
+ * ends; SDMM_MALLOC_STATS=/abs/path: appended to that file instead (one line
+ * per process, e.g. for every process of a script). */
 __attribute__((destructor)) static void sdmm_malloc_report(void) {
     const char *v = getenv("SDMM_MALLOC_STATS");
-    if (v != NULL && v[0] != '\0' && strcmp(v, "0") != 0) sdmm_host_print_stats(2);
+    if (v == NULL || v[0] == '\0' || strcmp(v, "0") == 0) return;
+    if (v[0] == '/') {
+        const int fd = open(v, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            sdmm_host_print_stats(fd);
+            close(fd);
+        }
+        return;
+    }
+    sdmm_host_print_stats(2);
 }
