@@ -501,7 +501,45 @@ void free_remote(Arena *a, void *p, uint32_t tag, const char *fn) {
 
 // ---- large blocks ------------------------------------------------------------------
 
-void *large_alloc(size_t n, size_t align) {
+// Freed large mappings kept with their pages, for the next large blocks
+// (a program that allocates and frees big buffers in a loop would otherwise
+// pay a mapping and a page fault per page each time). Bounded in count and
+// bytes; the oldest goes back to the system first.
+struct CachedLarge {
+    uintptr_t base;
+    size_t mapped;
+};
+constexpr size_t kLargeCacheEntries = 8;
+constexpr size_t kLargeCacheBytes = size_t{32} << 20;
+CachedLarge g_large_cache[kLargeCacheEntries];
+size_t g_large_cached = 0;
+size_t g_large_cached_bytes = 0;
+
+inline size_t slots_of(size_t mapped) { return round_up(mapped, kSlotBytes) >> kSlotShift; }
+
+// A cached mapping of at least `mapped` bytes (and not more than twice
+// that), or 0.
+uintptr_t large_from_cache(size_t mapped, size_t *got) {
+    pthread_mutex_lock(&g_lock);
+    size_t best = kLargeCacheEntries;
+    for (size_t i = 0; i < g_large_cached; ++i) {
+        const size_t m = g_large_cache[i].mapped;
+        if (m >= mapped && m / 2 <= mapped && (best == kLargeCacheEntries || m < g_large_cache[best].mapped))
+            best = i;
+    }
+    uintptr_t base = 0;
+    if (best != kLargeCacheEntries) {
+        base = g_large_cache[best].base;
+        *got = g_large_cache[best].mapped;
+        g_large_cached_bytes -= *got;
+        for (size_t i = best + 1; i < g_large_cached; ++i) g_large_cache[i - 1] = g_large_cache[i];
+        g_large_cached -= 1;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return base;
+}
+
+void *large_alloc(size_t n, size_t align, bool zero) {
     if (align > kSlotBytes) {  // slots are the largest alignment mappings get here
         errno = ENOMEM;
         return nullptr;
@@ -511,22 +549,26 @@ void *large_alloc(size_t n, size_t align) {
         errno = ENOMEM;
         return nullptr;
     }
-    const size_t mapped = round_up(lead + n, kPage);
-    const size_t slots = round_up(mapped, kSlotBytes) >> kSlotShift;
-    const uintptr_t base = reserve_slots(slots);
-    if (base == 0 || mprotect(reinterpret_cast<void *>(base), mapped, PROT_READ | PROT_WRITE) != 0) {
-        if (base != 0) unreserve_slots(base, slots);
-        errno = ENOMEM;
-        return nullptr;
+    size_t mapped = round_up(lead + n, kPage);
+    uintptr_t base = large_from_cache(mapped, &mapped);
+    const bool reused = base != 0;
+    if (!reused) {
+        base = reserve_slots(slots_of(mapped));
+        if (base == 0 || mprotect(reinterpret_cast<void *>(base), mapped, PROT_READ | PROT_WRITE) != 0) {
+            if (base != 0) unreserve_slots(base, slots_of(mapped));
+            errno = ENOMEM;
+            return nullptr;
+        }
+        note_mapped(static_cast<int64_t>(mapped));
     }
-    note_mapped(static_cast<int64_t>(mapped));
     auto *l = reinterpret_cast<Large *>(base);
     l->magic = kLargeMagic;
     l->base = base;
     l->mapped = mapped;
     l->ptr = reinterpret_cast<void *>(base + lead);
     l->usable = mapped - lead;
-    for (size_t i = 0; i < slots; ++i)
+    if (reused && zero) memset(l->ptr, 0, n);  // fresh pages are zero already
+    for (size_t i = 0; i < slots_of(mapped); ++i)
         g_slots[slot_index(base) + i].store(base | kSlotLarge, std::memory_order_release);
     ThreadHeap *h = tl_heap;
     if (h != nullptr) h->count.large_allocs += 1;
@@ -538,13 +580,37 @@ void large_free(Large *l, void *p, const char *fn) {
     if (p != l->ptr) die(fn, p, "invalid pointer: inside a large block but not its start (interior pointer)");
     const uintptr_t base = l->base;
     const size_t mapped = l->mapped;
-    const size_t slots = round_up(mapped, kSlotBytes) >> kSlotShift;
-    for (size_t i = 0; i < slots; ++i)
+    for (size_t i = 0; i < slots_of(mapped); ++i)
         g_slots[slot_index(base) + i].store(reinterpret_cast<uintptr_t>(p) | kSlotFreedLarge,
                                             std::memory_order_release);
-    note_mapped(-static_cast<int64_t>(mapped));
     g_large_frees.fetch_add(1, std::memory_order_relaxed);
-    unreserve_slots(base, slots);
+    CachedLarge evict{0, 0};
+    bool kept = false;
+    pthread_mutex_lock(&g_lock);
+    if (mapped <= kLargeCacheBytes / 2) {
+        if (g_large_cached == kLargeCacheEntries || g_large_cached_bytes + mapped > kLargeCacheBytes) {
+            if (g_large_cached > 0) {  // the oldest makes room
+                evict = g_large_cache[0];
+                g_large_cached_bytes -= evict.mapped;
+                for (size_t i = 1; i < g_large_cached; ++i) g_large_cache[i - 1] = g_large_cache[i];
+                g_large_cached -= 1;
+            }
+        }
+        if (g_large_cached < kLargeCacheEntries && g_large_cached_bytes + mapped <= kLargeCacheBytes) {
+            g_large_cache[g_large_cached++] = CachedLarge{base, mapped};
+            g_large_cached_bytes += mapped;
+            kept = true;
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (evict.base != 0) {
+        note_mapped(-static_cast<int64_t>(evict.mapped));
+        unreserve_slots(evict.base, slots_of(evict.mapped));
+    }
+    if (!kept) {
+        note_mapped(-static_cast<int64_t>(mapped));
+        unreserve_slots(base, slots_of(mapped));
+    }
 }
 
 // Where a pointer handed back to free/realloc/... lives. Dies on a pointer
@@ -632,7 +698,7 @@ inline void *alloc(size_t n, size_t align, bool zero) {
     }
     if (h->remote.load(std::memory_order_relaxed) != 0) drain(h);
     if (n > kLargeBytes || align > kLargeBytes / 4) {
-        void *p = large_alloc(n, align);  // fresh pages: already zero
+        void *p = large_alloc(n, align, zero);
         if (p != nullptr) h->count.mallocs += 1;
         return p;
     }

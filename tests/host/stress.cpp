@@ -96,10 +96,10 @@ void check(const Item &it, size_t upto) {
 }
 
 size_t draw_size(Rng &r) {
-    const uint64_t k = r.below(1000);
-    if (k < 700) return 1 + r.below(128);
-    if (k < 950) return 1 + r.below(1024);
-    if (k < 998) return 1 + r.below(64 * 1024);
+    const uint64_t k = r.below(10000);
+    if (k < 7000) return 1 + r.below(128);
+    if (k < 9800) return 1 + r.below(1024);
+    if (k < 9998) return 1 + r.below(64 * 1024);
     return (2u << 20) + r.below(1u << 20);  // large: mapped on its own
 }
 
