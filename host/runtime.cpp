@@ -50,31 +50,32 @@ static_assert(kArenaRecordBytes + kMaxArenaBytes / 128 + kMaxArenaBytes + kPage 
 static_assert(kLargeBytes * 2 <= kFirstArenaBytes, "every arena can hold a block below the large threshold");
 
 constexpr uint64_t kLargeMagic = 0x4C47524D4D445353ull;  // "SSDMMRGL"
+constexpr size_t kMetaChunk = size_t{64} << 10;          // ThreadHeap records are carved from these
 
 struct ThreadHeap;
 
 struct Arena {
     sdmm_heap *heap;
-    uint8_t *mem;        // the sdmm arena
-    size_t len;          // its length as given to sdmm_heap_init
-    uintptr_t lo, hi;    // where block elements can be: [lo, hi)
-    uint64_t *freed;     // one bit per 16 bytes of the arena: a block that started here was freed
-    ThreadHeap *owner;   // fixed for the arena's life
-    Arena *next;         // the owner's arenas
-    int64_t live;        // malloc blocks live in it (owner thread only)
-    uintptr_t slot;      // slot base
-    size_t mapped;       // bytes of the slot made accessible
-    bool typed;          // sdmm_default_heap()'s arena (blocks are not counted)
-    bool released;       // pages given back; initialised again before its next use
+    uint8_t *mem;       // the sdmm arena
+    size_t len;         // its length as given to sdmm_heap_init
+    uintptr_t lo, hi;   // where block elements can be: [lo, hi)
+    uint64_t *freed;    // one bit per 16 bytes of the arena: a block that started here was freed
+    ThreadHeap *owner;  // fixed for the arena's life
+    Arena *next;        // the owner's arenas
+    int64_t live;       // malloc blocks live in it (owner thread only)
+    uintptr_t slot;     // slot base
+    size_t mapped;      // bytes of the slot made accessible
+    bool typed;         // sdmm_default_heap()'s arena (blocks are not counted)
+    bool released;      // pages given back; initialised again before its next use
 };
 static_assert(sizeof(Arena) <= kArenaRecordBytes, "the record fits its place");
 
 struct Large {
     uint64_t magic;
-    uintptr_t base;   // the mapping
-    size_t mapped;    // its bytes
-    void *ptr;        // the block
-    size_t usable;    // bytes from ptr to the end of the mapping
+    uintptr_t base;  // the mapping
+    size_t mapped;   // its bytes
+    void *ptr;       // the block
+    size_t usable;   // bytes from ptr to the end of the mapping
 };
 
 enum : int { kOwned = 1, kAbandoned = 2, kOrphaned = 3 };
@@ -190,8 +191,8 @@ void write_all(int fd, const char *buf, size_t n) {
 // ---- address space -------------------------------------------------------------
 
 void *map_at(uintptr_t hint, size_t bytes, int prot) {
-    void *p = mmap(reinterpret_cast<void *>(hint), bytes, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    void *p =
+        mmap(reinterpret_cast<void *>(hint), bytes, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return p == MAP_FAILED ? nullptr : p;
 }
 
@@ -226,7 +227,8 @@ uintptr_t reserve_slots(size_t slots) {
     void *p = nullptr;
     if (hint + bytes < (uintptr_t{1} << kAddressBits)) p = map_at(hint, bytes, PROT_NONE);
     auto at = reinterpret_cast<uintptr_t>(p);
-    if (p != nullptr && (at & (kSlotBytes - 1)) == 0 && at + bytes <= (uintptr_t{1} << kAddressBits)) return at;
+    if (p != nullptr && (at & (kSlotBytes - 1)) == 0 && at + bytes <= (uintptr_t{1} << kAddressBits))
+        return at;
     if (p != nullptr) munmap(p, bytes);
     p = map_at(0, bytes + kSlotBytes, PROT_NONE);
     if (p == nullptr) {
@@ -305,7 +307,8 @@ Arena *arena_create(ThreadHeap *owner, size_t len, bool typed) {
     const size_t freed_bytes = typed ? 0 : round_up(len / 128 + 8, 64);
     const uintptr_t mem0 = slot + kArenaRecordBytes + freed_bytes;  // 64-aligned
     const size_t mapped = round_up(mem0 + 16 + len - slot, kPage);
-    if (mapped > kSlotBytes || mprotect(reinterpret_cast<void *>(slot), mapped, PROT_READ | PROT_WRITE) != 0) {
+    if (mapped > kSlotBytes ||
+        mprotect(reinterpret_cast<void *>(slot), mapped, PROT_READ | PROT_WRITE) != 0) {
         g_mmap_failures.fetch_add(1, std::memory_order_relaxed);
         unreserve_slots(slot, 1);
         return nullptr;
@@ -403,15 +406,15 @@ void fork_child() {
         g_adoptions.fetch_add(1, std::memory_order_relaxed);
     } else {
         if (g_meta_left < sizeof(ThreadHeap)) {
-            void *chunk = map_at(0, 64 * 1024, PROT_READ | PROT_WRITE);
+            void *chunk = map_at(0, kMetaChunk, PROT_READ | PROT_WRITE);
             if (chunk == nullptr) {
                 pthread_mutex_unlock(&g_lock);
                 g_mmap_failures.fetch_add(1, std::memory_order_relaxed);
                 return nullptr;
             }
-            note_mapped(64 * 1024);
+            note_mapped(static_cast<int64_t>(kMetaChunk));
             g_meta_next = static_cast<uint8_t *>(chunk);
-            g_meta_left = 64 * 1024;
+            g_meta_left = kMetaChunk;
         }
         h = reinterpret_cast<ThreadHeap *>(g_meta_next);  // fresh mapping: all zero
         g_meta_next += sizeof(ThreadHeap);
@@ -436,7 +439,9 @@ inline ThreadHeap *my_heap() {
 
 // ---- freeing ------------------------------------------------------------------------
 
-inline size_t granule16(const Arena *a, uintptr_t p) { return (p - reinterpret_cast<uintptr_t>(a->mem)) >> 4; }
+inline size_t granule16(const Arena *a, uintptr_t p) {
+    return (p - reinterpret_cast<uintptr_t>(a->mem)) >> 4;
+}
 inline void mark_freed(Arena *a, uintptr_t p) {
     const size_t g = granule16(a, p);
     a->freed[g >> 6] |= uint64_t{1} << (g & 63);
@@ -496,7 +501,8 @@ void free_remote(Arena *a, void *p, uint32_t tag, const char *fn) {
     uintptr_t head = owner->remote.load(std::memory_order_relaxed);
     do {
         *static_cast<uint64_t *>(p) = head | (uint64_t{tag} << 56);
-    } while (!owner->remote.compare_exchange_weak(head, u, std::memory_order_release, std::memory_order_relaxed));
+    } while (
+        !owner->remote.compare_exchange_weak(head, u, std::memory_order_release, std::memory_order_relaxed));
 }
 
 // ---- large blocks ------------------------------------------------------------------
@@ -580,9 +586,10 @@ void large_free(Large *l, void *p, const char *fn) {
     if (p != l->ptr) die(fn, p, "invalid pointer: inside a large block but not its start (interior pointer)");
     const uintptr_t base = l->base;
     const size_t mapped = l->mapped;
-    for (size_t i = 0; i < slots_of(mapped); ++i)
+    for (size_t i = 0; i < slots_of(mapped); ++i) {
         g_slots[slot_index(base) + i].store(reinterpret_cast<uintptr_t>(p) | kSlotFreedLarge,
                                             std::memory_order_release);
+    }
     g_large_frees.fetch_add(1, std::memory_order_relaxed);
     CachedLarge evict{0, 0};
     bool kept = false;
@@ -664,7 +671,7 @@ inline bool try_arena(Arena *a, size_t bytes, size_t align, bool zero, sdmm_bloc
         }
     }
     if (found == nullptr) {
-        size_t len = h->arena_count == 0 ? kFirstArenaBytes
+        size_t len = h->arena_count == 0   ? kFirstArenaBytes
                      : h->arena_count == 1 ? kSecondArenaBytes
                                            : kMaxArenaBytes;
         Arena *a = arena_create(h, len, false);
@@ -809,7 +816,8 @@ void sdmm_host_free(void *ptr) {
         return;
     }
     Arena *a = w.arena;
-    if (a->typed) die("free", ptr, "block of another sdmm heap (sdmm_default_heap's typed arena), not of malloc");
+    if (a->typed)
+        die("free", ptr, "block of another sdmm heap (sdmm_default_heap's typed arena), not of malloc");
     ThreadHeap *h = tl_heap;
     if (a->owner == h) {
         free_local(h, a, ptr, SDMM_TAG_U8, "free");
@@ -844,7 +852,8 @@ void *sdmm_host_realloc(void *ptr, size_t size) {
     const Where w = locate(ptr, "realloc");
     size_t old = 0;
     if (w.large != nullptr) {
-        if (ptr != w.large->ptr) die("realloc", ptr, "invalid pointer: inside a large block but not its start");
+        if (ptr != w.large->ptr)
+            die("realloc", ptr, "invalid pointer: inside a large block but not its start");
         old = w.large->usable;
         if (size <= old && size > kLargeBytes / 2) return ptr;  // shrinks in place (pages stay)
     } else {

@@ -90,8 +90,10 @@ void check(const Item &it, size_t upto) {
         if (got != x) fail("contents changed", it);
     }
     if (upto == it.size) {
-        for (; i < it.size; ++i)
-            if (it.p[i] != static_cast<unsigned char>(it.seed >> (i & 31))) fail("contents changed (tail)", it);
+        for (; i < it.size; ++i) {
+            if (it.p[i] != static_cast<unsigned char>(it.seed >> (i & 31)))
+                fail("contents changed (tail)", it);
+        }
     }
 }
 
@@ -99,7 +101,7 @@ size_t draw_size(Rng &r) {
     const uint64_t k = r.below(10000);
     if (k < 7000) return 1 + r.below(128);
     if (k < 9800) return 1 + r.below(1024);
-    if (k < 9998) return 1 + r.below(64 * 1024);
+    if (k < 9998) return 1 + r.below(size_t{64} << 10);
     return (2u << 20) + r.below(1u << 20);  // large: mapped on its own
 }
 
@@ -182,7 +184,8 @@ void worker(Shared &sh, unsigned self, unsigned threads, uint64_t ops, uint64_t 
                 const size_t align = size_t{32} << r.below(8);
                 fresh.p = static_cast<unsigned char *>(S_ALIGNED(align, size));
                 if (fresh.p == nullptr) fail("aligned_alloc returned NULL", fresh);
-                if ((reinterpret_cast<uintptr_t>(fresh.p) & (align - 1)) != 0) fail("misaligned block", fresh);
+                if ((reinterpret_cast<uintptr_t>(fresh.p) & (align - 1)) != 0)
+                    fail("misaligned block", fresh);
             } else {
                 fresh.p = static_cast<unsigned char *>(S_MALLOC(size));
                 if (fresh.p == nullptr) fail("malloc returned NULL", fresh);
@@ -255,9 +258,11 @@ int main(int argc, char **argv) {
     int forks_ok = 0;
     for (int generation = 0; generation < 2; ++generation) {
         std::vector<std::thread> pool;
-        for (unsigned t = 0; t < threads; ++t)
+        pool.reserve(threads);
+        for (unsigned t = 0; t < threads; ++t) {
             pool.emplace_back(worker, std::ref(sh), t, threads, ops / 2, uint64_t{generation * 1000u + t},
                               generation == 0);
+        }
         if (with_fork) {
             for (int k = 0; k < 3; ++k) {
                 std::vector<Item> snapshot;
@@ -288,6 +293,7 @@ int main(int argc, char **argv) {
             // The second generation frees what the first left, from threads
             // that adopted (or not) the first generation's heaps.
             std::vector<std::thread> freers;
+            freers.reserve(threads);
             const size_t n = sh.left.size();
             for (unsigned t = 0; t < threads; ++t) {
                 freers.emplace_back([&sh, t, threads, n] {

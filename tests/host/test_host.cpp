@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <gtest/gtest.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -54,7 +55,7 @@ TEST(DefaultHeap, AnotherThreadFreesThroughDefaultFree) {
     sdmm_stats queued;
     sdmm_heap_stats(heap, &queued);
     EXPECT_EQ(queued.live_blocks, before.live_blocks + 1000);  // the owner has not run yet
-    ASSERT_EQ(sdmm_default_heap(), heap);                       // the owner drains its queue
+    ASSERT_EQ(sdmm_default_heap(), heap);                      // the owner drains its queue
     sdmm_stats after;
     sdmm_heap_stats(heap, &after);
     EXPECT_EQ(after.live_blocks, before.live_blocks);
@@ -163,20 +164,23 @@ TEST(Malloc, KeepsRunningWhenMmapIsRefused) {
     if (pid == 0) {
         std::thread([] {  // a fresh thread: a fresh heap with one small arena
             void *warm = sdmm_host_malloc(100);
-            long pages = 0;
+            char statm[128] = {};
             FILE *f = fopen("/proc/self/statm", "r");
-            if (f == nullptr || fscanf(f, "%ld", &pages) != 1) _exit(10);
+            if (f == nullptr || fgets(statm, sizeof statm, f) == nullptr) _exit(10);
             fclose(f);
+            const long pages = strtol(statm, nullptr, 10);  // the first field: pages mapped
+            if (pages <= 0) _exit(10);
             const rlim_t now = static_cast<rlim_t>(pages) * 4096;
             const rlimit cap{now + (16u << 20), now + (16u << 20)};
             if (setrlimit(RLIMIT_AS, &cap) != 0) _exit(11);
+            constexpr size_t kBlock = size_t{256} << 10;
             void *blocks[4096];
             size_t n = 0;
             errno = 0;
             while (n < 4096) {
-                void *p = sdmm_host_malloc(256 * 1024);
+                void *p = sdmm_host_malloc(kBlock);
                 if (p == nullptr) break;
-                memset(p, 1, 256 * 1024);
+                memset(p, 1, kBlock);
                 blocks[n++] = p;
             }
             if (n == 4096 || errno != ENOMEM) _exit(12);
@@ -188,13 +192,14 @@ TEST(Malloc, KeepsRunningWhenMmapIsRefused) {
                 if (p == nullptr) _exit(14);
                 sdmm_host_free(p);
             }
-            if (sdmm_host_malloc(200 * 1024) == nullptr) _exit(15);
+            if (sdmm_host_malloc(size_t{200} << 10) == nullptr) _exit(15);
             sdmm_host_stats s;
             sdmm_host_get_stats(&s);
             if (s.mmap_failures == 0) _exit(16);
             sdmm_host_free(warm);
             _exit(0);
-        }).join();
+        })
+            .join();
         _exit(17);
     }
     int status = 0;
