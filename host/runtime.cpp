@@ -6,7 +6,7 @@
 // contract of ffi/sdmm.h only.
 //
 // Address space is cut in slots of kSlotBytes (64 MiB), each aligned to its
-// size. An arena is one slot: [Arena record | freed map | sdmm arena ...],
+// size. An arena is one slot: [Arena record | state map | sdmm arena ...],
 // the rest of the slot stays reserved (PROT_NONE). A large block is one or
 // more slots mapped on their own. One table, indexed by address >> 26, says
 // what each slot is, so a pointer finds its arena with a shift and one load,
@@ -43,9 +43,9 @@ std::atomic<uintptr_t> g_slots[kSlotCount];
 constexpr size_t kArenaRecordBytes = 256;
 constexpr size_t kFirstArenaBytes = size_t{4} << 20;
 constexpr size_t kSecondArenaBytes = size_t{16} << 20;
-// The largest arena that fits a slot with its record and freed map.
+// The largest arena that fits a slot with its record and state map.
 constexpr size_t kMaxArenaBytes = SDMM_DEFAULT_HEAP_BYTES;
-static_assert(kArenaRecordBytes + kMaxArenaBytes / 128 + kMaxArenaBytes + kPage <= kSlotBytes,
+static_assert(kArenaRecordBytes + kMaxArenaBytes / 64 + 64 + kMaxArenaBytes + kPage <= kSlotBytes,
               "an arena fits its slot");
 static_assert(kLargeBytes * 2 <= kFirstArenaBytes, "every arena can hold a block below the large threshold");
 
@@ -59,7 +59,7 @@ struct Arena {
     uint8_t *mem;       // the sdmm arena
     size_t len;         // its length as given to sdmm_heap_init
     uintptr_t lo, hi;   // where block elements can be: [lo, hi)
-    uint64_t *freed;    // one bit per 16 bytes of the arena: a block that started here was freed
+    uint64_t *state;    // two bits per 16 bytes of the arena: the malloc state of a block starting there
     ThreadHeap *owner;  // fixed for the arena's life
     Arena *next;        // the owner's arenas
     int64_t live;       // malloc blocks live in it (owner thread only)
@@ -84,6 +84,30 @@ struct Counters {
     uint64_t mallocs, frees, remote_frees, large_allocs, arenas, arena_releases;
 };
 
+// The front cache: blocks the program freed, kept per block size (16..1024
+// bytes in steps of 16) and handed out again without a call into the core.
+// To the core they stay live; to the runtime they are freed (state map), so
+// a second free of one is still a double free.
+constexpr size_t kFrontClasses = 65;  // index: block bytes / 16
+constexpr size_t kFrontMaxRequest = 1024 - SDMM_BLOCK_HEADER_BYTES;
+struct Front {
+    void *head;  // linked through the blocks' first word
+    size_t count;
+};
+// How many blocks each size keeps: about 16 KiB of them, at least 16.
+struct FrontLimits {
+    uint32_t at[kFrontClasses];
+};
+constexpr FrontLimits make_front_limits() {
+    FrontLimits l{};
+    for (size_t c = 1; c < kFrontClasses; ++c) {
+        const size_t n = (size_t{16} << 10) / (c * 16);
+        l.at[c] = static_cast<uint32_t>(n < 16 ? 16 : n);
+    }
+    return l;
+}
+constexpr FrontLimits kFrontLimit = make_front_limits();
+
 struct alignas(64) ThreadHeap {
     // Blocks other threads freed, linked through their first word: the next
     // node's address in bits 0-55, the block's tag in bits 56-63.
@@ -96,6 +120,7 @@ struct alignas(64) ThreadHeap {
     ThreadHeap *next_all;
     ThreadHeap *next_abandoned;
     Counters count;
+    Front front[kFrontClasses];
 };
 
 // ---- process-wide state (the lock guards heap lists and slot reservation) ----
@@ -304,8 +329,8 @@ void block_area(const Arena *a, uint64_t *first, uint64_t *capacity) {
 Arena *arena_create(ThreadHeap *owner, size_t len, bool typed) {
     const uintptr_t slot = reserve_slots(1);
     if (slot == 0) return nullptr;
-    const size_t freed_bytes = typed ? 0 : round_up(len / 128 + 8, 64);
-    const uintptr_t mem0 = slot + kArenaRecordBytes + freed_bytes;  // 64-aligned
+    const size_t state_bytes = typed ? 0 : round_up(len / 64 + 8, 64);
+    const uintptr_t mem0 = slot + kArenaRecordBytes + state_bytes;  // 64-aligned
     const size_t mapped = round_up(mem0 + 16 + len - slot, kPage);
     if (mapped > kSlotBytes ||
         mprotect(reinterpret_cast<void *>(slot), mapped, PROT_READ | PROT_WRITE) != 0) {
@@ -319,7 +344,7 @@ Arena *arena_create(ThreadHeap *owner, size_t len, bool typed) {
     a->slot = slot;
     a->mapped = mapped;
     a->typed = typed;
-    a->freed = typed ? nullptr : reinterpret_cast<uint64_t *>(slot + kArenaRecordBytes);
+    a->state = typed ? nullptr : reinterpret_cast<uint64_t *>(slot + kArenaRecordBytes);
     bool ok = false;
     uint32_t flags = SDMM_INIT_ZEROED;  // only the first try sees untouched memory
     for (int attempt = 0; attempt < 4 && !ok; ++attempt) {
@@ -346,11 +371,11 @@ Arena *arena_create(ThreadHeap *owner, size_t len, bool typed) {
 // An empty malloc arena gives its pages back (it stays the owner's and is
 // initialised again when next used: the pages read as zero then).
 void arena_release(ThreadHeap *h, Arena *a) {
-    const uintptr_t from = round_up(reinterpret_cast<uintptr_t>(a->freed), kPage);
+    const uintptr_t from = round_up(reinterpret_cast<uintptr_t>(a->state), kPage);
     const uintptr_t to = a->slot + a->mapped;
     if (to > from) madvise(reinterpret_cast<void *>(from), to - from, MADV_DONTNEED);
-    // The freed map's first page shares the record's page: clear what is in it.
-    memset(a->freed, 0, from - reinterpret_cast<uintptr_t>(a->freed));
+    // The state map's first page shares the record's page: clear what is in it.
+    memset(a->state, 0, from - reinterpret_cast<uintptr_t>(a->state));
     a->released = true;
     h->count.arena_releases += 1;
 }
@@ -365,11 +390,13 @@ inline bool arena_ready(Arena *a) {
 // ---- thread heaps ------------------------------------------------------------------
 
 void drain(ThreadHeap *h);
+void flush_front(ThreadHeap *h);
 
 void heap_exit(void *value) {
     auto *h = static_cast<ThreadHeap *>(value);
     if (h == nullptr) return;
     drain(h);
+    flush_front(h);
     pthread_mutex_lock(&g_lock);
     h->state.store(kAbandoned, std::memory_order_relaxed);
     h->next_abandoned = g_abandoned;
@@ -439,42 +466,121 @@ inline ThreadHeap *my_heap() {
 
 // ---- freeing ------------------------------------------------------------------------
 
-inline size_t granule16(const Arena *a, uintptr_t p) {
-    return (p - reinterpret_cast<uintptr_t>(a->mem)) >> 4;
+// The malloc state of the 16 bytes at p: 0 never a block start (as far as
+// malloc knows), kLive handed out, kFreed freed by the program (in the front
+// cache or back in the core).
+enum : uint64_t { kStateLive = 1, kStateFreed = 2 };
+inline uint64_t &state_word(Arena *a, uintptr_t p, unsigned *shift) {
+    const size_t g = (p - reinterpret_cast<uintptr_t>(a->mem)) >> 4;
+    *shift = static_cast<unsigned>(g & 31) * 2;
+    return a->state[g >> 5];
 }
-inline void mark_freed(Arena *a, uintptr_t p) {
-    const size_t g = granule16(a, p);
-    a->freed[g >> 6] |= uint64_t{1} << (g & 63);
+inline void set_live(Arena *a, uintptr_t p) {
+    unsigned s = 0;
+    uint64_t &w = state_word(a, p, &s);
+    w = (w & ~(uint64_t{3} << s)) | (kStateLive << s);
 }
-inline void mark_live(Arena *a, uintptr_t p) {
-    const size_t g = granule16(a, p);
-    a->freed[g >> 6] &= ~(uint64_t{1} << (g & 63));
+inline uint64_t state_of(Arena *a, uintptr_t p) {
+    unsigned s = 0;
+    return (state_word(a, p, &s) >> s) & 3;
 }
-inline bool was_freed(const Arena *a, uintptr_t p) {
-    const size_t g = granule16(a, p);
-    return ((a->freed[g >> 6] >> (g & 63)) & 1) != 0;
+// The arena of a block known to be in one of ours: its record is at the
+// slot's start.
+inline Arena *arena_of_own(const void *p) {
+    return reinterpret_cast<Arena *>(reinterpret_cast<uintptr_t>(p) & ~(kSlotBytes - 1));
+}
+// Bytes of the core block at p (8-byte header included), from its header
+// (see front_check: used only when that layout was verified).
+inline size_t block_size(const void *p) { return *(static_cast<const uint32_t *>(p) - 2) & ~uint32_t{7}; }
+
+// The front cache relies on the core's block header keeping the block size
+// (a multiple of 8) in its first 32-bit word, below 3 flag bits (README:
+// "8-byte header: size and flags"). Checked once on real blocks; if the
+// core ever lays it out otherwise, the front cache stays off.
+std::atomic<int> g_front{0};  // 0: not checked, 1: on, 2: off
+void front_check(Arena *a) {
+    sdmm_block small, big;
+    bool ok = sdmm_alloc_aligned_uninit_into(a->heap, 24, 8, &small) == SDMM_OK;
+    ok = sdmm_alloc_aligned_uninit_into(a->heap, 1000, 8, &big) == SDMM_OK && ok;
+    ok = ok && block_size(small.as.u8) == 32 && block_size(big.as.u8) == 1008;
+    if (small.status == SDMM_OK) sdmm_free_ptr(a->heap, small.as.u8, SDMM_TAG_U8);
+    if (big.status == SDMM_OK) sdmm_free_ptr(a->heap, big.as.u8, SDMM_TAG_U8);
+    g_front.store(ok ? 1 : 2, std::memory_order_relaxed);
 }
 
-// The one line for a block the core refused.
-[[noreturn]] void refuse(const char *fn, const Arena *a, const void *p, sdmm_status st) {
+// The one line for a block the runtime or the core refused.
+[[noreturn]] void refuse(const char *fn, Arena *a, const void *p, sdmm_status st) {
     const auto u = reinterpret_cast<uintptr_t>(p);
     if (st == SDMM_ERR_TAG_MISMATCH)
         die(fn, p, "block of another sdmm heap (a typed block of sdmm_default_heap), not of malloc");
     if (st == SDMM_ERR_CORRUPTED)
         die(fn, p, "heap metadata around the block is damaged (a write outside a block?)");
-    if (a != nullptr && !a->typed && (u & 15) == 0 && u >= a->lo && u < a->hi && was_freed(a, u))
+    if (a != nullptr && !a->typed && (u & 15) == 0 && u >= a->lo && u < a->hi &&
+        state_of(a, u) == kStateFreed)
         die(fn, p, "double free (the block is already free)");
     die(fn, p, "invalid pointer: inside an sdmm arena but not the start of a live block (interior pointer)");
 }
 
-// Frees a block of an arena the calling thread owns.
+// A malloc block the program hands back, on its owner's thread: must be live
+// (else the mistake is named); becomes freed. Returns its arena.
+inline void take_live(Arena *a, void *p, const char *fn) {
+    const auto u = reinterpret_cast<uintptr_t>(p);
+    if (u < a->lo || u >= a->hi || (u & 15) != 0) refuse(fn, a, p, SDMM_ERR_INVALID_BLOCK);
+    unsigned s = 0;
+    uint64_t &w = state_word(a, u, &s);
+    if (((w >> s) & 3) != kStateLive) refuse(fn, a, p, SDMM_ERR_INVALID_BLOCK);
+    w ^= uint64_t{3} << s;  // live -> freed
+}
+
+// Gives a block back to its arena's core heap.
+void to_core(ThreadHeap *h, Arena *a, void *p, const char *fn) {
+    const sdmm_status st = sdmm_free_ptr(a->heap, p, SDMM_TAG_U8);
+    if (st != SDMM_OK) refuse(fn, a, p, st);
+    if (--a->live == 0 && a != h->current) arena_release(h, a);
+}
+
+// Frees a malloc block of an arena the calling thread owns: into the front
+// cache if there is room for its size, else into the core.
+inline void free_owned(ThreadHeap *h, Arena *a, void *p, const char *fn) {
+    take_live(a, p, fn);
+    h->count.frees += 1;
+    if (g_front.load(std::memory_order_relaxed) == 1) {
+        const size_t size = block_size(p);
+        const size_t cls = size >> 4;
+        if ((size & 15) == 0 && cls - 1 < kFrontClasses - 1) {
+            Front &f = h->front[cls];
+            if (f.count < kFrontLimit.at[cls]) {
+                *static_cast<void **>(p) = f.head;
+                f.head = p;
+                f.count += 1;
+                return;
+            }
+        }
+    }
+    to_core(h, a, p, fn);
+}
+
+// Returns every block of the front cache to the core.
+void flush_front(ThreadHeap *h) {
+    for (Front &f : h->front) {
+        while (f.head != nullptr) {
+            void *p = f.head;
+            f.head = *static_cast<void **>(p);
+            to_core(h, arena_of_own(p), p, "free");
+        }
+        f.count = 0;
+    }
+}
+
+// Frees a block of an arena the calling thread owns (malloc or typed).
 void free_local(ThreadHeap *h, Arena *a, void *p, uint32_t tag, const char *fn) {
+    if (!a->typed) {
+        free_owned(h, a, p, fn);
+        return;
+    }
     const sdmm_status st = sdmm_free_ptr(a->heap, p, tag);
     if (st != SDMM_OK) refuse(fn, a, p, st);
     h->count.frees += 1;
-    if (a->typed) return;
-    mark_freed(a, reinterpret_cast<uintptr_t>(p));
-    if (--a->live == 0 && a != h->current) arena_release(h, a);
 }
 
 void drain(ThreadHeap *h) {
@@ -670,6 +776,11 @@ inline bool try_arena(Arena *a, size_t bytes, size_t align, bool zero, sdmm_bloc
             break;
         }
     }
+    if (found == nullptr && h->current != nullptr) {
+        // The front cache back into the core first: it may make the room.
+        flush_front(h);
+        if (try_arena(h->current, bytes, align, zero, &b)) found = h->current;
+    }
     if (found == nullptr) {
         size_t len = h->arena_count == 0   ? kFirstArenaBytes
                      : h->arena_count == 1 ? kSecondArenaBytes
@@ -679,6 +790,7 @@ inline bool try_arena(Arena *a, size_t bytes, size_t align, bool zero, sdmm_bloc
             a->next = h->arenas;
             h->arenas = a;
             h->arena_count += 1;
+            if (g_front.load(std::memory_order_relaxed) == 0) front_check(a);
             if (try_arena(a, bytes, align, zero, &b)) found = a;
         } else {
             // No new memory: every arena we have, however many.
@@ -693,7 +805,7 @@ inline bool try_arena(Arena *a, size_t bytes, size_t align, bool zero, sdmm_bloc
     h->current = found;
     found->live += 1;
     h->count.mallocs += 1;
-    mark_live(found, reinterpret_cast<uintptr_t>(b.as.u8));
+    set_live(found, reinterpret_cast<uintptr_t>(b.as.u8));
     return b.as.u8;
 }
 
@@ -710,6 +822,18 @@ inline void *alloc(size_t n, size_t align, bool zero) {
         return p;
     }
     const size_t bytes = fit16(n);
+    if (n <= kFrontMaxRequest && align <= 16) {
+        Front &f = h->front[(bytes + SDMM_BLOCK_HEADER_BYTES) >> 4];
+        void *p = f.head;
+        if (p != nullptr) {
+            f.head = *static_cast<void **>(p);
+            f.count -= 1;
+            set_live(arena_of_own(p), reinterpret_cast<uintptr_t>(p));
+            h->count.mallocs += 1;
+            if (zero) memset(p, 0, bytes);
+            return p;
+        }
+    }
     // Alignments up to 16 come from the layout (arena_create); the core's
     // aligned path only for larger ones.
     const size_t core_align = align <= 16 ? 8 : align;
@@ -721,7 +845,7 @@ inline void *alloc(size_t n, size_t align, bool zero) {
         if (st == SDMM_OK) {
             a->live += 1;
             h->count.mallocs += 1;
-            mark_live(a, reinterpret_cast<uintptr_t>(b.as.u8));
+            set_live(a, reinterpret_cast<uintptr_t>(b.as.u8));
             return b.as.u8;
         }
     }
@@ -820,7 +944,7 @@ void sdmm_host_free(void *ptr) {
         die("free", ptr, "block of another sdmm heap (sdmm_default_heap's typed arena), not of malloc");
     ThreadHeap *h = tl_heap;
     if (a->owner == h) {
-        free_local(h, a, ptr, SDMM_TAG_U8, "free");
+        free_owned(h, a, ptr, "free");
     } else {
         free_remote(a, ptr, SDMM_TAG_U8, "free");
     }
@@ -835,7 +959,12 @@ size_t sdmm_host_usable_size(const void *ptr) {
         return w.large->usable;
     }
     Arena *a = w.arena;
+    if (a->typed)
+        die("malloc_usable_size", ptr, "block of another sdmm heap (sdmm_default_heap's typed arena)");
     if (a->owner != tl_heap) return block_bytes_unowned(ptr);
+    const auto u = reinterpret_cast<uintptr_t>(ptr);
+    if (u < a->lo || u >= a->hi || (u & 15) != 0 || state_of(a, u) != kStateLive)
+        refuse("malloc_usable_size", a, ptr, SDMM_ERR_INVALID_BLOCK);
     sdmm_block b;
     const sdmm_status st = sdmm_block_from_ptr_into(a->heap, ptr, SDMM_TAG_U8, &b);
     if (st != SDMM_OK) refuse("malloc_usable_size", a, ptr, st);
@@ -861,6 +990,9 @@ void *sdmm_host_realloc(void *ptr, size_t size) {
         if (a->typed) die("realloc", ptr, "block of another sdmm heap (sdmm_default_heap's typed arena)");
         ThreadHeap *h = tl_heap;
         if (a->owner == h) {
+            const auto u = reinterpret_cast<uintptr_t>(ptr);
+            if (u < a->lo || u >= a->hi || (u & 15) != 0 || state_of(a, u) != kStateLive)
+                refuse("realloc", a, ptr, SDMM_ERR_INVALID_BLOCK);
             sdmm_block b;
             sdmm_status st = sdmm_block_from_ptr_into(a->heap, ptr, SDMM_TAG_U8, &b);
             if (st != SDMM_OK) refuse("realloc", a, ptr, st);
@@ -870,8 +1002,8 @@ void *sdmm_host_realloc(void *ptr, size_t size) {
                 st = sdmm_resize_into(a->heap, &b, static_cast<uint32_t>(fit16(size)), &out);
                 if (st == SDMM_OK) {
                     if (out.as.u8 != ptr) {
-                        mark_freed(a, reinterpret_cast<uintptr_t>(ptr));
-                        mark_live(a, reinterpret_cast<uintptr_t>(out.as.u8));
+                        take_live(a, ptr, "realloc");
+                        set_live(a, reinterpret_cast<uintptr_t>(out.as.u8));
                         h->count.mallocs += 1;
                         h->count.frees += 1;
                     }
