@@ -92,17 +92,25 @@ constexpr size_t kFrontClasses = 65;  // index: block bytes / 16
 constexpr size_t kFrontMaxRequest = 1024 - SDMM_BLOCK_HEADER_BYTES;
 struct Front {
     void *head;  // linked through the blocks' first word
-    size_t count;
+    uint32_t count;
+    uint32_t limit;   // 0: not grown yet (the base limit)
+    uint64_t misses;  // allocations of this size the cache could not serve
 };
-// How many blocks each size keeps: about 16 KiB of them, at least 16.
+// How many blocks each size keeps: about 16 KiB of them (at least 16) at
+// first. A size whose cache overflows after at least as many misses as it
+// holds (bursts: a tree built, then dropped) doubles its limit, up to
+// 256 KiB of blocks; returning the cache to the core resets it.
 struct FrontLimits {
-    uint32_t at[kFrontClasses];
+    uint32_t base[kFrontClasses];
+    uint32_t cap[kFrontClasses];
 };
 constexpr FrontLimits make_front_limits() {
     FrontLimits l{};
     for (size_t c = 1; c < kFrontClasses; ++c) {
         const size_t n = (size_t{16} << 10) / (c * 16);
-        l.at[c] = static_cast<uint32_t>(n < 16 ? 16 : n);
+        l.base[c] = static_cast<uint32_t>(n < 16 ? 16 : n);
+        const size_t m = (size_t{256} << 10) / (c * 16);
+        l.cap[c] = static_cast<uint32_t>(m < 256 ? 256 : m);
     }
     return l;
 }
@@ -549,7 +557,12 @@ inline void free_owned(ThreadHeap *h, Arena *a, void *p, const char *fn) {
         const size_t cls = size >> 4;
         if ((size & 15) == 0 && cls - 1 < kFrontClasses - 1) {
             Front &f = h->front[cls];
-            if (f.count < kFrontLimit.at[cls]) {
+            if (f.limit == 0) f.limit = kFrontLimit.base[cls];
+            if (f.count >= f.limit && f.misses >= f.limit && f.limit < kFrontLimit.cap[cls]) {
+                f.misses -= f.limit;
+                f.limit *= 2;
+            }
+            if (f.count < f.limit) {
                 *static_cast<void **>(p) = f.head;
                 f.head = p;
                 f.count += 1;
@@ -569,6 +582,8 @@ void flush_front(ThreadHeap *h) {
             to_core(h, arena_of_own(p), p, "free");
         }
         f.count = 0;
+        f.limit = 0;
+        f.misses = 0;
     }
 }
 
@@ -833,6 +848,7 @@ inline void *alloc(size_t n, size_t align, bool zero) {
             if (zero) memset(p, 0, bytes);
             return p;
         }
+        f.misses += 1;
     }
     // Alignments up to 16 come from the layout (arena_create); the core's
     // aligned path only for larger ones.
