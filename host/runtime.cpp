@@ -84,19 +84,46 @@ struct Counters {
     uint64_t mallocs, frees, remote_frees, large_allocs, arenas, arena_releases;
 };
 
+// Block sizes. The runtime asks the core for blocks whose size (elements +
+// the 8-byte header) is a multiple of 16 (see arena_create); above 1 KiB and
+// up to 4 KiB it rounds further, to 8 sizes per doubling (at most 12.5 %
+// more), so freed blocks of nearby sizes share a front-cache list.
+constexpr size_t kFrontMaxBlock = 4096;
+constexpr size_t kFrontMaxRequest = kFrontMaxBlock - SDMM_BLOCK_HEADER_BYTES;
+constexpr size_t block_for(size_t n) {
+    size_t b = n <= 8 ? 16 : (n + SDMM_BLOCK_HEADER_BYTES + 15) & ~size_t{15};
+    if (b > 1024 && b <= kFrontMaxBlock) {
+        const size_t step = b > 2048 ? 256 : 128;
+        b = (b + step - 1) & ~(step - 1);
+    }
+    return b;
+}
+// Element bytes asked of the core for a request of n bytes.
+constexpr size_t fit16(size_t n) { return block_for(n) - SDMM_BLOCK_HEADER_BYTES; }
+
 // The front cache: blocks the program freed, kept per block size (16..1024
-// bytes in steps of 16) and handed out again without a call into the core.
-// To the core they stay live; to the runtime they are freed (state map), so
-// a second free of one is still a double free.
-constexpr size_t kFrontClasses = 65;  // index: block bytes / 16
-constexpr size_t kFrontMaxRequest = 1024 - SDMM_BLOCK_HEADER_BYTES;
+// bytes in steps of 16, then the rounded sizes up to 4 KiB) and handed out
+// again without a call into the core. To the core they stay live; to the
+// runtime they are freed (state map), so a second free of one is still a
+// double free.
+constexpr size_t kFrontClasses = 81;
+// The list of a block size; 0 for a size no list keeps.
+constexpr size_t front_index(size_t b) {
+    if (b <= 1024) return (b & 15) == 0 ? b >> 4 : 0;
+    if (b <= 2048) return (b & 127) == 0 ? 64 + ((b - 1024) >> 7) : 0;
+    if (b <= kFrontMaxBlock) return (b & 255) == 0 ? 72 + ((b - 2048) >> 8) : 0;
+    return 0;
+}
+static_assert(front_index(kFrontMaxBlock) == kFrontClasses - 1 && front_index(block_for(1000)) == 63 &&
+                  front_index(block_for(1017)) == 65 && front_index(1040) == 0,
+              "front-cache lists cover the rounded sizes");
 struct Front {
     void *head;  // linked through the blocks' first word
     uint32_t count;
     uint32_t limit;   // 0: not grown yet (the base limit)
     uint64_t misses;  // allocations of this size the cache could not serve
 };
-// How many blocks each size keeps: about 16 KiB of them (at least 16) at
+// How many blocks each size keeps: about 16 KiB of them (at least 8) at
 // first. A size whose cache overflows after at least as many misses as it
 // holds (bursts: a tree built, then dropped) doubles its limit, up to
 // 256 KiB of blocks; returning the cache to the core resets it.
@@ -106,11 +133,13 @@ struct FrontLimits {
 };
 constexpr FrontLimits make_front_limits() {
     FrontLimits l{};
-    for (size_t c = 1; c < kFrontClasses; ++c) {
-        const size_t n = (size_t{16} << 10) / (c * 16);
-        l.base[c] = static_cast<uint32_t>(n < 16 ? 16 : n);
-        const size_t m = (size_t{256} << 10) / (c * 16);
-        l.cap[c] = static_cast<uint32_t>(m < 256 ? 256 : m);
+    for (size_t b = 16; b <= kFrontMaxBlock; b += 16) {
+        const size_t c = front_index(b);
+        if (c == 0) continue;
+        const size_t n = (size_t{16} << 10) / b;
+        l.base[c] = static_cast<uint32_t>(n < 8 ? 8 : n);
+        const size_t m = (size_t{256} << 10) / b;
+        l.cap[c] = static_cast<uint32_t>(m < l.base[c] ? l.base[c] : m);
     }
     return l;
 }
@@ -554,8 +583,8 @@ inline void free_owned(ThreadHeap *h, Arena *a, void *p, const char *fn) {
     h->count.frees += 1;
     if (g_front.load(std::memory_order_relaxed) == 1) {
         const size_t size = block_size(p);
-        const size_t cls = size >> 4;
-        if ((size & 15) == 0 && cls - 1 < kFrontClasses - 1) {
+        const size_t cls = front_index(size);
+        if (cls != 0) {
             Front &f = h->front[cls];
             if (f.limit == 0) f.limit = kFrontLimit.base[cls];
             if (f.count >= f.limit && f.misses >= f.limit && f.limit < kFrontLimit.cap[cls]) {
@@ -766,10 +795,6 @@ Where locate(const void *p, const char *fn) {
 
 // ---- allocation ------------------------------------------------------------------------
 
-// Element bytes asked of the core for a request of n: a multiple of 16
-// bytes for the whole block (elements + 8-byte header), at least 16.
-inline size_t fit16(size_t n) { return n <= 8 ? 8 : ((n + SDMM_BLOCK_HEADER_BYTES + 15) & ~size_t{15}) - 8; }
-
 inline bool try_arena(Arena *a, size_t bytes, size_t align, bool zero, sdmm_block *out) {
     if (!arena_ready(a)) return false;
     const sdmm_status st = zero ? sdmm_alloc_aligned_into(a->heap, bytes, align, out)
@@ -838,7 +863,7 @@ inline void *alloc(size_t n, size_t align, bool zero) {
     }
     const size_t bytes = fit16(n);
     if (n <= kFrontMaxRequest && align <= 16) {
-        Front &f = h->front[(bytes + SDMM_BLOCK_HEADER_BYTES) >> 4];
+        Front &f = h->front[front_index(bytes + SDMM_BLOCK_HEADER_BYTES)];
         void *p = f.head;
         if (p != nullptr) {
             f.head = *static_cast<void **>(p);
