@@ -126,7 +126,7 @@ struct Front {
 // How many blocks each size keeps: about 16 KiB of them (at least 8) at
 // first. A size whose cache overflows after at least as many misses as it
 // holds (bursts: a tree built, then dropped) doubles its limit, up to
-// 256 KiB of blocks; returning the cache to the core resets it.
+// 1 MiB of blocks; returning the cache to the core resets it.
 struct FrontLimits {
     uint32_t base[kFrontClasses];
     uint32_t cap[kFrontClasses];
@@ -138,7 +138,7 @@ constexpr FrontLimits make_front_limits() {
         if (c == 0) continue;
         const size_t n = (size_t{16} << 10) / b;
         l.base[c] = static_cast<uint32_t>(n < 8 ? 8 : n);
-        const size_t m = (size_t{256} << 10) / b;
+        const size_t m = (size_t{1} << 20) / b;
         l.cap[c] = static_cast<uint32_t>(m < l.base[c] ? l.base[c] : m);
     }
     return l;

@@ -120,7 +120,9 @@ Node *make_tree(int depth, uint64_t v) {
     }
     return n;
 }
-uint64_t check_tree(const Node *n) { return n == nullptr ? 0 : n->value + check_tree(n->left) + check_tree(n->right); }
+uint64_t check_tree(const Node *n) {
+    return n == nullptr ? 0 : n->value + check_tree(n->left) + check_tree(n->right);
+}
 void drop_tree(Node *n) {
     if (n == nullptr) return;
     drop_tree(n->left);
@@ -265,7 +267,9 @@ uint64_t mstress(uint64_t scale) {
                 uint64_t local = 0;
                 for (int i = 0; i < 100000; ++i) {
                     const uint64_t k = rng.below(100);
-                    size_t size = k < 90 ? 8 + rng.below(120) : k < 99 ? 128 + rng.below(3968) : 4096 + rng.below(60000);
+                    size_t size = k < 90   ? 8 + rng.below(120)
+                                  : k < 99 ? 128 + rng.below(3968)
+                                           : 4096 + rng.below(60000);
                     auto *p = static_cast<unsigned char *>(malloc(size));
                     memset(p, static_cast<int>(i), size < 64 ? size : 64);
                     local += size;
