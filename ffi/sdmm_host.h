@@ -64,17 +64,17 @@ size_t sdmm_host_usable_size(const void *ptr);
 /* Process-wide counters (a snapshot; counters of other threads are read
  * without stopping them). */
 typedef struct sdmm_host_stats {
-    uint64_t mallocs;         /* blocks handed out (malloc family and large) */
-    uint64_t frees;           /* blocks freed, local and remote */
-    uint64_t remote_frees;    /* of which freed by another thread than the owner */
-    uint64_t large_allocs;    /* blocks mapped on their own (above SDMM_HOST_LARGE_BYTES) */
-    uint64_t arenas;          /* arenas made */
-    uint64_t arena_releases;  /* empty arenas whose pages went back to the system */
-    uint64_t heaps;           /* thread heaps made */
-    uint64_t heap_adoptions;  /* heaps of exited threads taken over by new threads */
-    uint64_t mapped_bytes;    /* bytes made accessible now (arenas and large blocks) */
+    uint64_t mallocs;        /* blocks handed out (malloc family and large) */
+    uint64_t frees;          /* blocks freed, local and remote */
+    uint64_t remote_frees;   /* of which freed by another thread than the owner */
+    uint64_t large_allocs;   /* blocks mapped on their own (above SDMM_HOST_LARGE_BYTES) */
+    uint64_t arenas;         /* arenas made */
+    uint64_t arena_releases; /* empty arenas whose pages went back to the system */
+    uint64_t heaps;          /* thread heaps made */
+    uint64_t heap_adoptions; /* heaps of exited threads taken over by new threads */
+    uint64_t mapped_bytes;   /* bytes made accessible now (arenas and large blocks) */
     uint64_t peak_mapped_bytes;
-    uint64_t mmap_failures;   /* reservations the system refused */
+    uint64_t mmap_failures; /* reservations the system refused */
 } sdmm_host_stats;
 void sdmm_host_get_stats(sdmm_host_stats *out);
 /* Writes the statistics to `fd` (write(2) only, no allocation). */

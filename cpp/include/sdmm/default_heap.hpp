@@ -9,8 +9,8 @@
 // thread frees with sdmm_default_free (thread safe). Link sdmm::host.
 #pragma once
 
-#include <sdmm/sdmm.hpp>
 #include <sdmm_host.h>
+#include <sdmm/sdmm.hpp>
 
 #include <cstddef>
 #include <span>
