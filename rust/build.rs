@@ -293,6 +293,33 @@ fn main() {
         }
     }
 
+    // ---- 2b. the host runtime (feature `host`, Linux) -----------------------
+    // `host/runtime.cpp`: per-thread heaps over mmap arenas, the process heap
+    // behind `HostHeap`. Always compiled here (the CMake core library holds
+    // the core only); it needs pthreads, which std links on Linux.
+    let host = env::var_os("CARGO_FEATURE_HOST").is_some()
+        && env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
+    if host {
+        let runtime = root.join("host").join("runtime.cpp");
+        for f in [&runtime, &ffi.join("sdmm_host.h")] {
+            println!("cargo:rerun-if-changed={}", f.display());
+        }
+        cc::Build::new()
+            .cpp(true)
+            .cpp_link_stdlib(None)
+            .flag("-std=c++20")
+            .flag("-fno-exceptions")
+            .flag("-fno-rtti")
+            .flag("-fno-strict-aliasing")
+            .flag("-pthread")
+            .warnings(true)
+            .extra_warnings(true)
+            .warnings_into_errors(env::var_os("SDMM_WERROR").is_some())
+            .include(&ffi)
+            .file(&runtime)
+            .compile("sdmm_host");
+    }
+
     // ---- 3. metadata for dependents (DEP_SDMM_INCLUDE, DEP_SDMM_ROOT) ------
     println!("cargo:include={}", ffi.display());
     println!("cargo:root={}", root.display());

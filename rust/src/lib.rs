@@ -221,6 +221,10 @@ mod lock;
 mod shared;
 pub use global::{GlobalHeap, StaticHeap, SOLANA_HEAP_LEN, SOLANA_HEAP_MAX_LEN, SOLANA_HEAP_START};
 pub use shared::{Counters, SharedHeap};
+#[cfg(all(feature = "host", target_os = "linux"))]
+mod host;
+#[cfg(all(feature = "host", target_os = "linux"))]
+pub use host::HostHeap;
 
 use core::fmt;
 use core::marker::PhantomData;
