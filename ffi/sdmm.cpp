@@ -11,11 +11,15 @@ using sdmm::core::Fill;
 extern "C" {
 
 sdmm_status sdmm_heap_init(void *arena, size_t len, sdmm_heap **out) {
-    return sdmm::core::init(arena, len, 0, out);
+    return sdmm::core::init(arena, len, 0, 0, out);
 }
 sdmm_status sdmm_heap_init_flags(void *arena, size_t len, uint32_t flags, sdmm_heap **out) {
-    return sdmm::core::init(arena, len, flags, out);
+    return sdmm::core::init(arena, len, 0, flags, out);
 }
+sdmm_status sdmm_heap_init_reserve(void *arena, size_t len, size_t reserve, uint32_t flags, sdmm_heap **out) {
+    return sdmm::core::init(arena, len, reserve, flags, out);
+}
+sdmm_status sdmm_heap_grow(sdmm_heap *heap, size_t new_len) { return sdmm::core::grow(heap, new_len); }
 sdmm_status sdmm_heap_attach(void *arena, size_t len, sdmm_heap **out) {
     return sdmm::core::attach(arena, len, out);
 }

@@ -130,6 +130,19 @@ typedef struct sdmm_stats {
 
 sdmm_status sdmm_heap_init(void *arena, size_t len, sdmm_heap **out);
 sdmm_status sdmm_heap_init_flags(void *arena, size_t len, uint32_t flags, sdmm_heap **out);
+/* Growth in place. sdmm_heap_init_reserve makes a heap of `len` bytes laid
+ * out for `reserve` (class heads and a start map for every byte it may
+ * reach: reserve/64 bytes of map, taken from the first `len`); the bytes past
+ * `len` need not exist yet. sdmm_heap_grow moves its end to `new_len`
+ * (<= reserve, SDMM_ERR_TOO_LARGE above): the free block at the end grows,
+ * offsets and handles stay valid, O(1). The caller makes
+ * [arena, arena + new_len) memory first (commits pages, maps them, asks the
+ * runtime for a larger heap frame); touching bytes that are not memory is the
+ * caller's fault, as for any arena. Growing by less than 16 bytes does
+ * nothing. A heap made by sdmm_heap_init cannot grow (its reserve is its
+ * length). */
+sdmm_status sdmm_heap_init_reserve(void *arena, size_t len, size_t reserve, uint32_t flags, sdmm_heap **out);
+sdmm_status sdmm_heap_grow(sdmm_heap *heap, size_t new_len);
 /* Reopens a heap copied or mapped to a new address. Recomputes the whole
  * geometry from the recorded length (which must fit `len`) and refuses any
  * other; writes nothing, so read-only memory attaches. O(1); call

@@ -631,3 +631,81 @@ TEST_F(Contract, ResizeByPointer) {
     EXPECT_EQ(sdmm_free_ptr(heap, m.as.u8, SDMM_TAG_U8), SDMM_OK);
     EXPECT_EQ(sdmm_free(heap, fence), SDMM_OK);
 }
+
+// Growth in place: a heap laid out for a reserve grows its end; blocks,
+// handles and offsets stay valid.
+TEST(ContractGrow, AHeapGrowsIntoItsReserve) {
+    std::vector<uint64_t> words(64 * 1024 / 8);
+    void *arena = words.data();
+    sdmm_heap *heap = nullptr;
+    ASSERT_EQ(sdmm_heap_init_reserve(arena, 4096, 64 * 1024, 0, &heap), SDMM_OK);
+    sdmm_stats before;
+    sdmm_heap_stats(heap, &before);
+    EXPECT_LT(before.capacity, 4096u);
+    std::vector<sdmm_block> kept;
+    for (;;) {  // fill the first 4 KiB
+        sdmm_block b = sdmm_alloc_u64(heap, 16);
+        if (b.status != SDMM_OK) {
+            EXPECT_EQ(b.status, SDMM_ERR_OUT_OF_MEMORY);
+            break;
+        }
+        b.as.u64[0] = kept.size();
+        kept.push_back(b);
+    }
+    ASSERT_FALSE(kept.empty());
+    EXPECT_EQ(sdmm_heap_grow(heap, 64 * 1024 + 8), SDMM_ERR_TOO_LARGE) << "past the reserve";
+    ASSERT_EQ(sdmm_heap_grow(heap, 32 * 1024), SDMM_OK);
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_OK);
+    sdmm_stats after;
+    sdmm_heap_stats(heap, &after);
+    EXPECT_EQ(after.capacity, before.capacity + 28 * 1024);
+    for (size_t i = 0; i < kept.size(); ++i) {  // the old blocks, by handle
+        sdmm_block r = sdmm_resolve(heap, kept[i].handle, SDMM_TAG_U64);
+        ASSERT_EQ(r.status, SDMM_OK);
+        EXPECT_EQ(r.as.u64[0], i);
+    }
+    sdmm_block big = sdmm_alloc_u8(heap, 20 * 1024);
+    ASSERT_EQ(big.status, SDMM_OK) << "the new bytes are usable";
+    // The end moves again, with the top block free (it is merged).
+    ASSERT_EQ(sdmm_free(heap, big), SDMM_OK);
+    ASSERT_EQ(sdmm_heap_grow(heap, 64 * 1024), SDMM_OK);
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_OK);
+    EXPECT_EQ(sdmm_alloc_u8(heap, 50 * 1024).status, SDMM_OK);
+    // Reopened elsewhere with its current length.
+    std::vector<uint64_t> copy(words);
+    sdmm_heap *again = nullptr;
+    EXPECT_EQ(sdmm_heap_attach(copy.data(), 32 * 1024, &again), SDMM_ERR_ARENA_TOO_SMALL);
+    ASSERT_EQ(sdmm_heap_attach(copy.data(), copy.size() * 8, &again), SDMM_OK);
+    EXPECT_EQ(sdmm_heap_check(again), SDMM_OK);
+    EXPECT_EQ(sdmm_resolve(again, kept[0].handle, SDMM_TAG_U64).as.u64[0], 0u);
+}
+
+TEST(ContractGrow, APlainHeapDoesNotGrow) {
+    std::vector<uint64_t> words(8192 / 8);
+    sdmm_heap *heap = nullptr;
+    ASSERT_EQ(sdmm_heap_init(words.data(), 4096, &heap), SDMM_OK);
+    EXPECT_EQ(sdmm_heap_grow(heap, 8192), SDMM_ERR_TOO_LARGE);
+    EXPECT_EQ(sdmm_heap_grow(heap, 4096), SDMM_OK) << "not growing is not an error";
+    EXPECT_EQ(sdmm_heap_grow(nullptr, 8192), SDMM_ERR_INVALID_HEAP);
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_OK);
+}
+
+TEST(ContractGrow, GrowingAFullHeapStartsANewTop) {
+    std::vector<uint64_t> words(16384 / 8);
+    sdmm_heap *heap = nullptr;
+    ASSERT_EQ(sdmm_heap_init_reserve(words.data(), 2048, 16384, 0, &heap), SDMM_OK);
+    sdmm_stats st;
+    sdmm_heap_stats(heap, &st);
+    // One block takes every byte: no free block is left at the end.
+    sdmm_block all = sdmm_alloc_u8(heap, static_cast<uint32_t>(st.largest_free));
+    ASSERT_EQ(all.status, SDMM_OK);
+    sdmm_heap_stats(heap, &st);
+    ASSERT_EQ(st.free_blocks, 0u);
+    ASSERT_EQ(sdmm_heap_grow(heap, 16384), SDMM_OK);
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_OK);
+    sdmm_heap_stats(heap, &st);
+    EXPECT_EQ(st.free_blocks, 1u);
+    EXPECT_EQ(sdmm_alloc_u8(heap, 8000).status, SDMM_OK);
+    EXPECT_EQ(sdmm_free(heap, all), SDMM_OK);
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_OK);
+}

@@ -155,7 +155,7 @@ struct Control {
     u32 seal;             // hash of the geometry, checked by the full walk (check); not a secret
     u32 next_generation;  // the next generation, as header word1 holds it (<< 8); never 0
     u32 top;              // the free block that ends at the sentinel (0: none); never listed
-    u32 reserved;         // zero
+    u32 reserve_len;      // the length the geometry was made for (growth limit); 0: arena_len
     u64 salt;             // salt_bits() of this heap's 7-bit salt
     u64 cache_account;    // the exact-size caches: blocks << 32 | bytes
     u64 nonempty[2];      // bit c: class c has a free block
@@ -287,18 +287,25 @@ struct Geometry {
 };
 // The only layout a heap of `arena_len` bytes can have. init writes it, and
 // attach and check refuse anything else.
-inline bool geometry_for(u64 arena_len, Geometry *g) {
-    if (arena_len < SDMM_MIN_ARENA_BYTES || arena_len > SDMM_MAX_ARENA_BYTES || (arena_len & 7) != 0)
+//
+// A heap made to grow (sdmm_heap_init_reserve) has the geometry of its
+// reserve -- class heads and a start map for every byte it may reach -- and
+// its sentinel at its current length.
+inline bool geometry_for(u64 arena_len, u64 reserve_len, Geometry *g) {
+    if (reserve_len < arena_len || reserve_len > SDMM_MAX_ARENA_BYTES || (reserve_len & 7) != 0 ||
+        arena_len < SDMM_MIN_ARENA_BYTES || (arena_len & 7) != 0)
         return false;
     g->arena_len = arena_len;
     // Only classes a block of this arena can reach get a list head.
-    g->class_count = class_of(arena_len - kControlBytes) + 1;
+    g->class_count = class_of(reserve_len - kControlBytes) + 1;
     g->starts_map = kControlBytes + round8(g->class_count * 4);
-    const u64 map_bytes = ((arena_len + 511) >> 9) << 3;  // one bit per granule
+    const u64 map_bytes = ((reserve_len + 511) >> 9) << 3;  // one bit per granule
     g->first_block = g->starts_map + map_bytes;
     g->sentinel = arena_len - kHeader;
     return g->first_block + kMinBlock <= g->sentinel;
 }
+// The reserve a control block records (0: none, the heap cannot grow).
+inline u64 reserve_of(u64 recorded, u64 arena_len) { return recorded == 0 ? arena_len : recorded; }
 
 // The geometry fields of a heap every call relies on, each loaded once.
 // The fast paths (a cache hit, a free into a cache, a resolve) check only
@@ -963,16 +970,18 @@ uint32_t tag_size_log2(uint32_t tag) {
     return tag != SDMM_TAG_NONE && tag < SDMM_TAG_COUNT ? static_cast<uint32_t>(size_log2_of(tag)) : 0xFF;
 }
 
-sdmm_status init(void *arena, size_t len, uint32_t flags, sdmm_heap **out) {
+sdmm_status init(void *arena, size_t len, size_t reserve, uint32_t flags, sdmm_heap **out) {
     if (out == nullptr) return SDMM_ERR_INVALID_HEAP;
     *out = nullptr;
     if (arena == nullptr) return SDMM_ERR_INVALID_HEAP;
     if ((reinterpret_cast<uintptr_t>(arena) & 7) != 0) return SDMM_ERR_MISALIGNED;
     if (len < SDMM_MIN_ARENA_BYTES) return SDMM_ERR_ARENA_TOO_SMALL;
     const u64 arena_len = (len > SDMM_MAX_ARENA_BYTES ? u64{SDMM_MAX_ARENA_BYTES} : len) & ~u64{7};
+    u64 reserve_len = (reserve > SDMM_MAX_ARENA_BYTES ? u64{SDMM_MAX_ARENA_BYTES} : reserve) & ~u64{7};
+    if (reserve_len <= arena_len) reserve_len = 0;  // no growth: the plain layout
     auto *heap = static_cast<sdmm_heap *>(arena);
     Geometry g{};
-    if (!geometry_for(arena_len, &g)) return SDMM_ERR_ARENA_TOO_SMALL;
+    if (!geometry_for(arena_len, reserve_of(reserve_len, arena_len), &g)) return SDMM_ERR_ARENA_TOO_SMALL;
 
     // Salt and first generation. Over an earlier heap: continue its counter
     // with the next salt, so none of its handles resolves here.
@@ -1001,6 +1010,7 @@ sdmm_status init(void *arena, size_t len, uint32_t flags, sdmm_heap **out) {
     c.class_count = static_cast<u32>(g.class_count);
     c.flags = flags & kFlagZeroedInit;
     c.next_generation = static_cast<u32>(generation);
+    c.reserve_len = static_cast<u32>(reserve_len);
     c.salt = salt_bits(salt7);
     c.seal = seal_of(arena_len, g.first_block, g.starts_map, g.class_count);
     c.magic = kMagic;
@@ -1027,7 +1037,8 @@ sdmm_status attach(void *arena, size_t len, sdmm_heap **out) {
     const u64 arena_len = get(heap, SDMM_FIELD(arena_len));
     if (arena_len > len) return SDMM_ERR_ARENA_TOO_SMALL;
     Geometry g{};
-    if (!geometry_for(arena_len, &g)) return SDMM_ERR_CORRUPTED;
+    if (!geometry_for(arena_len, reserve_of(get(heap, SDMM_FIELD(reserve_len)), arena_len), &g))
+        return SDMM_ERR_CORRUPTED;
     if (get(heap, SDMM_FIELD(first_block)) != g.first_block ||
         get(heap, SDMM_FIELD(sentinel)) != g.sentinel || get(heap, SDMM_FIELD(starts_map)) != g.starts_map ||
         get(heap, SDMM_FIELD(class_count)) != g.class_count)
@@ -1450,6 +1461,49 @@ sdmm_status resize_pointer(sdmm_heap *heap, const void *elements, uint32_t expec
     return resize_located(heap, b, blk, new_len, out);
 }
 
+sdmm_status grow(sdmm_heap *heap, uint64_t new_len) {
+    if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
+    Bounds b;
+    if (!load_bounds(heap, &b)) return SDMM_ERR_CORRUPTED;
+    const u64 reserve = reserve_of(get(heap, SDMM_FIELD(reserve_len)), b.len);
+    Geometry g{};
+    // The layout must be the one its reserve gives (as attach checks it).
+    if (!geometry_for(b.len, reserve, &g) || g.first_block != b.first || g.starts_map != b.map ||
+        get(heap, SDMM_FIELD(sentinel)) != b.sentinel)
+        return SDMM_ERR_CORRUPTED;
+    const u64 target = new_len & ~u64{7};
+    if (target > reserve) return SDMM_ERR_TOO_LARGE;
+    if (target < b.len + kMinBlock) return SDMM_OK;  // nothing a block could use
+    const u64 added = target - b.len;
+    const u64 sentinel_w0 = load32(heap, b.sentinel);
+    if ((sentinel_w0 & ~kPrevUsed) != kUsed) return SDMM_ERR_CORRUPTED;
+    // The free block that ends at the old sentinel (the top) grows into the
+    // new bytes; without one, the old sentinel's place starts a new top.
+    const u64 top = get(heap, SDMM_FIELD(top));
+    u64 top_off = b.sentinel, top_size = added, top_prev = sentinel_w0 & kPrevUsed;
+    if (top == 0 && top_prev == 0) return SDMM_ERR_CORRUPTED;  // a free block there must be the top
+    if (top != 0) {
+        u64 size = 0;
+        if (!free_block_ok(heap, b, top, &size) || top + size != b.sentinel || (sentinel_w0 & kPrevUsed) != 0)
+            return SDMM_ERR_CORRUPTED;
+        top_off = top;
+        top_size = size + added;
+        top_prev = load32(heap, top) & kPrevUsed;
+    }
+    // Every read is checked: write. The new sentinel first, then the top.
+    const u64 sentinel = target - kHeader;
+    store32(heap, sentinel, kUsed);  // size 0, the block before it free
+    store32(heap, sentinel + 4, 0);
+    store32(heap, top_off, top_size | top_prev);
+    store32(heap, top_off + top_size - 4, top_size);
+    Control &c = control(heap);
+    c.top = static_cast<u32>(top_off);
+    c.sentinel = static_cast<u32>(sentinel);
+    c.seal = seal_of(target, b.first, b.map, get(heap, SDMM_FIELD(class_count)));
+    c.arena_len = static_cast<u32>(target);
+    return SDMM_OK;
+}
+
 sdmm_status trim(sdmm_heap *heap) {
     if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
     Bounds b;
@@ -1466,7 +1520,8 @@ sdmm_status check(const sdmm_heap *heap) {
     if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
     const u64 arena_len = get(heap, SDMM_FIELD(arena_len));
     Geometry g{};
-    if (!geometry_for(arena_len, &g) || get(heap, SDMM_FIELD(first_block)) != g.first_block ||
+    if (!geometry_for(arena_len, reserve_of(get(heap, SDMM_FIELD(reserve_len)), arena_len), &g) ||
+        get(heap, SDMM_FIELD(first_block)) != g.first_block ||
         get(heap, SDMM_FIELD(sentinel)) != g.sentinel || get(heap, SDMM_FIELD(starts_map)) != g.starts_map ||
         get(heap, SDMM_FIELD(class_count)) != g.class_count ||
         get(heap, SDMM_FIELD(seal)) != seal_of(arena_len, g.first_block, g.starts_map, g.class_count) ||

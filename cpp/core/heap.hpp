@@ -16,7 +16,8 @@ namespace sdmm::core {
 // is born claimed (see claim()).
 enum class Fill : uint32_t { kZero, kUninit, kZeroClaimed };
 
-sdmm_status init(void *arena, size_t len, uint32_t flags, sdmm_heap **out);
+// `reserve` > len: the heap may grow up to it later (grow); 0: it cannot.
+sdmm_status init(void *arena, size_t len, size_t reserve, uint32_t flags, sdmm_heap **out);
 sdmm_status attach(void *arena, size_t len, sdmm_heap **out);
 
 // Allocates `count` elements of the type of `tag` (a valid tag, not NONE).
@@ -40,6 +41,8 @@ sdmm_status unclaim(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag);
 sdmm_status from_pointer(sdmm_heap *heap, const void *elements, uint32_t expected_tag, sdmm_block *out);
 
 sdmm_status trim(sdmm_heap *heap);
+// Moves the end of a heap made with a reserve to new_len (<= the reserve).
+sdmm_status grow(sdmm_heap *heap, uint64_t new_len);
 sdmm_status check(const sdmm_heap *heap);
 void stats(const sdmm_heap *heap, sdmm_stats *out);
 void counters(const sdmm_heap *heap, sdmm_stats *out);

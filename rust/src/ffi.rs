@@ -283,6 +283,14 @@ unsafe extern "C" {
         flags: u32,
         out: *mut *mut sdmm_heap,
     ) -> sdmm_status;
+    pub fn sdmm_heap_init_reserve(
+        arena: *mut core::ffi::c_void,
+        len: usize,
+        reserve: usize,
+        flags: u32,
+        out: *mut *mut sdmm_heap,
+    ) -> sdmm_status;
+    pub fn sdmm_heap_grow(heap: *mut sdmm_heap, new_len: usize) -> sdmm_status;
     pub fn sdmm_heap_attach(
         arena: *mut core::ffi::c_void,
         len: usize,

@@ -4,7 +4,7 @@
 // 64 KiB; shorter than SDMM_MIN_ARENA_BYTES is fine and must be refused). The image is
 // copied into an allocation of exactly its size, attached, and then used by
 // the calls (sdmm_heap_check and sdmm_heap_stats among them) (allocations, frees by block, handle and
-// pointer, resizes, resolves, re-attach after a move). Any status is allowed;
+// pointer, resizes, resolves, growth, re-attach after a move). Any status is allowed;
 // what is not: a read or write outside the arena, a crash, a hang, a block
 // that does not lie inside the arena, statistics larger than the arena.
 // Seeds: tests/fuzz/gen_corpus.cpp writes real heaps with bytes flipped.
@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     // garbage must not hide what the other calls do with it.
     const uint8_t walks = in.u8();
     if ((walks & 1) != 0) calls.check_all();
-    for (size_t n = 0; n < kMaxOps && !in.empty() && !calls.detached; ++n) calls.step(in, in.u8() % 13);
+    for (size_t n = 0; n < kMaxOps && !in.empty() && !calls.detached; ++n) calls.step(in, in.u8() % 14);
     if ((walks & 2) != 0 && !calls.detached) calls.check_all();
     return 0;
 }

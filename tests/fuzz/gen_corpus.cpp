@@ -50,7 +50,12 @@ std::vector<uint8_t> heap_image(size_t len) {
     std::vector<uint64_t> words((len + 7) / 8);  // 8-aligned storage
     auto *arena = reinterpret_cast<uint8_t *>(words.data());
     sdmm_heap *heap = nullptr;
-    if (sdmm_heap_init(arena, len, &heap) != SDMM_OK) std::abort();
+    // One seed in four is a heap made to grow: laid out for the whole image,
+    // its end at about half of it (the calls' grow op moves it).
+    const bool growable = below(4) == 0 && len >= 2 * SDMM_MIN_ARENA_BYTES;
+    const sdmm_status made =
+        growable ? sdmm_heap_init_reserve(arena, len / 2, len, 0, &heap) : sdmm_heap_init(arena, len, &heap);
+    if (made != SDMM_OK) std::abort();
     std::vector<sdmm_block> live;
     const uint32_t steps = 4 + below(60);
     for (uint32_t i = 0; i < steps; ++i) {

@@ -88,6 +88,9 @@ class LooseOps {
             case 12:
                 reattach(in);
                 return true;
+            case 13:
+                grow(in);
+                return true;
             default:
                 return false;
         }
@@ -178,6 +181,16 @@ class LooseOps {
     }
     // Attach again, in place or after moving the arena: whatever it says,
     // the held blocks' offsets stay meaningful.
+    // Growth to a length the arena really has (the caller's promise); the
+    // heap's own record of its reserve is untrusted bytes like the rest.
+    void grow(Reader &in) {
+        const uint64_t to = in.below(arena_.len() + 1);
+        const sdmm_status st = sdmm_heap_grow(heap_, to);
+        FUZZ_CHECK(st == SDMM_OK || st == SDMM_ERR_TOO_LARGE || st == SDMM_ERR_CORRUPTED ||
+                       st == SDMM_ERR_INVALID_HEAP,
+                   "grow: %s", sdmm_status_str(st));
+    }
+
     void reattach(Reader &in) {
         if ((in.u8() & 1) != 0) arena_.move();
         sdmm_heap *h = nullptr;
