@@ -33,6 +33,17 @@ struct Inner {
     lock: lock::Lock,
     /// Whether the arena is all zero before first use (init may skip clearing).
     zeroed: bool,
+    /// The length the heap may grow to when it runs out (0: it does not grow).
+    reserve: usize,
+}
+
+/// How much a growable heap adds to its end each time it runs out.
+const GROW_STEP: usize = 16 * 1024;
+
+/// A refusal a larger heap may not give: out of memory, or too large for
+/// the heap's current length (which may still be below its reserve).
+fn runs_out(status: ffi::sdmm_status) -> bool {
+    status == ffi::SDMM_ERR_OUT_OF_MEMORY || status == ffi::SDMM_ERR_TOO_LARGE
 }
 
 impl Inner {
@@ -40,10 +51,20 @@ impl Inner {
         Inner {
             lock: lock::Lock::new(),
             zeroed,
+            reserve: 0,
         }
     }
 
-    /// Creates the heap in `arena[..len]`; false if none can live there.
+    const fn growable(zeroed: bool, reserve: usize) -> Inner {
+        Inner {
+            lock: lock::Lock::new(),
+            zeroed,
+            reserve,
+        }
+    }
+
+    /// Creates the heap in `arena[..len]` (laid out for the reserve, if
+    /// any); false if none can live there.
     fn init(&self, arena: *mut u8, len: usize) -> bool {
         let flags = if self.zeroed {
             ffi::SDMM_INIT_ZEROED
@@ -51,8 +72,36 @@ impl Inner {
             0
         };
         let mut heap: *mut ffi::sdmm_heap = core::ptr::null_mut();
-        // SAFETY: the constructors' contracts make `arena[..len]` ours.
-        unsafe { ffi::sdmm_heap_init_flags(arena.cast(), len, flags, &mut heap) == ffi::SDMM_OK }
+        // SAFETY: the constructors' contracts make `arena[..len]` ours (and
+        // the reserve's bytes, once the heap grows into them).
+        unsafe {
+            ffi::sdmm_heap_init_reserve(arena.cast(), len, self.reserve, flags, &mut heap)
+                == ffi::SDMM_OK
+        }
+    }
+
+    /// After an out-of-memory: moves the heap's end by `GROW_STEP` (at most
+    /// to the reserve). False if it cannot grow any more.
+    fn grow(&self, heap: *mut ffi::sdmm_heap) -> bool {
+        if self.reserve == 0 {
+            return false;
+        }
+        let mut c = ffi::sdmm_stats::default();
+        // SAFETY: a heap (the caller's allocation just ran on it), valid out-pointer.
+        unsafe { ffi::sdmm_heap_counters(heap, &mut c) };
+        // The heap's current length: its blocks, its control and the sentinel.
+        let Ok(current) = usize::try_from(c.capacity + c.control_bytes) else {
+            return false;
+        };
+        if current >= self.reserve {
+            return false;
+        }
+        let next = current.saturating_add(GROW_STEP).min(self.reserve);
+        // SAFETY: the constructor's contract: the region up to the reserve is
+        // ours once the program's memory reaches it (on Solana: the heap frame
+        // the transaction requested; past it the access fails the transaction,
+        // as running out of memory would).
+        unsafe { ffi::sdmm_heap_grow(heap, next) == ffi::SDMM_OK }
     }
 
     /// Runs `op` on the heap with the lock held; if the arena holds no heap
@@ -75,20 +124,24 @@ impl Inner {
     fn alloc(&self, arena: *mut u8, len: usize, layout: Layout, zero: bool) -> *mut u8 {
         let (status, out) = self.run(arena, len, |heap| {
             let mut out = ffi::sdmm_block::default();
-            // SAFETY: a heap or not (the core checks), valid out-pointer.
-            let status = unsafe {
-                if zero {
-                    ffi::sdmm_alloc_aligned_into(heap, layout.size(), layout.align(), &mut out)
-                } else {
-                    ffi::sdmm_alloc_aligned_uninit_into(
-                        heap,
-                        layout.size(),
-                        layout.align(),
-                        &mut out,
-                    )
+            loop {
+                // SAFETY: a heap or not (the core checks), valid out-pointer.
+                let status = unsafe {
+                    if zero {
+                        ffi::sdmm_alloc_aligned_into(heap, layout.size(), layout.align(), &mut out)
+                    } else {
+                        ffi::sdmm_alloc_aligned_uninit_into(
+                            heap,
+                            layout.size(),
+                            layout.align(),
+                            &mut out,
+                        )
+                    }
+                };
+                if !runs_out(status) || !self.grow(heap) {
+                    return (status, out);
                 }
-            };
-            (status, out)
+            }
         });
         if status == ffi::SDMM_OK {
             element_ptr(&out)
@@ -124,17 +177,20 @@ impl Inner {
         let _guard = self.lock.lock();
         let heap: *mut ffi::sdmm_heap = arena.cast();
         let mut out = ffi::sdmm_block::default();
-        // SAFETY: the core checks the heap and `ptr` (one validation, by
-        // pointer); on failure the old block is left intact, as
-        // GlobalAlloc::realloc requires.
-        unsafe {
-            if ffi::sdmm_resize_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, new_len, &mut out)
-                != ffi::SDMM_OK
-            {
+        loop {
+            // SAFETY: the core checks the heap and `ptr` (one validation, by
+            // pointer); on failure the old block is left intact, as
+            // GlobalAlloc::realloc requires.
+            let status = unsafe {
+                ffi::sdmm_resize_ptr_into(heap, ptr.cast(), ffi::SDMM_TAG_U8, new_len, &mut out)
+            };
+            if status == ffi::SDMM_OK {
+                return Some(element_ptr(&out));
+            }
+            if !runs_out(status) || !self.grow(heap) {
                 return Some(core::ptr::null_mut());
             }
         }
-        Some(element_ptr(&out))
     }
 
     /// The statistics, with the lock held for the free-list walk of
@@ -150,7 +206,8 @@ impl Inner {
             // SAFETY: `arena[..len]` is this allocator's (constructors'
             // contracts); attach only reads it and validates the control
             // structure, so stats only ever reads a heap.
-            let status = unsafe { ffi::sdmm_heap_attach(heap.cast(), len, &mut attached) };
+            let status =
+                unsafe { ffi::sdmm_heap_attach(heap.cast(), len.max(self.reserve), &mut attached) };
             if status == ffi::SDMM_OK {
                 // SAFETY: a valid heap, valid out-pointer.
                 unsafe { ffi::sdmm_heap_stats(attached, &mut s) };
@@ -235,6 +292,50 @@ impl GlobalHeap {
             start,
             len,
             inner: Inner::new(zeroed),
+        }
+    }
+
+    /// An allocator that starts over `len` bytes at `start` and, each time it
+    /// runs out, moves its end by 16 KiB, up to `reserve` bytes — on Solana,
+    /// into the larger heap frame a transaction requested
+    /// (`ComputeBudgetInstruction::request_heap_frame`), which the SDK's own
+    /// allocator ignores. The heap is laid out for the reserve from the
+    /// start: its block-start map (`reserve / 64` bytes) comes out of the
+    /// first `len` bytes.
+    ///
+    /// ```
+    /// #[cfg(target_os = "solana")]
+    /// #[global_allocator]
+    /// // SAFETY: the SVM maps the requested heap frame (32 KiB by default)
+    /// // at SOLANA_HEAP_START; past the frame an access fails the
+    /// // transaction, as running out would.
+    /// static ALLOC: sdmm_sys::GlobalHeap = unsafe {
+    ///     sdmm_sys::GlobalHeap::from_region_growable(
+    ///         sdmm_sys::SOLANA_HEAP_START,
+    ///         sdmm_sys::SOLANA_HEAP_LEN,
+    ///         sdmm_sys::SOLANA_HEAP_MAX_LEN,
+    ///         true,
+    ///     )
+    /// };
+    /// ```
+    ///
+    /// # Safety
+    /// As [`GlobalHeap::from_region`] for `start..start + len`; the bytes up
+    /// to `start + reserve` are used by nothing else, and each becomes
+    /// memory the program may write before the heap grows over it — or
+    /// touching it ends the program (the Solana heap frame: the transaction
+    /// fails exactly as when it runs out of memory).
+    #[must_use]
+    pub const unsafe fn from_region_growable(
+        start: usize,
+        len: usize,
+        reserve: usize,
+        zeroed: bool,
+    ) -> GlobalHeap {
+        GlobalHeap {
+            start,
+            len,
+            inner: Inner::growable(zeroed, reserve),
         }
     }
 

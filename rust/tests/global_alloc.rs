@@ -142,3 +142,37 @@ fn a_solana_sized_region_reuses_freed_memory() {
     assert!(s.peak_allocated <= 2 * 1024);
     heap.check().unwrap();
 }
+
+#[test]
+fn a_growable_global_heap_moves_its_end_when_it_runs_out() {
+    use std::alloc::{GlobalAlloc, Layout};
+    // A region of 256 KiB; the heap starts over its first 32 KiB.
+    let region: &'static mut [u64] = Box::leak(vec![0u64; 256 * 1024 / 8].into_boxed_slice());
+    let start = region.as_mut_ptr() as usize;
+    // SAFETY: the region is leaked: valid, writable and ours for the rest of
+    // the program; it is zero.
+    let heap =
+        unsafe { sdmm_sys::GlobalHeap::from_region_growable(start, 32 * 1024, 256 * 1024, true) };
+    let layout = Layout::from_size_align(40 * 1024, 8).unwrap();
+    // SAFETY: non-zero sizes; every block is freed below with its layout.
+    unsafe {
+        let a = heap.alloc(layout); // more than the first 32 KiB hold
+        assert!(!a.is_null());
+        a.write_bytes(1, layout.size());
+        let b = heap.alloc(layout);
+        assert!(!b.is_null());
+        let grown = heap.realloc(b, layout, 150 * 1024);
+        assert!(!grown.is_null());
+        let s = heap.stats().unwrap();
+        assert!(s.capacity > 190 * 1024, "{s:?}");
+        assert!(
+            heap.alloc(Layout::from_size_align(200 * 1024, 8).unwrap())
+                .is_null(),
+            "past the reserve"
+        );
+        heap.dealloc(a, layout);
+        heap.dealloc(grown, Layout::from_size_align(150 * 1024, 8).unwrap());
+    }
+    heap.check().unwrap();
+    assert_eq!(heap.stats().unwrap().live_blocks, 0);
+}
