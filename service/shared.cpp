@@ -566,9 +566,13 @@ sdmm_status sdmm_shared_close(sdmm_shared *s) {
     if (s == nullptr) return SDMM_ERR_INVALID_HEAP;
     if (lock(s) == SDMM_OK) {
         Client &c = s->hdr->clients[s->client];
-        c.pid = 0;  // detached: its blocks stay, and anyone may reap them
-        c.grants.store(0, std::memory_order_relaxed);
-        if (s->live.usage[s->client] == 0) c.state.store(kSlotFree, std::memory_order_release);
+        // Detached: its blocks stay (with the grants it gave: a peer may
+        // still be freeing what it was sent), and anyone may reap them.
+        c.pid = 0;
+        if (s->live.usage[s->client] == 0) {
+            c.grants.store(0, std::memory_order_relaxed);
+            c.state.store(kSlotFree, std::memory_order_release);
+        }
         unlock(s);
     }
     munmap(s->base, s->bytes);

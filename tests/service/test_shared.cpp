@@ -427,7 +427,11 @@ int scenario_torn() {
         CHECK_ST(sdmm_shared_check(s), SDMM_OK);
         for (const Known &k : mine) {
             sdmm_block b{};
-            if (!WIFSIGNALED(status) && sdmm_shared_resolve(s, k.handle, k.tag, &b) != SDMM_OK) continue;
+            if (!WIFSIGNALED(status)) {
+                // The call completed: the block may be freed or resized.
+                if (sdmm_shared_resolve(s, k.handle, k.tag, &b) == SDMM_OK) CHECK(holds(b, k.seed, k.len));
+                continue;
+            }
             CHECK_ST(sdmm_shared_resolve(s, k.handle, k.tag, &b), SDMM_OK);
             CHECK(b.len == k.len && holds(b, k.seed, UINT64_MAX));
         }
@@ -591,7 +595,17 @@ int scenario_four() {
         pids[w] = fork();
         CHECK(pids[w] >= 0);
         // Worker w reads pipe w and writes pipe w+1.
-        if (pids[w] == 0) _exit(worker4(name, sh, w, pipes[w][0], pipes[(w + 1) % 4][1], ops));
+        if (pids[w] == 0) {
+            for (int i = 0; i < 4; ++i) {
+                if (i != w) close(pipes[i][0]);
+                if (i != (w + 1) % 4) close(pipes[i][1]);
+            }
+            _exit(worker4(name, sh, w, pipes[w][0], pipes[(w + 1) % 4][1], ops));
+        }
+    }
+    for (auto &p : pipes) {
+        close(p[0]);
+        close(p[1]);
     }
     bool ok = true;
     for (const pid_t p : pids) ok = exited_ok(wait_child(p)) && ok;
