@@ -10,8 +10,10 @@
 //            repairs it, no block is lost and no element byte changes
 //   four     4 processes exchanging handles through pipes, against a shadow
 //            model (SDMM_SHARED_OPS operations per process; 250000 = 1 M total)
+//   cpp      the C++ wrapper (sdmm/shared.hpp)
 //   chaos    SIGKILL of a random client, SDMM_SHARED_KILLS times, while all run:
 //            survivors carry on, every announced block of the dead is intact
+#include <sdmm/shared.hpp>
 #include <sdmm_shared.h>
 
 #include <fcntl.h>
@@ -204,6 +206,36 @@ int scenario_basic() {
     std::printf("basic: ok (segment %llu bytes for a %llu-byte arena)\n",
                 static_cast<unsigned long long>(info.segment_bytes),
                 static_cast<unsigned long long>(info.arena_bytes));
+    return 0;
+}
+
+// ---- the C++ wrapper ----------------------------------------------------------
+
+int scenario_cpp() {
+    const std::string name = shm_name("cpp");
+    {
+        auto heap = sdmm::SharedHeap::open(name.c_str(), 1 << 20, SDMM_SHARED_CREATE);
+        CHECK(heap.has_value());
+        auto peer = sdmm::SharedHeap::open(name.c_str(), 0, 0);
+        CHECK(peer.has_value() && peer->client() != heap->client());
+        auto prices = heap->alloc<uint64_t>(8);
+        CHECK(prices.has_value() && prices->size() == 8);
+        prices->span()[3] = 42;
+        auto same = peer->resolve<uint64_t>(prices->handle());
+        CHECK(same.has_value() && same->span()[3] == 42);
+        CHECK(!peer->resolve<uint32_t>(prices->handle()).has_value());
+        const auto refused = peer->free(*same);
+        CHECK(!refused.has_value() && refused.error() == SDMM_SHARED_ERR_NOT_OWNER);
+        CHECK(heap->grant(peer->client()).has_value());
+        CHECK(heap->resize(*prices, 100).has_value() && prices->size() == 100 && prices->span()[3] == 42);
+        CHECK(peer->free(*prices).has_value());
+        CHECK(heap->check().has_value());
+        CHECK(heap->info().has_value() && heap->info()->stats.live_blocks == 0);
+        sdmm::SharedHeap moved = std::move(*heap);
+        CHECK(moved.alloc<sdmm_pubkey>(1).has_value());
+    }
+    sdmm_shared_unlink(name.c_str(), 0);
+    std::printf("cpp: ok\n");
     return 0;
 }
 
@@ -798,7 +830,7 @@ int scenario_chaos() {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s basic|quota|file DIR|torn|four|chaos\n", argv[0]);
+        std::fprintf(stderr, "usage: %s basic|quota|cpp|file DIR|torn|four|chaos\n", argv[0]);
         return 2;
     }
     const std::string what = argv[1];
@@ -813,6 +845,7 @@ int main(int argc, char **argv) {
     shm_unlink(probe.c_str());
     if (what == "basic") return scenario_basic();
     if (what == "quota") return scenario_quota();
+    if (what == "cpp") return scenario_cpp();
     if (what == "file") return scenario_file(argc > 2 ? argv[2] : "/tmp");
     if (what == "torn") return scenario_torn();
     if (what == "four") return scenario_four();
