@@ -97,6 +97,11 @@ struct Header {
     std::atomic<u64> pending;  // entry index + 1 of the call in progress, 0: none
     std::atomic<u32> ckpt_busy;
     u32 reserved;
+    // Above this arena offset no block has ever been handed out: there the
+    // arena holds only the top free block's bytes (its metadata lives at
+    // its start, below hw, and at the arena's end, which is always copied).
+    // Checkpoints copy [0, hw) and the end, not the whole arena.
+    u64 high_water;
     Client clients[kMaxClients];
 };
 
@@ -205,10 +210,23 @@ View view_at(const Header *h, u8 *state_base_minus_off) {
     return v;
 }
 
+constexpr u64 kArenaEnd = 64;  // bytes at the arena's end every checkpoint copies (sentinel, top footer)
+
+// Copies the part of a state that can hold metadata: the usage counters, the
+// owners and the arena below the high-water mark, and the arena's end.
+void copy_state(u8 *dst, const u8 *src, const Header *h) {
+    const u64 owners = h->owners_off - h->usage_off, arena = h->arena_off - h->usage_off;
+    const u64 hw = h->high_water < h->arena_bytes ? h->high_water : h->arena_bytes;
+    std::memcpy(dst, src, owners);
+    std::memcpy(dst + owners, src + owners, hw / 8);
+    std::memcpy(dst + arena, src + arena, hw);
+    std::memcpy(dst + arena + h->arena_bytes - kArenaEnd, src + arena + h->arena_bytes - kArenaEnd, kArenaEnd);
+}
+
 void take_checkpoint(sdmm_shared *s) {
     Header *h = s->hdr;
     h->ckpt_busy.store(1, std::memory_order_release);
-    std::memcpy(s->base + h->ckpt_off, s->base + h->state_off, h->state_len);
+    copy_state(s->base + h->ckpt_off, s->base + h->state_off, h);
     h->log_len.store(0, std::memory_order_release);
     h->ckpt_busy.store(0, std::memory_order_release);
 }
@@ -339,6 +357,11 @@ sdmm_status run(sdmm_shared *s, Entry &e) {
     slot = e;
     h->pending.store(n + 1, std::memory_order_release);
     apply(s->live, slot);
+    if (slot.result != 0) {
+        // A generous bound on where the block ends (class rounding, header).
+        const u64 end = (slot.result & 0xFFFFFFF8u) + 2 * charge(slot.tag, slot.n) + kArenaEnd;
+        if (end > h->high_water) h->high_water = end < h->arena_bytes ? end : h->arena_bytes;
+    }
     h->log_len.store(n + 1, std::memory_order_release);
     h->pending.store(0, std::memory_order_release);
     e = slot;
@@ -446,7 +469,10 @@ sdmm_status init_segment(u8 *base, const Geometry &g) {
     sdmm_heap *heap = nullptr;
     const sdmm_status st = sdmm_heap_init_flags(base + g.arena_off, g.arena, SDMM_INIT_ZEROED, &heap);
     if (st != SDMM_OK) return st;
-    std::memcpy(base + g.ckpt_off, base + g.usage_off, g.state_len);
+    sdmm_stats stats{};
+    sdmm_heap_counters(heap, &stats);
+    h->high_water = stats.control_bytes + kArenaEnd;
+    copy_state(base + g.ckpt_off, base + g.usage_off, h);
     return SDMM_OK;
 }
 
@@ -528,7 +554,9 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
         s->flags = flags;
         s->live = view_at(h, base);
         s->log = reinterpret_cast<Entry *>(base + h->log_off);
-        st = sdmm_heap_attach(s->live.arena, h->arena_bytes, &s->live.heap);
+        // The heap is its arena; sdmm_heap_attach validates it below, under
+        // the lock (it reads the top block, which other clients change).
+        s->live.heap = reinterpret_cast<sdmm_heap *>(s->live.arena);
     }
     if (st == SDMM_OK && !created) {
         char boot[40];
@@ -545,7 +573,9 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
     if (st == SDMM_OK) {
         st = lock(s);
         if (st == SDMM_OK) {
-            st = join(s);
+            sdmm_heap *heap = nullptr;
+            st = sdmm_heap_attach(s->live.arena, h->arena_bytes, &heap);
+            if (st == SDMM_OK) st = join(s);
             if (created && st == SDMM_OK) h->admin = s->client;
             unlock(s);
         }
