@@ -214,9 +214,11 @@ constexpr u64 kArenaEnd = 64;  // bytes at the arena's end every checkpoint copi
 
 // Copies the part of a state that can hold metadata: the usage counters, the
 // owners and the arena below the high-water mark, and the arena's end.
+u64 hw_of(const Header *h) { return h->high_water < h->arena_bytes ? h->high_water : h->arena_bytes; }
+
 void copy_state(u8 *dst, const u8 *src, const Header *h) {
     const u64 owners = h->owners_off - h->usage_off, arena = h->arena_off - h->usage_off;
-    const u64 hw = h->high_water < h->arena_bytes ? h->high_water : h->arena_bytes;
+    const u64 hw = hw_of(h);
     std::memcpy(dst, src, owners);
     std::memcpy(dst + owners, src + owners, hw / 8);
     std::memcpy(dst + arena, src + arena, hw);
@@ -247,7 +249,8 @@ bool owners_agree(const View &v, const Header *h) {
         ++live;
     }
     u64 marked = 0;
-    for (u64 i = 0; i < h->arena_bytes / 8; ++i) marked += v.owners[i] != 0;
+    // No owner byte is ever set at or above the high-water mark.
+    for (u64 i = 0; i < hw_of(h) / 8; ++i) marked += v.owners[i] != 0;
     if (marked != live) return false;
     for (u32 c = 0; c < kMaxClients; ++c) {
         if (sums[c] != v.usage[c]) return false;
@@ -259,9 +262,13 @@ bool owners_agree(const View &v, const Header *h) {
 // `inflight`: the entry of the interrupted call (rolled back), or null.
 bool rebuild(sdmm_shared *s, const Entry *inflight) {
     Header *h = s->hdr;
-    u8 *copy = static_cast<u8 *>(std::aligned_alloc(kPage, round_up(h->state_len, kPage)));
-    if (copy == nullptr) return false;
-    std::memcpy(copy, s->base + h->ckpt_off, h->state_len);
+    // A private copy: fresh anonymous pages read as zero, so only the part
+    // a checkpoint holds is copied (and touched).
+    const u64 copy_len = round_up(h->state_len, kPage);
+    void *mem = mmap(nullptr, copy_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return false;
+    auto *copy = static_cast<u8 *>(mem);
+    copy_state(copy, s->base + h->ckpt_off, h);
     View v = view_at(h, copy - h->state_off);
     bool ok = sdmm_heap_attach(v.arena, h->arena_bytes, &v.heap) == SDMM_OK;
     const u64 n = h->log_len.load(std::memory_order_acquire);
@@ -287,6 +294,11 @@ bool rebuild(sdmm_shared *s, const Entry *inflight) {
             std::memcpy(dst + done, v.arena + done, start - done);
             done = end;
         }
+        // Above the high-water mark only the end holds metadata.
+        const u64 hw = hw_of(h);
+        if (done < hw) std::memcpy(dst + done, v.arena + done, hw - done);
+        const u64 tail = h->arena_bytes - kArenaEnd;
+        if (done < tail) done = tail;
         std::memcpy(dst + done, v.arena + done, h->arena_bytes - done);
         if (inflight != nullptr) {
             for (u32 w = 0; w < inflight->nwin && w < kWindows; ++w) {
@@ -295,7 +307,7 @@ bool rebuild(sdmm_shared *s, const Entry *inflight) {
             }
         }
     }
-    std::free(copy);
+    munmap(copy, copy_len);
     return ok;
 }
 
@@ -472,6 +484,14 @@ sdmm_status init_segment(u8 *base, const Geometry &g) {
     sdmm_stats stats{};
     sdmm_heap_counters(heap, &stats);
     h->high_water = stats.control_bytes + kArenaEnd;
+    // The checkpoints rely on this: a fresh heap is one free block that
+    // reaches the last kArenaEnd bytes (where the sentinel is).
+    uint64_t cursor = 0;
+    sdmm_block_info first{};
+    if (sdmm_heap_next_block(heap, &cursor, &first) == 0 || first.offset + first.bytes + kArenaEnd < g.arena ||
+        first.offset + 8 > h->high_water) {
+        return SDMM_SHARED_ERR_LAYOUT;
+    }
     copy_state(base + g.ckpt_off, base + g.usage_off, h);
     return SDMM_OK;
 }

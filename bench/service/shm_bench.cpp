@@ -212,9 +212,15 @@ int kill_trials(const char *name, int trials) {
             _exit(workload(a, 5, 1000, nullptr) == 1000 ? 0 : 1);
         }
         int st = 0;
-        const double until = now_s() + 2.0;
+        const char *limit = std::getenv("SHM_BENCH_PROBE_SECONDS");
+        const double t_probe = now_s();
+        const double until = t_probe + (limit != nullptr ? std::atof(limit) : 2.0);
         pid_t got = 0;
         while ((got = waitpid(probe, &st, WNOHANG)) == 0 && now_s() < until) usleep(1000);
+        if (std::getenv("SHM_BENCH_VERBOSE") != nullptr) {
+            std::fprintf(stderr, "trial %d: probe %s after %.3f s\n", t, got == 0 ? "hung" : "done",
+                         now_s() - t_probe);
+        }
         if (got == 0) {
             ++hung;
             kill(probe, SIGKILL);
