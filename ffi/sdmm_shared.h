@@ -87,15 +87,15 @@ sdmm_status sdmm_shared_reap(sdmm_shared *s, uint32_t client);
 sdmm_status sdmm_shared_check(sdmm_shared *s);
 
 typedef struct sdmm_shared_info {
-    uint32_t client;          /* this client's id, 0..SDMM_SHARED_MAX_CLIENTS-1 */
-    uint32_t admin;           /* the creator's id */
-    uint64_t used;            /* bytes charged to this client */
-    uint64_t quota;           /* its quota */
-    uint64_t recoveries;      /* dead lock holders found since creation */
-    uint64_t rollbacks;       /* of them: killed inside an operation (state restored) */
-    uint64_t arena_bytes;     /* bytes of the sdmm arena */
-    uint64_t segment_bytes;   /* bytes of the whole mapping */
-    sdmm_stats stats;         /* sdmm_heap_counters of the arena */
+    uint32_t client;        /* this client's id, 0..SDMM_SHARED_MAX_CLIENTS-1 */
+    uint32_t admin;         /* the creator's id */
+    uint64_t used;          /* bytes charged to this client */
+    uint64_t quota;         /* its quota */
+    uint64_t recoveries;    /* dead lock holders found since creation */
+    uint64_t rollbacks;     /* of them: killed inside an operation (state restored) */
+    uint64_t arena_bytes;   /* bytes of the sdmm arena */
+    uint64_t segment_bytes; /* bytes of the whole mapping */
+    sdmm_stats stats;       /* sdmm_heap_counters of the arena */
 } sdmm_shared_info;
 sdmm_status sdmm_shared_info_get(sdmm_shared *s, sdmm_shared_info *out);
 /* The owner of the live block `handle` names, in *owner. */

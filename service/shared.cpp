@@ -152,7 +152,9 @@ struct View {
     sdmm_heap *heap;
 };
 
-u64 element_offset(const View &v, const sdmm_block &b) { return b.as.raw - reinterpret_cast<uintptr_t>(v.arena); }
+u64 element_offset(const View &v, const sdmm_block &b) {
+    return b.as.raw - reinterpret_cast<uintptr_t>(v.arena);
+}
 
 // One mutating call on a view. The same code runs live and in replay, so a
 // replay reproduces the live results exactly.
@@ -222,7 +224,8 @@ void copy_state(u8 *dst, const u8 *src, const Header *h) {
     std::memcpy(dst, src, owners);
     std::memcpy(dst + owners, src + owners, hw / 8);
     std::memcpy(dst + arena, src + arena, hw);
-    std::memcpy(dst + arena + h->arena_bytes - kArenaEnd, src + arena + h->arena_bytes - kArenaEnd, kArenaEnd);
+    std::memcpy(dst + arena + h->arena_bytes - kArenaEnd, src + arena + h->arena_bytes - kArenaEnd,
+                kArenaEnd);
 }
 
 void take_checkpoint(sdmm_shared *s) {
@@ -303,7 +306,8 @@ bool rebuild(sdmm_shared *s, const Entry *inflight) {
         if (inflight != nullptr) {
             for (u32 w = 0; w < inflight->nwin && w < kWindows; ++w) {
                 const u64 off = inflight->win_off[w], len = inflight->win_len[w];
-                if (len <= kWindow && off + len <= h->arena_bytes) std::memcpy(dst + off, inflight->win[w], len);
+                if (len <= kWindow && off + len <= h->arena_bytes)
+                    std::memcpy(dst + off, inflight->win[w], len);
             }
         }
     }
@@ -448,10 +452,10 @@ struct Geometry {
 
 Geometry geometry(u64 bytes) {
     Geometry g{};
-    g.arena = round_up(bytes < 64 * 1024 ? 64 * 1024 : bytes, kPage);
+    g.arena = round_up(bytes < u64{64} * 1024 ? u64{64} * 1024 : bytes, kPage);
     const u64 hdr = round_up(sizeof(Header), kPage);
     g.usage_off = hdr;
-    g.owners_off = hdr + kMaxClients * 8;
+    g.owners_off = hdr + u64{kMaxClients} * 8;
     g.arena_off = round_up(g.owners_off + g.arena / 8, kPage);
     g.state_len = g.arena_off + g.arena - hdr;
     g.ckpt_off = round_up(hdr + g.state_len, kPage);
@@ -488,8 +492,8 @@ sdmm_status init_segment(u8 *base, const Geometry &g) {
     // reaches the last kArenaEnd bytes (where the sentinel is).
     uint64_t cursor = 0;
     sdmm_block_info first{};
-    if (sdmm_heap_next_block(heap, &cursor, &first) == 0 || first.offset + first.bytes + kArenaEnd < g.arena ||
-        first.offset + 8 > h->high_water) {
+    if (sdmm_heap_next_block(heap, &cursor, &first) == 0 ||
+        first.offset + first.bytes + kArenaEnd < g.arena || first.offset + 8 > h->high_water) {
         return SDMM_SHARED_ERR_LAYOUT;
     }
     copy_state(base + g.ckpt_off, base + g.usage_off, h);
@@ -530,7 +534,7 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
         return SDMM_SHARED_ERR_SYSTEM;
     }
     sdmm_status st = SDMM_OK;
-    struct stat sb {};
+    struct stat sb{};
     fstat(fd, &sb);
     bool created = false;
     u64 size = static_cast<u64>(sb.st_size);
@@ -638,7 +642,8 @@ sdmm_status sdmm_shared_unlink(const char *name, uint32_t flags) {
 
 sdmm_status sdmm_shared_sync(sdmm_shared *s) {
     if (s == nullptr) return SDMM_ERR_INVALID_HEAP;
-    return msync(s->base, s->bytes, MS_SYNC) == 0 ? sdmm_status{SDMM_OK} : sdmm_status{SDMM_SHARED_ERR_SYSTEM};
+    return msync(s->base, s->bytes, MS_SYNC) == 0 ? sdmm_status{SDMM_OK}
+                                                  : sdmm_status{SDMM_SHARED_ERR_SYSTEM};
 }
 
 sdmm_status sdmm_shared_alloc(sdmm_shared *s, uint32_t tag, uint32_t n, sdmm_block *out) {

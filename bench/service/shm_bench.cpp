@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -214,7 +215,7 @@ int kill_trials(const char *name, int trials) {
         int st = 0;
         const char *limit = std::getenv("SHM_BENCH_PROBE_SECONDS");
         const double t_probe = now_s();
-        const double until = t_probe + (limit != nullptr ? std::atof(limit) : 2.0);
+        const double until = t_probe + (limit != nullptr ? std::strtod(limit, nullptr) : 2.0);
         pid_t got = 0;
         while ((got = waitpid(probe, &st, WNOHANG)) == 0 && now_s() < until) usleep(1000);
         if (std::getenv("SHM_BENCH_VERBOSE") != nullptr) {
@@ -242,7 +243,7 @@ int kill_trials(const char *name, int trials) {
 
 }  // namespace
 
-int main(int argc, char **argv) {
+int run(int argc, char **argv) {
     if (argc < 4) {
         std::fprintf(stderr, "usage: %s rate sdmm|boost PROCS OPS | kill sdmm|boost TRIALS\n", argv[0]);
         return 2;
@@ -251,13 +252,22 @@ int main(int argc, char **argv) {
     const std::string name = "/sdmm-bench-" + std::to_string(getpid());
     const bool sdmm = lib == "sdmm";
     if (mode == "rate") {
-        const int procs = std::atoi(argv[3]);
-        const long ops = argc > 4 ? std::atol(argv[4]) : 1000000;
+        const int procs = static_cast<int>(std::strtol(argv[3], nullptr, 10));
+        const long ops = argc > 4 ? std::strtol(argv[4], nullptr, 10) : 1000000;
         return sdmm ? rate<Sdmm>(name.c_str(), procs, ops) : rate<Boost>(name.c_str(), procs, ops);
     }
     if (mode == "kill") {
-        const int trials = std::atoi(argv[3]);
+        const int trials = static_cast<int>(std::strtol(argv[3], nullptr, 10));
         return sdmm ? kill_trials<Sdmm>(name.c_str(), trials) : kill_trials<Boost>(name.c_str(), trials);
     }
     return 2;
+}
+
+int main(int argc, char **argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception &e) {  // Boost.Interprocess reports errors by exception
+        std::fprintf(stderr, "shm_bench: %s\n", e.what());
+        return 1;
+    }
 }

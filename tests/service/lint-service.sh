@@ -11,6 +11,7 @@ sources=(service/*.cpp ffi/sdmm_shared.h tests/service/*.cpp bench/service/*.cpp
 clang-format-22 --dry-run --Werror "${sources[@]}"
 echo "clang-format: ${#sources[@]} files clean"
 tidy=(service/shared.cpp tests/service/test_shared.cpp)
+[ -e bench/service/shm_bench.cpp ] && grep -q shm_bench.cpp "$build/compile_commands.json" && tidy+=(bench/service/shm_bench.cpp)
 if out=$(clang-tidy-22 -p "$build" --quiet "${tidy[@]}" 2>&1); then
   echo "clang-tidy: clean"
 else

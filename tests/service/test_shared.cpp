@@ -13,8 +13,8 @@
 //   cpp      the C++ wrapper (sdmm/shared.hpp)
 //   chaos    SIGKILL of a random client, SDMM_SHARED_KILLS times, while all run:
 //            survivors carry on, every announced block of the dead is intact
-#include <sdmm/shared.hpp>
 #include <sdmm_shared.h>
+#include <sdmm/shared.hpp>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -35,23 +35,23 @@
 
 namespace {
 
-#define CHECK(cond)                                                                \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
+#define CHECK(cond)                                                                       \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
             std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            std::fflush(stderr);                                                   \
-            _exit(1);                                                              \
-        }                                                                          \
+            std::fflush(stderr);                                                          \
+            _exit(1);                                                                     \
+        }                                                                                 \
     } while (0)
-#define CHECK_ST(expr, want)                                                                      \
-    do {                                                                                          \
-        const uint32_t got_ = (expr);                                                             \
-        if (got_ != (want)) {                                                                     \
+#define CHECK_ST(expr, want)                                                                        \
+    do {                                                                                            \
+        const uint32_t got_ = (expr);                                                               \
+        if (got_ != (want)) {                                                                       \
             std::fprintf(stderr, "%s:%d: %s = %u (%s), want %s\n", __FILE__, __LINE__, #expr, got_, \
-                         sdmm_shared_status_str(got_), #want);                                    \
-            std::fflush(stderr);                                                                  \
-            _exit(1);                                                                             \
-        }                                                                                         \
+                         sdmm_shared_status_str(got_), #want);                                      \
+            std::fflush(stderr);                                                                    \
+            _exit(1);                                                                               \
+        }                                                                                           \
     } while (0)
 
 uint64_t mix(uint64_t &s) {
@@ -71,13 +71,13 @@ std::string shm_name(const char *what) { return "/sdmm-test-" + std::to_string(g
 uint64_t block_bytes(const sdmm_block &b) { return uint64_t{b.len} * sdmm_tag_size(b.tag); }
 
 void fill(const sdmm_block &b, uint64_t seed) {
-    auto *p = reinterpret_cast<uint8_t *>(b.as.raw);
+    uint8_t *p = b.as.u8;  // every member holds the same address
     const uint64_t n = block_bytes(b);
     for (uint64_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>((seed >> ((i & 7) * 8)) + i);
 }
 
 bool holds(const sdmm_block &b, uint64_t seed, uint64_t upto) {
-    const auto *p = reinterpret_cast<const uint8_t *>(b.as.raw);
+    const uint8_t *p = b.as.u8;
     const uint64_t n = block_bytes(b) < upto ? block_bytes(b) : upto;
     for (uint64_t i = 0; i < n; ++i) {
         if (p[i] != static_cast<uint8_t>((seed >> ((i & 7) * 8)) + i)) return false;
@@ -264,7 +264,7 @@ int scenario_quota() {
     CHECK(held.size() == 8);
     sdmm_shared_info info{};
     CHECK_ST(sdmm_shared_info_get(b, &info), SDMM_OK);
-    CHECK(info.used == 8 * 112 && info.quota == 1000);
+    CHECK(info.used == uint64_t{8} * 112 && info.quota == 1000);
     // Growing a block past the quota is refused too, and changes nothing.
     CHECK_ST(sdmm_shared_resize(b, held[0], SDMM_TAG_U8, 300, &blk), SDMM_SHARED_ERR_QUOTA);
     CHECK_ST(sdmm_shared_resolve(b, held[0], SDMM_TAG_U8, &blk), SDMM_OK);
@@ -345,7 +345,8 @@ int scenario_file(const char *dir) {
     std::vector<Msg> msgs(kBlocks);
     size_t got = 0;
     while (got < sizeof(Msg) * kBlocks) {
-        const ssize_t r = read(fds[0], reinterpret_cast<char *>(msgs.data()) + got, sizeof(Msg) * kBlocks - got);
+        const ssize_t r =
+            read(fds[0], reinterpret_cast<char *>(msgs.data()) + got, sizeof(Msg) * kBlocks - got);
         CHECK(r > 0);
         got += static_cast<size_t>(r);
     }
@@ -415,21 +416,38 @@ int scenario_torn() {
             // store of the next call to land there kills it (SIGSEGV) with
             // the lock held and the call half done.
             const sdmm_block &victim = blocks[mix(r) % 4];
-            const auto page = [](uintptr_t p) { return reinterpret_cast<void *>(p & ~uintptr_t{4095}); };
-            const uintptr_t arena = reinterpret_cast<uintptr_t>(sdmm_shared_heap(c));
-            uintptr_t target = 0;
+            const auto page = [](const uint8_t *p) {
+                return const_cast<uint8_t *>(p - (reinterpret_cast<uintptr_t>(p) & 4095));
+            };
+            const auto *arena = reinterpret_cast<const uint8_t *>(sdmm_shared_heap(c));
+            const uint8_t *target = nullptr;
             switch (mix(r) % 4) {
-                case 0: target = arena; break;                                   // control, map
-                case 1: target = victim.as.raw - 8; break;                       // its header
-                case 2: target = victim.as.raw + block_bytes(victim) + 8; break;  // its end, the neighbour
-                default: target = arena + 4096; break;
+                case 0:  // control, class heads, block-start map
+                    target = arena;
+                    break;
+                case 1:  // its header
+                    target = victim.as.u8 - 8;
+                    break;
+                case 2:  // its end, the neighbour's header
+                    target = victim.as.u8 + block_bytes(victim) + 8;
+                    break;
+                default:
+                    target = arena + 4096;
+                    break;
             }
             CHECK(mprotect(page(target), 4096, PROT_READ) == 0);
             sdmm_block out{};
             switch (mix(r) % 3) {
-                case 0: sdmm_shared_free(c, victim.handle, SDMM_TAG_U8); break;
-                case 1: sdmm_shared_resize(c, victim.handle, SDMM_TAG_U8, 1 + static_cast<uint32_t>(mix(r) % 20000), &out); break;
-                default: sdmm_shared_alloc(c, SDMM_TAG_U64, 1 + static_cast<uint32_t>(mix(r) % 3000), &out); break;
+                case 0:
+                    sdmm_shared_free(c, victim.handle, SDMM_TAG_U8);
+                    break;
+                case 1:
+                    sdmm_shared_resize(c, victim.handle, SDMM_TAG_U8,
+                                       1 + static_cast<uint32_t>(mix(r) % 20000), &out);
+                    break;
+                default:
+                    sdmm_shared_alloc(c, SDMM_TAG_U64, 1 + static_cast<uint32_t>(mix(r) % 3000), &out);
+                    break;
             }
             _exit(3);  // the call did not touch the page
         }
@@ -439,7 +457,8 @@ int scenario_torn() {
         Msg m{};
         uint32_t dead_id = 0;
         while (read(fds[0], &m, sizeof m) == sizeof m) {
-            mine.push_back({m.handle, m.seed, static_cast<uint32_t>(m.tag_len >> 32), static_cast<uint32_t>(m.tag_len)});
+            mine.push_back(
+                {m.handle, m.seed, static_cast<uint32_t>(m.tag_len >> 32), static_cast<uint32_t>(m.tag_len)});
             dead_id = static_cast<uint32_t>(m.kind);
         }
         close(fds[0]);
@@ -480,10 +499,11 @@ int scenario_torn() {
     }
     sdmm_shared_info info{};
     CHECK_ST(sdmm_shared_info_get(s, &info), SDMM_OK);
-    std::printf("torn: %ld rounds, %ld killed inside a call, %ld left the heap torn, %llu recoveries, %llu "
-                "rollbacks; all repaired, no block lost\n",
-                rounds, faulted, torn, static_cast<unsigned long long>(info.recoveries),
-                static_cast<unsigned long long>(info.rollbacks));
+    std::printf(
+        "torn: %ld rounds, %ld killed inside a call, %ld left the heap torn, %llu recoveries, %llu "
+        "rollbacks; all repaired, no block lost\n",
+        rounds, faulted, torn, static_cast<unsigned long long>(info.recoveries),
+        static_cast<unsigned long long>(info.rollbacks));
     // The test must have exercised the repair it claims to test.
     CHECK(torn > 0);
     CHECK(info.rollbacks >= static_cast<uint64_t>(torn));
@@ -648,8 +668,9 @@ int scenario_four() {
     sdmm_shared_info info{};
     CHECK_ST(sdmm_shared_info_get(s, &info), SDMM_OK);
     CHECK(info.stats.live_blocks == 0 && info.stats.allocated == 0);
-    std::printf("four: 4 processes, %llu operations checked against the shadow model in %.2f s (%.0f ops/s)\n",
-                static_cast<unsigned long long>(total), dt, static_cast<double>(total) / dt);
+    std::printf(
+        "four: 4 processes, %llu operations checked against the shadow model in %.2f s (%.0f ops/s)\n",
+        static_cast<unsigned long long>(total), dt, static_cast<double>(total) / dt);
     sdmm_shared_close(s);
     sdmm_shared_unlink(name.c_str(), 0);
     return 0;
@@ -783,7 +804,8 @@ int scenario_chaos() {
             // dead client's slot, if it owned nothing: then reap refuses.
             const sdmm_status st = sdmm_shared_reap(s, m.id.load());
             bool taken = false;
-            for (int o = 0; o < kChaosWorkers; ++o) taken = taken || (o != w && sh->models[o].id.load() == m.id.load());
+            for (int o = 0; o < kChaosWorkers; ++o)
+                taken = taken || (o != w && sh->models[o].id.load() == m.id.load());
             if (!taken) CHECK_ST(st, SDMM_OK);
         }
         spawn(w);
@@ -795,11 +817,12 @@ int scenario_chaos() {
     CHECK_ST(sdmm_shared_check(s), SDMM_OK);
     sdmm_shared_info info{};
     CHECK_ST(sdmm_shared_info_get(s, &info), SDMM_OK);
-    std::printf("chaos: %ld SIGKILLs, %llu operations, %llu blocks of dead clients verified; %llu kills found "
-                "holding the lock, %llu of them inside a call (rolled back); heap check ok\n",
-                kills, static_cast<unsigned long long>(sh->ops.load()),
-                static_cast<unsigned long long>(checked_blocks), static_cast<unsigned long long>(info.recoveries),
-                static_cast<unsigned long long>(info.rollbacks));
+    std::printf(
+        "chaos: %ld SIGKILLs, %llu operations, %llu blocks of dead clients verified; %llu kills found "
+        "holding the lock, %llu of them inside a call (rolled back); heap check ok\n",
+        kills, static_cast<unsigned long long>(sh->ops.load()),
+        static_cast<unsigned long long>(checked_blocks), static_cast<unsigned long long>(info.recoveries),
+        static_cast<unsigned long long>(info.rollbacks));
     CHECK(info.stats.live_blocks == 0);
     CHECK(info.recoveries > 0);  // otherwise no kill hit the lock: the test proved nothing
     sdmm_shared_close(s);

@@ -12,8 +12,8 @@
 // closes its client on destruction (blocks stay).
 #pragma once
 
-#include <sdmm/sdmm.hpp>
 #include <sdmm_shared.h>
+#include <sdmm/sdmm.hpp>
 
 #include <cstdint>
 #include <span>
