@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -538,6 +539,19 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
     fstat(fd, &sb);
     bool created = false;
     u64 size = static_cast<u64>(sb.st_size);
+    // A creator that died before finishing left `ready` 0: start over (we
+    // hold the advisory lock, so nobody else is initialising it).
+    u32 ready = 0;
+    if (size >= sizeof(Header) &&
+        pread(fd, &ready, sizeof ready, static_cast<off_t>(offsetof(Header, ready))) == sizeof ready &&
+        ready == 0 && (flags & SDMM_SHARED_CREATE) != 0 && bytes != 0) {
+        if (ftruncate(fd, 0) != 0) {
+            flock(fd, LOCK_UN);
+            close(fd);
+            return SDMM_SHARED_ERR_SYSTEM;
+        }
+        size = 0;
+    }
     if (size == 0) {
         if ((flags & SDMM_SHARED_CREATE) == 0 || bytes == 0) {
             flock(fd, LOCK_UN);
@@ -566,7 +580,9 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
         return SDMM_SHARED_ERR_SYSTEM;
     }
     auto *base = static_cast<u8 *>(map);
-    auto *s = new (std::nothrow) sdmm_shared{};
+    // malloc + placement new: the library needs no C++ runtime (for ports).
+    void *mem = std::malloc(sizeof(sdmm_shared));
+    auto *s = mem != nullptr ? new (mem) sdmm_shared{} : nullptr;
     if (s == nullptr) st = SDMM_SHARED_ERR_SYSTEM;
     if (st == SDMM_OK && created) st = init_segment(base, geometry(bytes));
     auto *h = reinterpret_cast<Header *>(base);
@@ -609,7 +625,7 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
     close(fd);
     if (st != SDMM_OK) {
         munmap(map, size);
-        delete s;
+        std::free(s);
         return st;
     }
     *out = s;
@@ -630,7 +646,7 @@ sdmm_status sdmm_shared_close(sdmm_shared *s) {
         unlock(s);
     }
     munmap(s->base, s->bytes);
-    delete s;
+    std::free(s);
     return SDMM_OK;
 }
 

@@ -373,6 +373,17 @@ int scenario_file(const char *dir) {
     }
     CHECK(exited_ok(wait_child(pid)));
     CHECK_ST(sdmm_shared_unlink(path.c_str(), SDMM_SHARED_FILE), SDMM_OK);
+    // A creator that died after sizing the file and before finishing the
+    // header: opening with CREATE starts over; without CREATE it is refused.
+    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+    close(fd);
+    sdmm_shared *s = nullptr;
+    CHECK_ST(sdmm_shared_open(path.c_str(), 0, SDMM_SHARED_FILE, &s), SDMM_SHARED_ERR_LAYOUT);
+    CHECK_ST(sdmm_shared_open(path.c_str(), 1 << 16, SDMM_SHARED_FILE | SDMM_SHARED_CREATE, &s), SDMM_OK);
+    CHECK_ST(sdmm_shared_check(s), SDMM_OK);
+    sdmm_shared_close(s);
+    CHECK_ST(sdmm_shared_unlink(path.c_str(), SDMM_SHARED_FILE), SDMM_OK);
     std::printf("file: ok (%d blocks written by one process, read back by another after both exited)\n",
                 kBlocks);
     return 0;
