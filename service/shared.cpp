@@ -800,20 +800,38 @@ sdmm_status sdmm_shared_reap(sdmm_shared *s, uint32_t client) {
         return SDMM_SHARED_ERR_BAD_CLIENT;
     }
     // Collect its blocks first (the walk must not run across frees).
+    struct Victim {
+        u64 handle;
+        u32 tag;
+    };
+    Victim *list = nullptr;
+    size_t count = 0, cap = 0;
     uint64_t cursor = 0;
     sdmm_block_info info;
     while (sdmm_heap_next_block(s->live.heap, &cursor, &info) != 0) {
         if (info.state != SDMM_BLOCK_LIVE) continue;
         if (s->live.owners[(info.offset + SDMM_BLOCK_HEADER_BYTES) / 8] != client + 1) continue;
+        if (count == cap) {
+            cap = cap == 0 ? 64 : cap * 2;
+            void *grown = std::realloc(list, cap * sizeof(Victim));
+            if (grown == nullptr) {
+                std::free(list);
+                return SDMM_SHARED_ERR_SYSTEM;
+            }
+            list = static_cast<Victim *>(grown);
+        }
+        list[count++] = Victim{info.handle, info.tag};
+    }
+    for (size_t i = 0; i < count && st == SDMM_OK; ++i) {
         Entry e{};
         e.op = kOpFree;
         e.owner = static_cast<u8>(client);
-        e.tag = info.tag;
-        e.handle = info.handle;
+        e.tag = list[i].tag;
+        e.handle = list[i].handle;
         st = run(s, e);
-        if (st != SDMM_OK) return st;
-        cursor = 0;  // the heap changed under the cursor: start over
     }
+    std::free(list);
+    if (st != SDMM_OK) return st;
     if (s->live.usage[client] != 0) return SDMM_ERR_CORRUPTED;
     c.state.store(kSlotFree, std::memory_order_release);
     return SDMM_OK;
