@@ -243,6 +243,26 @@ fn main() {
         .expect("write sdmm_tables.rs");
 
     // ---- 2. the library ----------------------------------------------------
+    // The shared-heap service (`shm` module: std, Linux) first, so that the
+    // core it calls comes after it on the link line.
+    let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if env::var_os("CARGO_FEATURE_STD").is_some() && target_os == "linux" {
+        let service = root.join("service").join("shared.cpp");
+        println!("cargo:rerun-if-changed={}", service.display());
+        println!("cargo:rerun-if-changed={}", ffi.join("sdmm_shared.h").display());
+        cc::Build::new()
+            .cpp(true)
+            .cpp_link_stdlib(None) // needs no C++ runtime either
+            .flag("-std=c++20")
+            .flag("-fno-exceptions")
+            .flag("-fno-rtti")
+            .warnings(true)
+            .extra_warnings(true)
+            .warnings_into_errors(env::var_os("SDMM_WERROR").is_some())
+            .include(&ffi)
+            .file(&service)
+            .compile("sdmm_shared");
+    }
     println!("cargo:rerun-if-env-changed=SDMM_LIB_DIR");
     // SDMM_WERROR=1 makes warnings of the C++ compile errors (the packaging
     // test sets it; users' builds never fail on a new compiler's warning).
