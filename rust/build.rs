@@ -249,7 +249,10 @@ fn main() {
     if env::var_os("CARGO_FEATURE_STD").is_some() && target_os == "linux" {
         let service = root.join("service").join("shared.cpp");
         println!("cargo:rerun-if-changed={}", service.display());
-        println!("cargo:rerun-if-changed={}", ffi.join("sdmm_shared.h").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            ffi.join("sdmm_shared.h").display()
+        );
         cc::Build::new()
             .cpp(true)
             .cpp_link_stdlib(None) // needs no C++ runtime either

@@ -77,7 +77,12 @@ pub struct ShmInfo {
 }
 
 extern "C" {
-    fn sdmm_shared_open(name: *const c_char, bytes: usize, flags: u32, out: *mut *mut RawShared) -> u32;
+    fn sdmm_shared_open(
+        name: *const c_char,
+        bytes: usize,
+        flags: u32,
+        out: *mut *mut RawShared,
+    ) -> u32;
     fn sdmm_shared_close(s: *mut RawShared) -> u32;
     fn sdmm_shared_unlink(name: *const c_char, flags: u32) -> u32;
     fn sdmm_shared_sync(s: *mut RawShared) -> u32;
@@ -90,7 +95,12 @@ extern "C" {
         new_len: u32,
         out: *mut ffi::sdmm_block,
     ) -> u32;
-    fn sdmm_shared_resolve(s: *mut RawShared, handle: u64, tag: u32, out: *mut ffi::sdmm_block) -> u32;
+    fn sdmm_shared_resolve(
+        s: *mut RawShared,
+        handle: u64,
+        tag: u32,
+        out: *mut ffi::sdmm_block,
+    ) -> u32;
     fn sdmm_shared_grant(s: *mut RawShared, to: u32, allow: c_int) -> u32;
     fn sdmm_shared_set_quota(s: *mut RawShared, client: u32, bytes: u64) -> u32;
     fn sdmm_shared_reap(s: *mut RawShared, client: u32) -> u32;
@@ -132,13 +142,17 @@ impl ShmError {
             0 => Ok(()),
             64 => Err(ShmError::NotOwner),
             65 => Err(ShmError::Quota),
-            66 => Err(ShmError::System(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))),
+            66 => Err(ShmError::System(
+                std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+            )),
             67 => Err(ShmError::NoClient),
             68 => Err(ShmError::Layout),
             69 => Err(ShmError::Unrecoverable),
             70 => Err(ShmError::NotAdmin),
             71 => Err(ShmError::BadClient),
-            other => Err(ShmError::Core(Error::from_code(other).unwrap_or(Error::Corrupted))),
+            other => Err(ShmError::Core(
+                Error::from_code(other).unwrap_or(Error::Corrupted),
+            )),
         }
     }
 }
@@ -147,7 +161,9 @@ impl fmt::Display for ShmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ShmError::Core(e) => f.write_str(e.message()),
-            ShmError::NotOwner => f.write_str("the block belongs to another client, which granted this one nothing"),
+            ShmError::NotOwner => {
+                f.write_str("the block belongs to another client, which granted this one nothing")
+            }
             ShmError::Quota => f.write_str("the owner's byte quota would be exceeded"),
             ShmError::System(errno) => write!(f, "an operating-system call failed (errno {errno})"),
             ShmError::NoClient => f.write_str("every client slot of the shared heap is in use"),
@@ -244,7 +260,10 @@ impl ShmBlock<'_> {
     /// Copies elements' bytes from `offset` into `out`; `false` (and no
     /// copy) when the range is outside the block.
     pub fn read_bytes(&self, offset: usize, out: &mut [u8]) -> bool {
-        if offset.checked_add(out.len()).is_none_or(|end| end > self.byte_len()) {
+        if offset
+            .checked_add(out.len())
+            .is_none_or(|end| end > self.byte_len())
+        {
             return false;
         }
         // SAFETY: the range lies inside the live block's elements, which stay
@@ -255,7 +274,10 @@ impl ShmBlock<'_> {
     /// Copies `bytes` into the elements at `offset`; `false` (and no copy)
     /// when the range is outside the block.
     pub fn write_bytes(&self, offset: usize, bytes: &[u8]) -> bool {
-        if offset.checked_add(bytes.len()).is_none_or(|end| end > self.byte_len()) {
+        if offset
+            .checked_add(bytes.len())
+            .is_none_or(|end| end > self.byte_len())
+        {
             return false;
         }
         // SAFETY: as in read_bytes.
@@ -277,7 +299,9 @@ impl ShmHeap {
         let mut raw = core::ptr::null_mut();
         // SAFETY: valid string and out pointer.
         ShmError::check(unsafe { sdmm_shared_open(name.as_ptr(), bytes, flags, &mut raw) })?;
-        NonNull::new(raw).map(|raw| ShmHeap { raw }).ok_or(ShmError::Layout)
+        NonNull::new(raw)
+            .map(|raw| ShmHeap { raw })
+            .ok_or(ShmError::Layout)
     }
 
     fn block(&self, b: &ffi::sdmm_block) -> Result<ShmBlock<'_>, ShmError> {
@@ -314,7 +338,9 @@ impl ShmHeap {
     pub fn resolve(&self, handle: Handle, tag: Tag) -> Result<ShmBlock<'_>, ShmError> {
         let mut b = ffi::sdmm_block::default();
         // SAFETY: as in alloc.
-        ShmError::check(unsafe { sdmm_shared_resolve(self.raw.as_ptr(), handle.to_raw(), tag.raw(), &mut b) })?;
+        ShmError::check(unsafe {
+            sdmm_shared_resolve(self.raw.as_ptr(), handle.to_raw(), tag.raw(), &mut b)
+        })?;
         self.block(&b)
     }
 
@@ -336,7 +362,13 @@ impl ShmHeap {
         let mut b = ffi::sdmm_block::default();
         // SAFETY: as in alloc.
         ShmError::check(unsafe {
-            sdmm_shared_resize(self.raw.as_ptr(), handle.to_raw(), tag.raw(), new_len, &mut b)
+            sdmm_shared_resize(
+                self.raw.as_ptr(),
+                handle.to_raw(),
+                tag.raw(),
+                new_len,
+                &mut b,
+            )
         })?;
         self.block(&b)
     }
@@ -375,7 +407,9 @@ impl ShmHeap {
     pub fn owner(&self, handle: Handle, tag: Tag) -> Result<u32, ShmError> {
         let mut owner = 0;
         // SAFETY: open heap, valid out pointer.
-        ShmError::check(unsafe { sdmm_shared_owner(self.raw.as_ptr(), handle.to_raw(), tag.raw(), &mut owner) })?;
+        ShmError::check(unsafe {
+            sdmm_shared_owner(self.raw.as_ptr(), handle.to_raw(), tag.raw(), &mut owner)
+        })?;
         Ok(owner)
     }
 
@@ -425,7 +459,9 @@ impl Drop for ShmHeap {
 
 impl fmt::Debug for ShmHeap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShmHeap").field("client", &self.client()).finish_non_exhaustive()
+        f.debug_struct("ShmHeap")
+            .field("client", &self.client())
+            .finish_non_exhaustive()
     }
 }
 
@@ -450,7 +486,10 @@ mod tests {
         let mut word = [0u8; 8];
         assert!(seen.read_bytes(8, &mut word));
         assert_eq!(u64::from_ne_bytes(word), 7);
-        assert_eq!(peer.resolve(b.handle(), Tag::U32).unwrap_err(), ShmError::Core(Error::TagMismatch));
+        assert_eq!(
+            peer.resolve(b.handle(), Tag::U32).unwrap_err(),
+            ShmError::Core(Error::TagMismatch)
+        );
         assert_eq!(peer.free(b.handle(), Tag::U64), Err(ShmError::NotOwner));
         admin.grant(peer.client(), true).unwrap();
         let moved = peer.resize(b.handle(), Tag::U64, 100).unwrap();
@@ -469,6 +508,9 @@ mod tests {
         drop(admin);
         unlink(&n, 0).unwrap();
         assert!(matches!(ShmHeap::open(&n, 0, 0), Err(ShmError::System(_))));
-        assert_eq!(ShmHeap::open("/bad\0name", 0, 0).unwrap_err(), ShmError::BadName);
+        assert_eq!(
+            ShmHeap::open("/bad\0name", 0, 0).unwrap_err(),
+            ShmError::BadName
+        );
     }
 }
