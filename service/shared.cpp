@@ -190,6 +190,12 @@ void apply(View &v, Entry &e) {
     e.result = nb.handle;
 }
 
+// The layout of a segment. Each process keeps its own copy, validated at
+// open: the header's copy is shared memory any client can write.
+struct Geometry {
+    u64 arena, usage_off, owners_off, arena_off, state_len, ckpt_off, log_off, log_cap, total;
+};
+
 }  // namespace
 
 struct sdmm_shared {
@@ -200,15 +206,16 @@ struct sdmm_shared {
     u32 flags;
     View live;
     Entry *log;
+    Geometry g;  // validated at open; never re-read from the header
 };
 
 namespace {
 
-View view_at(const Header *h, u8 *state_base_minus_off) {
+View view_at(const Geometry &g, u8 *state_base_minus_off) {
     View v{};
-    v.usage = reinterpret_cast<u64 *>(state_base_minus_off + h->usage_off);
-    v.owners = state_base_minus_off + h->owners_off;
-    v.arena = state_base_minus_off + h->arena_off;
+    v.usage = reinterpret_cast<u64 *>(state_base_minus_off + g.usage_off);
+    v.owners = state_base_minus_off + g.owners_off;
+    v.arena = state_base_minus_off + g.arena_off;
     v.heap = nullptr;
     return v;
 }
@@ -217,29 +224,31 @@ constexpr u64 kArenaEnd = 64;  // bytes at the arena's end every checkpoint copi
 
 // Copies the part of a state that can hold metadata: the usage counters, the
 // owners and the arena below the high-water mark, and the arena's end.
-u64 hw_of(const Header *h) { return h->high_water < h->arena_bytes ? h->high_water : h->arena_bytes; }
+// (The mark is read once and clamped: it is shared memory.)
+u64 hw_of(const Header *h, const Geometry &g) {
+    const u64 hw = *static_cast<const volatile u64 *>(&h->high_water);
+    return hw < g.arena ? hw : g.arena;
+}
 
-void copy_state(u8 *dst, const u8 *src, const Header *h) {
-    const u64 owners = h->owners_off - h->usage_off, arena = h->arena_off - h->usage_off;
-    const u64 hw = hw_of(h);
+void copy_state(u8 *dst, const u8 *src, const Geometry &g, u64 hw) {
+    const u64 owners = g.owners_off - g.usage_off, arena = g.arena_off - g.usage_off;
     std::memcpy(dst, src, owners);
     std::memcpy(dst + owners, src + owners, hw / 8);
     std::memcpy(dst + arena, src + arena, hw);
-    std::memcpy(dst + arena + h->arena_bytes - kArenaEnd, src + arena + h->arena_bytes - kArenaEnd,
-                kArenaEnd);
+    std::memcpy(dst + arena + g.arena - kArenaEnd, src + arena + g.arena - kArenaEnd, kArenaEnd);
 }
 
 void take_checkpoint(sdmm_shared *s) {
     Header *h = s->hdr;
     h->ckpt_busy.store(1, std::memory_order_release);
-    copy_state(s->base + h->ckpt_off, s->base + h->state_off, h);
+    copy_state(s->base + s->g.ckpt_off, s->base + s->g.usage_off, s->g, hw_of(h, s->g));
     h->log_len.store(0, std::memory_order_release);
     h->ckpt_busy.store(0, std::memory_order_release);
 }
 
 // Sum of charges per owner and owners of exactly the live blocks: the side
 // table agrees with the heap.
-bool owners_agree(const View &v, const Header *h) {
+bool owners_agree(const View &v, const Header *h, const Geometry &g) {
     u64 sums[kMaxClients] = {};
     uint64_t cursor = 0;
     sdmm_block_info info;
@@ -254,7 +263,8 @@ bool owners_agree(const View &v, const Header *h) {
     }
     u64 marked = 0;
     // No owner byte is ever set at or above the high-water mark.
-    for (u64 i = 0; i < hw_of(h) / 8; ++i) marked += v.owners[i] != 0;
+    const u64 hw = hw_of(h, g);
+    for (u64 i = 0; i < hw / 8; ++i) marked += v.owners[i] != 0;
     if (marked != live) return false;
     for (u32 c = 0; c < kMaxClients; ++c) {
         if (sums[c] != v.usage[c]) return false;
@@ -268,25 +278,31 @@ bool rebuild(sdmm_shared *s, const Entry *inflight) {
     Header *h = s->hdr;
     // A private copy: fresh anonymous pages read as zero, so only the part
     // a checkpoint holds is copied (and touched).
-    const u64 copy_len = round_up(h->state_len, kPage);
+    const Geometry &g = s->g;
+    const u64 hw = hw_of(h, g);
+    const u64 copy_len = round_up(g.state_len, kPage);
     void *mem = mmap(nullptr, copy_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) return false;
     auto *copy = static_cast<u8 *>(mem);
-    copy_state(copy, s->base + h->ckpt_off, h);
-    View v = view_at(h, copy - h->state_off);
-    bool ok = sdmm_heap_attach(v.arena, h->arena_bytes, &v.heap) == SDMM_OK;
+    copy_state(copy, s->base + g.ckpt_off, g, hw);
+    View v = view_at(g, copy - g.usage_off);
+    bool ok = sdmm_heap_attach(v.arena, g.arena, &v.heap) == SDMM_OK;
     const u64 n = h->log_len.load(std::memory_order_acquire);
-    for (u64 i = 0; ok && i < n && i < h->log_cap; ++i) {
+    for (u64 i = 0; ok && i < n && i < g.log_cap; ++i) {
         Entry e = s->log[i];
+        if (e.owner >= kMaxClients) {
+            ok = false;
+            break;
+        }
         apply(v, e);
         ok = e.status == s->log[i].status && e.result == s->log[i].result;
     }
-    ok = ok && n <= h->log_cap && sdmm_heap_check(v.heap) == SDMM_OK;
+    ok = ok && n <= g.log_cap && sdmm_heap_check(v.heap) == SDMM_OK;
     if (ok) {
         // The side tables are metadata: copy them whole. In the arena, copy
         // everything except the elements of the blocks live in the rebuilt
         // heap, which their clients may be using right now.
-        std::memcpy(s->live.usage, v.usage, h->arena_off - h->usage_off);
+        std::memcpy(s->live.usage, v.usage, g.arena_off - g.usage_off);
         u8 *dst = s->live.arena;
         uint64_t cursor = 0;
         sdmm_block_info info;
@@ -299,16 +315,14 @@ bool rebuild(sdmm_shared *s, const Entry *inflight) {
             done = end;
         }
         // Above the high-water mark only the end holds metadata.
-        const u64 hw = hw_of(h);
         if (done < hw) std::memcpy(dst + done, v.arena + done, hw - done);
-        const u64 tail = h->arena_bytes - kArenaEnd;
+        const u64 tail = g.arena - kArenaEnd;
         if (done < tail) done = tail;
-        std::memcpy(dst + done, v.arena + done, h->arena_bytes - done);
+        std::memcpy(dst + done, v.arena + done, g.arena - done);
         if (inflight != nullptr) {
             for (u32 w = 0; w < inflight->nwin && w < kWindows; ++w) {
                 const u64 off = inflight->win_off[w], len = inflight->win_len[w];
-                if (len <= kWindow && off + len <= h->arena_bytes)
-                    std::memcpy(dst + off, inflight->win[w], len);
+                if (len <= kWindow && off + len <= g.arena) std::memcpy(dst + off, inflight->win[w], len);
             }
         }
     }
@@ -326,12 +340,12 @@ void recover(sdmm_shared *s) {
     }
     const u64 p = h->pending.load(std::memory_order_acquire);
     const u64 n = h->log_len.load(std::memory_order_acquire);
-    const bool inflight = p != 0 && p == n + 1 && n < h->log_cap;
+    const bool inflight = p != 0 && p == n + 1 && n < s->g.log_cap;
     if (!inflight) h->pending.store(0, std::memory_order_release);
-    if (!inflight && sdmm_heap_check(s->live.heap) == SDMM_OK && owners_agree(s->live, h)) return;
+    if (!inflight && sdmm_heap_check(s->live.heap) == SDMM_OK && owners_agree(s->live, h, s->g)) return;
     ++h->rollbacks;
     if (!rebuild(s, inflight ? &s->log[p - 1] : nullptr) || sdmm_heap_check(s->live.heap) != SDMM_OK ||
-        !owners_agree(s->live, h)) {
+        !owners_agree(s->live, h, s->g)) {
         h->unrecoverable = 1;
         return;
     }
@@ -366,7 +380,7 @@ struct Guard {
 sdmm_status run(sdmm_shared *s, Entry &e) {
     Header *h = s->hdr;
     u64 n = h->log_len.load(std::memory_order_relaxed);
-    if (n >= h->log_cap) {
+    if (n >= s->g.log_cap) {
         take_checkpoint(s);
         n = 0;
     }
@@ -377,7 +391,7 @@ sdmm_status run(sdmm_shared *s, Entry &e) {
     if (slot.result != 0) {
         // A generous bound on where the block ends (class rounding, header).
         const u64 end = (slot.result & 0xFFFFFFF8u) + 2 * charge(slot.tag, slot.n) + kArenaEnd;
-        if (end > h->high_water) h->high_water = end < h->arena_bytes ? end : h->arena_bytes;
+        if (end > h->high_water) h->high_water = end < s->g.arena ? end : s->g.arena;
     }
     h->log_len.store(n + 1, std::memory_order_release);
     h->pending.store(0, std::memory_order_release);
@@ -447,10 +461,6 @@ void init_mutex(pthread_mutex_t *m) {
     pthread_mutexattr_destroy(&a);
 }
 
-struct Geometry {
-    u64 arena, usage_off, owners_off, arena_off, state_len, ckpt_off, log_off, log_cap, total;
-};
-
 Geometry geometry(u64 bytes) {
     Geometry g{};
     g.arena = round_up(bytes < u64{64} * 1024 ? u64{64} * 1024 : bytes, kPage);
@@ -497,7 +507,7 @@ sdmm_status init_segment(u8 *base, const Geometry &g) {
         first.offset + first.bytes + kArenaEnd < g.arena || first.offset + 8 > h->high_water) {
         return SDMM_SHARED_ERR_LAYOUT;
     }
-    copy_state(base + g.ckpt_off, base + g.usage_off, h);
+    copy_state(base + g.ckpt_off, base + g.usage_off, g, h->high_water);
     return SDMM_OK;
 }
 
@@ -592,8 +602,15 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
         s->base = base;
         s->bytes = size;
         s->flags = flags;
-        s->live = view_at(h, base);
-        s->log = reinterpret_cast<Entry *>(base + h->log_off);
+        // This process's copy of the geometry, read once; every access
+        // below stays inside it, and it inside the mapping.
+        const u64 arena_bytes = *static_cast<volatile u64 *>(&h->arena_bytes);
+        s->g = geometry(arena_bytes <= SDMM_MAX_ARENA_BYTES ? arena_bytes : 0);
+        if (arena_bytes > SDMM_MAX_ARENA_BYTES || s->g.arena != arena_bytes || s->g.total > size) {
+            st = SDMM_SHARED_ERR_LAYOUT;
+        }
+        s->live = view_at(s->g, base);
+        s->log = reinterpret_cast<Entry *>(base + s->g.log_off);
         // The heap is its arena; sdmm_heap_attach validates it below, under
         // the lock (it reads the top block, which other clients change).
         s->live.heap = reinterpret_cast<sdmm_heap *>(s->live.arena);
@@ -614,7 +631,7 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
         st = lock(s);
         if (st == SDMM_OK) {
             sdmm_heap *heap = nullptr;
-            st = sdmm_heap_attach(s->live.arena, h->arena_bytes, &heap);
+            st = sdmm_heap_attach(s->live.arena, s->g.arena, &heap);
             if (st == SDMM_OK) st = join(s);
             if (created && st == SDMM_OK) h->admin = s->client;
             unlock(s);
@@ -843,7 +860,7 @@ sdmm_status sdmm_shared_check(sdmm_shared *s) {
     if (st != SDMM_OK) return st;
     Guard g{s};
     st = sdmm_heap_check(s->live.heap);
-    if (st == SDMM_OK && !owners_agree(s->live, s->hdr)) st = SDMM_ERR_CORRUPTED;
+    if (st == SDMM_OK && !owners_agree(s->live, s->hdr, s->g)) st = SDMM_ERR_CORRUPTED;
     return st;
 }
 
