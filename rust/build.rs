@@ -243,6 +243,56 @@ fn main() {
         .expect("write sdmm_tables.rs");
 
     // ---- 2. the library ----------------------------------------------------
+    // The shared-heap service (`shm` module: std, Linux) first, so that the
+    // core it calls comes after it on the link line.
+    let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if env::var_os("CARGO_FEATURE_STD").is_some() && target_os == "linux" {
+        let service = root.join("service").join("shared.cpp");
+        println!("cargo:rerun-if-changed={}", service.display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            ffi.join("sdmm_shared.h").display()
+        );
+        cc::Build::new()
+            .cpp(true)
+            .cpp_link_stdlib(None) // needs no C++ runtime either
+            .flag("-std=c++20")
+            .flag("-fno-exceptions")
+            .flag("-fno-rtti")
+            .warnings(true)
+            .extra_warnings(true)
+            .warnings_into_errors(env::var_os("SDMM_WERROR").is_some())
+            .include(&ffi)
+            .file(&service)
+            .compile("sdmm_shared");
+    }
+    // The host runtime (feature `host`, Linux), before the core too.
+    // `host/runtime.cpp`: per-thread heaps over mmap arenas, the process heap
+    // behind `HostHeap`. Always compiled here (the CMake core library holds
+    // the core only); it needs pthreads, which std links on Linux.
+    let host = env::var_os("CARGO_FEATURE_HOST").is_some()
+        && env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
+    if host {
+        let runtime = root.join("host").join("runtime.cpp");
+        for f in [&runtime, &ffi.join("sdmm_host.h")] {
+            println!("cargo:rerun-if-changed={}", f.display());
+        }
+        cc::Build::new()
+            .cpp(true)
+            .cpp_link_stdlib(None)
+            .flag("-std=c++20")
+            .flag("-fno-exceptions")
+            .flag("-fno-rtti")
+            .flag("-fno-strict-aliasing")
+            .flag("-pthread")
+            .warnings(true)
+            .extra_warnings(true)
+            .warnings_into_errors(env::var_os("SDMM_WERROR").is_some())
+            .include(&ffi)
+            .file(&runtime)
+            .compile("sdmm_host");
+    }
+
     println!("cargo:rerun-if-env-changed=SDMM_LIB_DIR");
     // SDMM_WERROR=1 makes warnings of the C++ compile errors (the packaging
     // test sets it; users' builds never fail on a new compiler's warning).
@@ -291,33 +341,6 @@ fn main() {
                 .compile("sdmm");
             println!("cargo:lib_dir={}", out_dir.display());
         }
-    }
-
-    // ---- 2b. the host runtime (feature `host`, Linux) -----------------------
-    // `host/runtime.cpp`: per-thread heaps over mmap arenas, the process heap
-    // behind `HostHeap`. Always compiled here (the CMake core library holds
-    // the core only); it needs pthreads, which std links on Linux.
-    let host = env::var_os("CARGO_FEATURE_HOST").is_some()
-        && env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
-    if host {
-        let runtime = root.join("host").join("runtime.cpp");
-        for f in [&runtime, &ffi.join("sdmm_host.h")] {
-            println!("cargo:rerun-if-changed={}", f.display());
-        }
-        cc::Build::new()
-            .cpp(true)
-            .cpp_link_stdlib(None)
-            .flag("-std=c++20")
-            .flag("-fno-exceptions")
-            .flag("-fno-rtti")
-            .flag("-fno-strict-aliasing")
-            .flag("-pthread")
-            .warnings(true)
-            .extra_warnings(true)
-            .warnings_into_errors(env::var_os("SDMM_WERROR").is_some())
-            .include(&ffi)
-            .file(&runtime)
-            .compile("sdmm_host");
     }
 
     // ---- 3. metadata for dependents (DEP_SDMM_INCLUDE, DEP_SDMM_ROOT) ------

@@ -11,6 +11,7 @@ debian_packages=(
   clang-format-22 clang-tidy-22          # style and lint
   libbpf-dev bpftool                     # loading into the kernel verifier
   libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev  # native peers
+  libboost-dev                           # Boost.Interprocess: the shared-heap peer (bench/service)
   valgrind gnuplot-nox                   # instruction counts, plots
   sqlite3 git python3 time               # host tests: real programs under LD_PRELOAD; bench/malloc
   rustc-web cargo-web rust-web-src       # Rust for SBF (-Zbuild-std): the Solana Rust program

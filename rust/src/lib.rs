@@ -219,6 +219,8 @@ mod allocator_api;
 mod global;
 mod lock;
 mod shared;
+#[cfg(all(feature = "std", target_os = "linux"))]
+pub mod shm;
 pub use global::{GlobalHeap, StaticHeap, SOLANA_HEAP_LEN, SOLANA_HEAP_MAX_LEN, SOLANA_HEAP_START};
 pub use shared::{Counters, SharedHeap};
 #[cfg(all(feature = "host", target_os = "linux"))]
