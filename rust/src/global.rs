@@ -80,9 +80,11 @@ impl Inner {
         }
     }
 
-    /// After an out-of-memory: moves the heap's end by `GROW_STEP` (at most
-    /// to the reserve). False if it cannot grow any more.
-    fn grow(&self, heap: *mut ffi::sdmm_heap) -> bool {
+    /// After a request of `bytes` ran out: moves the heap's end by
+    /// `GROW_STEP` (at most to the reserve). False if it cannot grow any
+    /// more, or if the request could not fit even at the reserve (then
+    /// nothing past the heap's end is touched: the refusal is returned).
+    fn grow(&self, heap: *mut ffi::sdmm_heap, bytes: usize) -> bool {
         if self.reserve == 0 {
             return false;
         }
@@ -90,10 +92,16 @@ impl Inner {
         // SAFETY: a heap (the caller's allocation just ran on it), valid out-pointer.
         unsafe { ffi::sdmm_heap_counters(heap, &mut c) };
         // The heap's current length: its blocks, its control and the sentinel.
-        let Ok(current) = usize::try_from(c.capacity + c.control_bytes) else {
+        let (Ok(current), Ok(control)) = (
+            usize::try_from(c.capacity + c.control_bytes),
+            usize::try_from(c.control_bytes),
+        ) else {
             return false;
         };
-        if current >= self.reserve {
+        let most = self.reserve.saturating_sub(control);
+        if current >= self.reserve
+            || bytes.saturating_add(ffi::SDMM_BLOCK_HEADER_BYTES as usize) > most
+        {
             return false;
         }
         let next = current.saturating_add(GROW_STEP).min(self.reserve);
@@ -138,7 +146,7 @@ impl Inner {
                         )
                     }
                 };
-                if !runs_out(status) || !self.grow(heap) {
+                if !runs_out(status) || !self.grow(heap, layout.size()) {
                     return (status, out);
                 }
             }
@@ -187,7 +195,7 @@ impl Inner {
             if status == ffi::SDMM_OK {
                 return Some(element_ptr(&out));
             }
-            if !runs_out(status) || !self.grow(heap) {
+            if !runs_out(status) || !self.grow(heap, new_size) {
                 return Some(core::ptr::null_mut());
             }
         }

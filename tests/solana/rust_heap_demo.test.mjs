@@ -77,6 +77,24 @@ r = await run([2]);
 const st = [0, 1, 2, 3, 4].map((i) => Number(readLe(r.ret, 8 * i, 8)));
 check(r.ok && st.join() === "1,2,3,0,1", `ZeroCount, TooLarge, OutOfMemory, Ok, refused Vec reserve: ${st}`);
 
+// Growth into a larger heap frame: 100 KiB in one Vec. With a 128 KiB frame
+// the heap grows from 32 KiB into it; with the default 32 KiB frame growing
+// touches memory the VM did not map, and the transaction fails as it would on
+// running out; the bump build ignores the frame and runs out either way.
+const BIG_KIB = 100;
+const bigSum = (() => { const n = BigInt(BIG_KIB * 128); return (n * (n - 1n)) / 2n; })(); // sum of 0..n-1
+r = await send(svm, payer, [ix(ids.rust, [], cat([4], le(BIG_KIB, 4)))], { heap: 128 * 1024 });
+check(r.ok && readLe(r.ret, 8, 8) === bigSum,
+  `a ${BIG_KIB} KiB Vec in a 128 KiB heap frame (the heap grew into it): ${r.err ?? "checksum ok"}`);
+r = await send(svm, payer, [ix(ids.rust, [], cat([4], le(BIG_KIB, 4)))]);
+check(!r.ok, `the same Vec without a larger frame fails the transaction (${r.err ? "failed" : "succeeded?"})`);
+r = await send(svm, payer, [ix(ids.rust, [], cat([4], le(20, 4)))]);
+check(r.ok, `a 20 KiB Vec needs no larger frame: ${r.err ?? "ok"}`);
+if (haveBump) {
+  r = await send(svm, payer, [ix(ids.bump, [], cat([4], le(BIG_KIB, 4)))], { heap: 128 * 1024 });
+  check(!r.ok, `the SDK bump allocator ignores the 128 KiB frame: the ${BIG_KIB} KiB Vec fails (${r.err ? "failed" : "succeeded?"})`);
+}
+
 // Bad instruction data: an error code, not a panic.
 for (const data of [[], [9, 0, 0, 0, 0], [0, 1]]) {
   r = await run(data);

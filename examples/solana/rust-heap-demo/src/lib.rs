@@ -13,6 +13,9 @@
 //!   op 3 STRINGS  u32 rounds -> String / Vec<u64> / Vec<String> work through the
 //!        global allocator (growth by push, concatenation, drops); return:
 //!        u64 rounds, u64 checksum (the CU benchmark against the bump build)
+//!   op 4 BIG      u32 KiB    -> one Vec<u64> of that many KiB, filled and summed
+//!        (more than 32 KiB needs a transaction that requested a larger heap
+//!        frame: the heap grows into it); return: u64 KiB, u64 checksum
 //! Errors: 1 bad instruction data, 2 wrong value read back, 0x100 + sdmm status.
 #![no_std]
 
@@ -44,15 +47,25 @@ fn set_return(words: &[u64]) {
 
 // ---- the global allocator: sdmm-sys's GlobalHeap over the VM heap region --
 //
-// The SVM maps a zero-filled 32 KiB heap region at SOLANA_HEAP_START for each
-// invocation. GlobalHeap keeps no state outside that region (SBF programs have
-// no mutable globals): the heap is created on first use and reopened after.
+// The SVM maps a zero-filled heap region at SOLANA_HEAP_START for each
+// invocation: 32 KiB, or the larger frame the transaction requested (up to
+// 256 KiB). GlobalHeap keeps no state outside that region (SBF programs have
+// no mutable globals): the heap is created on first use over the first 32 KiB
+// and grows by 16 KiB whenever it runs out, up to 256 KiB -- into the frame,
+// if the transaction asked for one; past the frame the access fails the
+// transaction, as running out would.
 #[cfg(not(feature = "bump"))]
 #[global_allocator]
-// SAFETY: the region is mapped, zeroed and writable for the whole invocation,
-// and nothing else in this program uses it.
-static ALLOCATOR: GlobalHeap =
-    unsafe { GlobalHeap::from_region(sdmm_sys::SOLANA_HEAP_START, sdmm_sys::SOLANA_HEAP_LEN, true) };
+// SAFETY: the region is mapped, zeroed and writable for the whole invocation
+// up to the requested frame, and nothing else in this program uses it.
+static ALLOCATOR: GlobalHeap = unsafe {
+    GlobalHeap::from_region_growable(
+        sdmm_sys::SOLANA_HEAP_START,
+        sdmm_sys::SOLANA_HEAP_LEN,
+        sdmm_sys::SOLANA_HEAP_MAX_LEN,
+        true,
+    )
+};
 
 /// The comparison (feature `bump`): what `solana-program` installs by default
 /// -- the cursor in the first 8 bytes of the region, bumping down from its
@@ -183,7 +196,9 @@ fn typed(rounds: u32) -> Result<u64, u64> {
     let mut checksum = 0u64;
     for r in 0..u64::from(rounds) {
         let mut keys = heap.alloc_pubkey(1 + (r & 7) as usize).map_err(sdmm_err)?;
-        let mut nums = heap.alloc_u64(2 + ((r * 5) & 30) as usize).map_err(sdmm_err)?;
+        let mut nums = heap
+            .alloc_u64(2 + ((r * 5) & 30) as usize)
+            .map_err(sdmm_err)?;
         if nums.iter().any(|&v| v != 0) {
             return Err(ERR_WRONG_VALUE); // typed blocks are zero-filled
         }
@@ -218,7 +233,9 @@ fn typed(rounds: u32) -> Result<u64, u64> {
 fn bad() -> u64 {
     let mut arena = alloc::vec![0u8; 4096];
     let status = |r: Result<(), Error>| r.map_or_else(|e| u64::from(e.code()), |()| 0);
-    let Ok(heap) = Heap::new(&mut arena) else { return ERR_WRONG_VALUE };
+    let Ok(heap) = Heap::new(&mut arena) else {
+        return ERR_WRONG_VALUE;
+    };
     let zero = status(heap.alloc_u64(0).map(drop));
     let big = status(heap.alloc_signature(1 << 20).map(drop));
     let oom = {
@@ -237,6 +254,20 @@ fn bad() -> u64 {
 ///
 /// # Safety
 /// Called by the SVM with its serialized input.
+/// One `Vec<u64>` of `kib` KiB through the global allocator, filled and summed.
+fn big(kib: u32) -> u64 {
+    let len = kib as usize * 128; // u64 elements
+    let mut v: Vec<u64> = Vec::new();
+    if v.try_reserve_exact(len).is_err() {
+        log("rust-heap-demo: BIG refused");
+        return ERR_SDMM + u64::from(Error::OutOfMemory.code());
+    }
+    v.extend(0..len as u64);
+    let sum: u64 = v.iter().sum();
+    set_return(&[u64::from(kib), sum]);
+    0
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn entrypoint(input: *const u8) -> u64 {
     // SAFETY: the loader's input starts with the account count and, with no
@@ -248,12 +279,16 @@ pub unsafe extern "C" fn entrypoint(input: *const u8) -> u64 {
         let len = input.add(8).cast::<u64>().read() as usize;
         core::slice::from_raw_parts(input.add(16), len)
     };
-    let u32_at = |at: usize| data.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let u32_at = |at: usize| {
+        data.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
     match (data.first(), u32_at(1)) {
         (Some(0), Some(rounds)) => workload(rounds),
         (Some(1), Some(rounds)) => typed(rounds).unwrap_or_else(|e| e),
         (Some(2), _) => bad(),
         (Some(3), Some(rounds)) => strings(rounds),
+        (Some(4), Some(kib)) => big(kib),
         _ => ERR_BAD_DATA,
     }
 }
