@@ -307,6 +307,17 @@ inline bool geometry_for(u64 arena_len, u64 reserve_len, Geometry *g) {
 // The reserve a control block records (0: none, the heap cannot grow).
 inline u64 reserve_of(u64 recorded, u64 arena_len) { return recorded == 0 ? arena_len : recorded; }
 
+// The geometry a heap of `arena_len` bytes and its recorded reserve must
+// have, recomputed into *g; false unless the control block records exactly
+// it (attach, check and grow refuse anything else).
+inline bool recorded_geometry(const sdmm_heap *heap, u64 arena_len, Geometry *g) {
+    const u64 reserve = reserve_of(get(heap, SDMM_FIELD(reserve_len)), arena_len);
+    return geometry_for(arena_len, reserve, g) && get(heap, SDMM_FIELD(first_block)) == g->first_block &&
+           get(heap, SDMM_FIELD(sentinel)) == g->sentinel &&
+           get(heap, SDMM_FIELD(starts_map)) == g->starts_map &&
+           get(heap, SDMM_FIELD(class_count)) == g->class_count;
+}
+
 // The geometry fields of a heap every call relies on, each loaded once.
 // The fast paths (a cache hit, a free into a cache, a resolve) check only
 // what they use against these copies -- the block inside [first, len), its
@@ -803,12 +814,16 @@ inline u64 handle_of(const sdmm_heap *heap, const Live &blk) {
 }
 
 // Fills *out with a located live block of `tag`.
-inline void describe(sdmm_heap *heap, const Live &blk, sdmm_block *out) {
-    const u64 tag = blk.w1 & kTagMask;
+// The element count of a located live block (its tail checked by tail_ok).
+inline u32 elements_of(const Live &blk) {
     const u64 bytes = blk.size - kHeader - ((blk.w1 >> kTailShift) & 0xF);
-    out->tag = static_cast<u32>(tag);
+    return static_cast<u32>(bytes >> size_log2_of(blk.w1 & kTagMask));
+}
+
+inline void describe(sdmm_heap *heap, const Live &blk, sdmm_block *out) {
+    out->tag = static_cast<u32>(blk.w1 & kTagMask);
     out->status = SDMM_OK;
-    out->len = static_cast<u32>(bytes >> size_log2_of(tag));
+    out->len = elements_of(blk);
     out->reserved = 0;
     out->handle = handle_of(heap, blk);
     out->as.raw = reinterpret_cast<uint64_t>(bytes_at(heap, blk.off + kHeader));
@@ -1037,12 +1052,7 @@ sdmm_status attach(void *arena, size_t len, sdmm_heap **out) {
     const u64 arena_len = get(heap, SDMM_FIELD(arena_len));
     if (arena_len > len) return SDMM_ERR_ARENA_TOO_SMALL;
     Geometry g{};
-    if (!geometry_for(arena_len, reserve_of(get(heap, SDMM_FIELD(reserve_len)), arena_len), &g))
-        return SDMM_ERR_CORRUPTED;
-    if (get(heap, SDMM_FIELD(first_block)) != g.first_block ||
-        get(heap, SDMM_FIELD(sentinel)) != g.sentinel || get(heap, SDMM_FIELD(starts_map)) != g.starts_map ||
-        get(heap, SDMM_FIELD(class_count)) != g.class_count)
-        return SDMM_ERR_CORRUPTED;
+    if (!recorded_geometry(heap, arena_len, &g)) return SDMM_ERR_CORRUPTED;
     const u64 salt = get64(heap, SDMM_FIELD(salt));
     const u64 sentinel_w0 = load32(heap, g.sentinel);
     if ((salt & ~kSaltMask) != 0 || (sentinel_w0 & ~kPrevUsed) != kUsed ||
@@ -1468,8 +1478,7 @@ sdmm_status grow(sdmm_heap *heap, uint64_t new_len) {
     const u64 reserve = reserve_of(get(heap, SDMM_FIELD(reserve_len)), b.len);
     Geometry g{};
     // The layout must be the one its reserve gives (as attach checks it).
-    if (!geometry_for(b.len, reserve, &g) || g.first_block != b.first || g.starts_map != b.map ||
-        get(heap, SDMM_FIELD(sentinel)) != b.sentinel)
+    if (!recorded_geometry(heap, b.len, &g) || g.first_block != b.first || g.starts_map != b.map)
         return SDMM_ERR_CORRUPTED;
     const u64 target = new_len & ~u64{7};
     if (target > reserve) return SDMM_ERR_TOO_LARGE;
@@ -1520,10 +1529,7 @@ sdmm_status check(const sdmm_heap *heap) {
     if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
     const u64 arena_len = get(heap, SDMM_FIELD(arena_len));
     Geometry g{};
-    if (!geometry_for(arena_len, reserve_of(get(heap, SDMM_FIELD(reserve_len)), arena_len), &g) ||
-        get(heap, SDMM_FIELD(first_block)) != g.first_block ||
-        get(heap, SDMM_FIELD(sentinel)) != g.sentinel || get(heap, SDMM_FIELD(starts_map)) != g.starts_map ||
-        get(heap, SDMM_FIELD(class_count)) != g.class_count ||
+    if (!recorded_geometry(heap, arena_len, &g) ||
         get(heap, SDMM_FIELD(seal)) != seal_of(arena_len, g.first_block, g.starts_map, g.class_count) ||
         (get64(heap, SDMM_FIELD(salt)) & ~kSaltMask) != 0)
         return SDMM_ERR_CORRUPTED;
@@ -1615,12 +1621,9 @@ sdmm_status check(const sdmm_heap *heap) {
     return SDMM_OK;
 }
 
-void counters(const sdmm_heap *heap, sdmm_stats *out) {
-    if (out == nullptr) return;
-    *out = sdmm_stats{};
-    if (!heap_ok(heap)) return;
-    Bounds b;
-    if (!load_bounds(heap, &b)) return;
+namespace {
+// The figures the control block keeps (O(1)), for counters() and stats().
+void put_counters(const sdmm_heap *heap, const Bounds &b, sdmm_stats *out) {
     out->capacity = b.sentinel - b.first;
     // Cached blocks count as taken in the control block; here they are free.
     const u64 account = get64(heap, SDMM_FIELD(cache_account));
@@ -1629,6 +1632,15 @@ void counters(const sdmm_heap *heap, sdmm_stats *out) {
     out->live_blocks = get64(heap, SDMM_FIELD(live_blocks)) - (account >> 32);
     out->oom_count = get64(heap, SDMM_FIELD(oom_count));
     out->control_bytes = b.first + kHeader;  // the sentinel is overhead too
+}
+}  // namespace
+
+void counters(const sdmm_heap *heap, sdmm_stats *out) {
+    if (out == nullptr) return;
+    *out = sdmm_stats{};
+    if (!heap_ok(heap)) return;
+    Bounds b;
+    if (load_bounds(heap, &b)) put_counters(heap, b, out);
 }
 
 bool next_block(const sdmm_heap *heap, uint64_t *cursor, sdmm_block_info *out) {
@@ -1653,8 +1665,7 @@ bool next_block(const sdmm_heap *heap, uint64_t *cursor, sdmm_block_info *out) {
             if (!tail_ok(blk)) return false;
             out->state = SDMM_BLOCK_LIVE;
             out->tag = static_cast<u32>(w1 & kTagMask);
-            out->len = static_cast<u32>((size - kHeader - ((w1 >> kTailShift) & 0xF)) >>
-                                        size_log2_of(w1 & kTagMask));
+            out->len = elements_of(blk);
             out->handle = handle_of(heap, blk);
             out->claimed = (w0 & kClaimed) != 0 ? 1 : 0;
         }
@@ -1671,14 +1682,7 @@ void stats(const sdmm_heap *heap, sdmm_stats *out) {
     if (!heap_ok(heap)) return;
     Bounds b;
     if (!load_bounds(heap, &b)) return;
-    out->capacity = b.sentinel - b.first;
-    // Cached blocks count as taken in the control block; here they are free.
-    const u64 account = get64(heap, SDMM_FIELD(cache_account));
-    out->allocated = get64(heap, SDMM_FIELD(allocated)) - (account & 0xFFFFFFFFu);
-    out->peak_allocated = get64(heap, SDMM_FIELD(peak_allocated));
-    out->live_blocks = get64(heap, SDMM_FIELD(live_blocks)) - (account >> 32);
-    out->oom_count = get64(heap, SDMM_FIELD(oom_count));
-    out->control_bytes = b.first + kHeader;  // the sentinel is overhead too
+    put_counters(heap, b, out);
     const u64 block_limit = out->capacity / kMinBlock;
     const u64 top = get(heap, SDMM_FIELD(top));
     u64 size = 0;
