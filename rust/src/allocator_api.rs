@@ -100,20 +100,8 @@ impl<A: Access> Raw<A> {
             // The C contract has no claimed twin of the aligned and the
             // uninitialised allocation: allocate, then claim.
             _ => {
-                // SAFETY: live heap, valid out-pointer; the core checks size
-                // and alignment (a power of two, as Layout ensures).
-                let status = unsafe {
-                    if zeroed {
-                        ffi::sdmm_alloc_aligned_into(heap, layout.size(), layout.align(), &mut out)
-                    } else {
-                        ffi::sdmm_alloc_aligned_uninit_into(
-                            heap,
-                            layout.size(),
-                            layout.align(),
-                            &mut out,
-                        )
-                    }
-                };
+                // SAFETY: live heap, valid out-pointer.
+                let status = unsafe { crate::global::alloc_layout(heap, layout, zeroed, &mut out) };
                 if status == ffi::SDMM_OK {
                     let mut claimed = ffi::sdmm_block::default();
                     // SAFETY: live heap, the block just made (no owner yet).

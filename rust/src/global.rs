@@ -134,18 +134,7 @@ impl Inner {
             let mut out = ffi::sdmm_block::default();
             loop {
                 // SAFETY: a heap or not (the core checks), valid out-pointer.
-                let status = unsafe {
-                    if zero {
-                        ffi::sdmm_alloc_aligned_into(heap, layout.size(), layout.align(), &mut out)
-                    } else {
-                        ffi::sdmm_alloc_aligned_uninit_into(
-                            heap,
-                            layout.size(),
-                            layout.align(),
-                            &mut out,
-                        )
-                    }
-                };
+                let status = unsafe { alloc_layout(heap, layout, zero, &mut out) };
                 if !runs_out(status) || !self.grow(heap, layout.size()) {
                     return (status, out);
                 }
@@ -231,6 +220,30 @@ impl Inner {
             (unsafe { ffi::sdmm_heap_check(heap) }, ())
         });
         crate::Error::check(status)
+    }
+}
+
+/// A `u8` block for `layout` (its size and alignment), zero-filled or not:
+/// the one call the global allocators and the `Allocator` impl make for a
+/// layout.
+///
+/// # Safety
+/// `heap` is a heap or an arena the core may refuse (it checks); `out` is
+/// written on success and on failure.
+pub(crate) unsafe fn alloc_layout(
+    heap: *mut ffi::sdmm_heap,
+    layout: Layout,
+    zeroed: bool,
+    out: &mut ffi::sdmm_block,
+) -> ffi::sdmm_status {
+    // SAFETY: the caller's contract; the core checks size and alignment (a
+    // power of two, as Layout ensures).
+    unsafe {
+        if zeroed {
+            ffi::sdmm_alloc_aligned_into(heap, layout.size(), layout.align(), out)
+        } else {
+            ffi::sdmm_alloc_aligned_uninit_into(heap, layout.size(), layout.align(), out)
+        }
     }
 }
 
