@@ -273,42 +273,28 @@ def write_report(args, progs, allocs, samples, summary, errors, seconds):
     for n in names:
         w(f"| {n} | {progs[n]['kind']}{' (threads)' if n in MULTI_THREADED else ''} | `{progs[n]['args']}` |")
     w("")
-    w("## Time (s): median, [min–max]")
-    w("")
-    w("| program | " + " | ".join(allocs) + " |")
-    w("|---|" + "---|" * len(allocs))
-    for n in names:
-        cells = []
-        for a in allocs:
-            c = summary[n].get(a)
-            cells.append("—" if c is None else f"{c['wall']:.2f} [{c['wall_min']:.2f}–{c['wall_max']:.2f}]")
-        w(f"| {n} | " + " | ".join(cells) + " |")
-    w("")
-    w("## CPU time (s, user + system): median, [min–max]")
-    w("")
-    w("Less disturbed by other load on the machine than wall time (a program waiting for a core is not "
-      "charged), but blind to time a multi-threaded program spends blocked.")
-    w("")
-    w("| program | " + " | ".join(allocs) + " |")
-    w("|---|" + "---|" * len(allocs))
-    for n in names:
-        cells = []
-        for a in allocs:
-            c = summary[n].get(a)
-            cells.append("—" if c is None else f"{c['cpu']:.2f} [{c['cpu_min']:.2f}–{c['cpu_max']:.2f}]")
-        w(f"| {n} | " + " | ".join(cells) + " |")
-    w("")
-    w("## Peak RSS (MiB): median, [min–max]")
-    w("")
-    w("| program | " + " | ".join(allocs) + " |")
-    w("|---|" + "---|" * len(allocs))
-    for n in names:
-        cells = []
-        for a in allocs:
-            c = summary[n].get(a)
-            cells.append("—" if c is None else f"{c['rss']:.1f} [{c['rss_min']:.1f}–{c['rss_max']:.1f}]")
-        w(f"| {n} | " + " | ".join(cells) + " |")
-    w("")
+    def metric_table(title, key, digits, intro=None):
+        w(title)
+        w("")
+        if intro:
+            w(intro)
+            w("")
+        w("| program | " + " | ".join(allocs) + " |")
+        w("|---|" + "---|" * len(allocs))
+        for n in names:
+            cells = []
+            for a in allocs:
+                c = summary[n].get(a)
+                cells.append("—" if c is None else
+                             f"{c[key]:.{digits}f} [{c[key + '_min']:.{digits}f}–{c[key + '_max']:.{digits}f}]")
+            w(f"| {n} | " + " | ".join(cells) + " |")
+        w("")
+
+    metric_table("## Time (s): median, [min–max]", "wall", 2)
+    metric_table("## CPU time (s, user + system): median, [min–max]", "cpu", 2,
+                 "Less disturbed by other load on the machine than wall time (a program waiting for a core is not "
+                 "charged), but blind to time a multi-threaded program spends blocked.")
+    metric_table("## Peak RSS (MiB): median, [min–max]", "rss", 1)
     w("## Geometric means relative to mimalloc")
     w("")
     w("| | " + " | ".join(allocs) + " |")
