@@ -422,10 +422,12 @@ sdmm_status owned_block(sdmm_shared *s, u64 handle, u32 tag, sdmm_block *b, u32 
     return SDMM_OK;
 }
 
-void fail(sdmm_block *out, sdmm_status st) {
-    if (out == nullptr) return;
+// A refused call that returns a block: the empty block carries the status.
+sdmm_status fail(sdmm_block *out, sdmm_status st) {
+    if (out == nullptr) return st;
     *out = sdmm_block{};
     out->status = st;
+    return st;
 }
 
 bool client_alive(const Client &c) {
@@ -680,21 +682,14 @@ sdmm_status sdmm_shared_sync(sdmm_shared *s) {
 }
 
 sdmm_status sdmm_shared_alloc(sdmm_shared *s, uint32_t tag, uint32_t n, sdmm_block *out) {
-    if (s == nullptr || out == nullptr) {
-        fail(out, SDMM_ERR_INVALID_HEAP);
-        return SDMM_ERR_INVALID_HEAP;
-    }
+    if (s == nullptr || out == nullptr) return fail(out, SDMM_ERR_INVALID_HEAP);
     sdmm_status st = lock(s);
-    if (st != SDMM_OK) {
-        fail(out, st);
-        return st;
-    }
+    if (st != SDMM_OK) return fail(out, st);
     Guard g{s};
     const Client &me = s->hdr->clients[s->client];
     if (sdmm_tag_size(tag) != 0 && n != 0 &&
         s->live.usage[s->client] + charge(tag, n) > me.quota.load(std::memory_order_relaxed)) {
-        fail(out, SDMM_SHARED_ERR_QUOTA);
-        return SDMM_SHARED_ERR_QUOTA;
+        return fail(out, SDMM_SHARED_ERR_QUOTA);
     }
     Entry e{};
     e.op = kOpAlloc;
@@ -702,10 +697,7 @@ sdmm_status sdmm_shared_alloc(sdmm_shared *s, uint32_t tag, uint32_t n, sdmm_blo
     e.tag = tag;
     e.n = n;
     st = run(s, e);
-    if (st != SDMM_OK) {
-        fail(out, st);
-        return st;
-    }
+    if (st != SDMM_OK) return fail(out, st);
     return sdmm_resolve_into(s->live.heap, e.result, tag, out);
 }
 
@@ -731,15 +723,9 @@ sdmm_status sdmm_shared_free(sdmm_shared *s, uint64_t handle, uint32_t expected_
 
 sdmm_status sdmm_shared_resize(sdmm_shared *s, uint64_t handle, uint32_t expected_tag, uint32_t new_len,
                                sdmm_block *out) {
-    if (s == nullptr || out == nullptr) {
-        fail(out, SDMM_ERR_INVALID_HEAP);
-        return SDMM_ERR_INVALID_HEAP;
-    }
+    if (s == nullptr || out == nullptr) return fail(out, SDMM_ERR_INVALID_HEAP);
     sdmm_status st = lock(s);
-    if (st != SDMM_OK) {
-        fail(out, st);
-        return st;
-    }
+    if (st != SDMM_OK) return fail(out, st);
     Guard g{s};
     sdmm_block b{};
     u32 owner = 0;
@@ -749,10 +735,7 @@ sdmm_status sdmm_shared_resize(sdmm_shared *s, uint64_t handle, uint32_t expecte
             s->hdr->clients[owner].quota.load(std::memory_order_relaxed)) {
         st = SDMM_SHARED_ERR_QUOTA;
     }
-    if (st != SDMM_OK) {
-        fail(out, st);
-        return st;
-    }
+    if (st != SDMM_OK) return fail(out, st);
     Entry e{};
     e.op = kOpResize;
     e.owner = static_cast<u8>(owner);
@@ -765,23 +748,14 @@ sdmm_status sdmm_shared_resize(sdmm_shared *s, uint64_t handle, uint32_t expecte
     save_window(s, e, off, bytes, split < 8 ? 8 : split);
     save_window(s, e, off, bytes, bytes > kWindow ? bytes - kWindow : 0);
     st = run(s, e);
-    if (st != SDMM_OK) {
-        fail(out, st);
-        return st;
-    }
+    if (st != SDMM_OK) return fail(out, st);
     return sdmm_resolve_into(s->live.heap, e.result, expected_tag, out);
 }
 
 sdmm_status sdmm_shared_resolve(sdmm_shared *s, uint64_t handle, uint32_t expected_tag, sdmm_block *out) {
-    if (s == nullptr || out == nullptr) {
-        fail(out, SDMM_ERR_INVALID_HEAP);
-        return SDMM_ERR_INVALID_HEAP;
-    }
+    if (s == nullptr || out == nullptr) return fail(out, SDMM_ERR_INVALID_HEAP);
     const sdmm_status st = lock(s);
-    if (st != SDMM_OK) {
-        fail(out, st);
-        return st;
-    }
+    if (st != SDMM_OK) return fail(out, st);
     Guard g{s};
     return sdmm_resolve_into(s->live.heap, handle, expected_tag, out);
 }
