@@ -92,6 +92,7 @@ sdmm_status sdmm_block_from_ptr_into(sdmm_heap *heap, const void *elements, uint
 sdmm_status sdmm_heap_trim(sdmm_heap *heap) { return sdmm::core::trim(heap); }
 sdmm_status sdmm_heap_check(const sdmm_heap *heap) { return sdmm::core::check(heap); }
 void sdmm_heap_counters(const sdmm_heap *heap, sdmm_stats *out) { sdmm::core::counters(heap, out); }
+uint64_t sdmm_heap_allocated(const sdmm_heap *heap) { return sdmm::core::allocated(heap); }
 int sdmm_heap_next_block(const sdmm_heap *heap, uint64_t *cursor, sdmm_block_info *out) {
     return sdmm::core::next_block(heap, cursor, out) ? 1 : 0;
 }

@@ -204,6 +204,10 @@ void sdmm_heap_stats(const sdmm_heap *heap, sdmm_stats *out);
  * Fills capacity, allocated, peak_allocated, live_blocks, oom_count and
  * control_bytes; largest_free and free_blocks (which need the walk) are 0. */
 void sdmm_heap_counters(const sdmm_heap *heap, sdmm_stats *out);
+/* sdmm_stats.allocated alone (bytes in live blocks, headers and rounding
+ * included): O(1), for callers that charge each allocation to someone (the
+ * memory service's quotas). 0 if `heap` is not a heap. */
+uint64_t sdmm_heap_allocated(const sdmm_heap *heap);
 
 /* ---- inspecting a heap block by block (tools, debuggers) ---------------- */
 #define SDMM_BLOCK_FREE 0u   /* in the coalescing heap */

@@ -539,8 +539,15 @@ TEST_F(Contract, CountersAgreeWithStats) {
     EXPECT_EQ(counted.oom_count, walked.oom_count);
     EXPECT_EQ(counted.control_bytes, walked.control_bytes);
     EXPECT_EQ(counted.largest_free, 0u) << "not computed without the walk";
-    EXPECT_EQ(sdmm_free(heap, a), SDMM_OK);
+    EXPECT_EQ(sdmm_heap_allocated(heap), walked.allocated);
+    const uint64_t before = sdmm_heap_allocated(heap);
+    EXPECT_EQ(sdmm_free(heap, a), SDMM_OK);  // cached: no longer counted
+    EXPECT_EQ(sdmm_heap_allocated(heap), before - 8 * (1 + 10));
     EXPECT_EQ(sdmm_free(heap, c), SDMM_OK);
+    EXPECT_EQ(sdmm_heap_allocated(heap), 0u);
+    EXPECT_EQ(sdmm_heap_allocated(nullptr), 0u);
+    alignas(8) static uint8_t not_a_heap[512];
+    EXPECT_EQ(sdmm_heap_allocated(reinterpret_cast<const sdmm_heap *>(not_a_heap)), 0u);
 }
 
 TEST_F(Contract, TheBlockWalkSeesEveryBlock) {

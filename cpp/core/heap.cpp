@@ -1622,12 +1622,17 @@ sdmm_status check(const sdmm_heap *heap) {
 }
 
 namespace {
+// Bytes in live blocks: cached blocks count as taken in the control block;
+// here they are free.
+u64 live_bytes(const sdmm_heap *heap) {
+    return get64(heap, SDMM_FIELD(allocated)) - (get64(heap, SDMM_FIELD(cache_account)) & 0xFFFFFFFFu);
+}
+
 // The figures the control block keeps (O(1)), for counters() and stats().
 void put_counters(const sdmm_heap *heap, const Bounds &b, sdmm_stats *out) {
     out->capacity = b.sentinel - b.first;
-    // Cached blocks count as taken in the control block; here they are free.
     const u64 account = get64(heap, SDMM_FIELD(cache_account));
-    out->allocated = get64(heap, SDMM_FIELD(allocated)) - (account & 0xFFFFFFFFu);
+    out->allocated = live_bytes(heap);
     out->peak_allocated = get64(heap, SDMM_FIELD(peak_allocated));
     out->live_blocks = get64(heap, SDMM_FIELD(live_blocks)) - (account >> 32);
     out->oom_count = get64(heap, SDMM_FIELD(oom_count));
@@ -1642,6 +1647,8 @@ void counters(const sdmm_heap *heap, sdmm_stats *out) {
     Bounds b;
     if (load_bounds(heap, &b)) put_counters(heap, b, out);
 }
+
+uint64_t allocated(const sdmm_heap *heap) { return heap_ok(heap) ? live_bytes(heap) : 0; }
 
 bool next_block(const sdmm_heap *heap, uint64_t *cursor, sdmm_block_info *out) {
     if (cursor == nullptr || out == nullptr) return false;

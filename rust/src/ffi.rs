@@ -384,6 +384,7 @@ unsafe extern "C" {
     pub fn sdmm_heap_check(heap: *const sdmm_heap) -> sdmm_status;
     pub fn sdmm_heap_stats(heap: *const sdmm_heap, out: *mut sdmm_stats);
     pub fn sdmm_heap_counters(heap: *const sdmm_heap, out: *mut sdmm_stats);
+    pub fn sdmm_heap_allocated(heap: *const sdmm_heap) -> u64;
     pub fn sdmm_heap_next_block(
         heap: *const sdmm_heap,
         cursor: *mut u64,

@@ -42,6 +42,10 @@ class LooseOps {
         check_stats_bounded(arena_, s, "stats");
         sdmm_heap_counters(heap_, &s);
         check_stats_bounded(arena_, s, "counters");
+        // (The counters are all 0 when the geometry does not check out;
+        // sdmm_heap_allocated does not look at it.)
+        FUZZ_CHECK(s.capacity == 0 || sdmm_heap_allocated(heap_) == s.allocated,
+                   "sdmm_heap_allocated disagrees with the counters");
         // The block walk: bounded by the arena, whatever it holds.
         uint64_t cursor = 0, seen = 0;
         sdmm_block_info info;
