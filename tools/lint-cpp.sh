@@ -5,9 +5,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?build dir}
 cd "$here"
-mapfile -t sources < <(git ls-files 'cpp/*.cpp' 'cpp/*.hpp' 'ffi/*.cpp' 'ffi/*.h' 'tests/*.cpp' 'examples/cpp/*.cpp' 'bench/*.cpp' 'cli/*.cpp' 'cli/*.hpp' 2>/dev/null || true)
+# clang-format: every C and C++ file of the project, whatever it is built
+# for (host, kernel BPF, SBF); clang-tidy below: the host-built core and tools
+# (host/ and service/ have their own tidy runs, host.lint and lint.service).
+mapfile -t sources < <(git ls-files '*.c' '*.h' '*.cpp' '*.hpp' 2>/dev/null || true)
 if [ ${#sources[@]} = 0 ]; then  # not a git checkout: fall back to find
-  mapfile -t sources < <(find cpp ffi tests examples/cpp bench cli -maxdepth 2 \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' \) 2>/dev/null)
+  mapfile -t sources < <(find cpp ffi tests examples bench cli bpf sbf host service \
+    \( -name '*.c' -o -name '*.h' -o -name '*.cpp' -o -name '*.hpp' \) 2>/dev/null)
 fi
 clang-format-22 --dry-run --Werror "${sources[@]}"
 echo "clang-format: ${#sources[@]} files clean"
