@@ -31,6 +31,9 @@ case "$step" in
   fmt)
     cargo fmt --version >/dev/null 2>&1 || skip "rustfmt component missing (rustup component add rustfmt)"
     cargo fmt --check
+    # The other crates of the repository: the Solana Rust demo, the benchmarks.
+    cargo fmt --check --manifest-path examples/solana/rust-heap-demo/Cargo.toml
+    cargo fmt --check --manifest-path bench/rust/Cargo.toml
     ;;
   bindings_drift)
     bash tools/gen-bindings.sh --check
