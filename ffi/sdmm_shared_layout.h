@@ -8,11 +8,14 @@
  *
  *   [0, usage_off)               sdmm_shm_header: magic, geometry, the lock,
  *                                the client table, the journal words
- *   [usage_off, owners_off)      state: sdmm_shm_state (bytes charged per client)
+ *   [usage_off, owners_off)      state: sdmm_shm_state (bytes charged per client,
+ *                                the arena's current length)
  *   [owners_off, +arena_max/8)   state: the owner table, one byte per 8-byte
  *                                granule of the arena: client + 1 of the live
  *                                block whose elements start there, 0 elsewhere
- *   [arena_off, +arena_max)      state: the arena, an sdmm heap
+ *   [arena_off, +arena_max)      state: the arena, an sdmm heap of
+ *                                sdmm_shm_state.arena_bytes bytes laid out to
+ *                                grow to arena_max (sdmm_heap_init_reserve)
  *   [ckpt_off, +state_len)       a copy of the state (the checkpoint)
  *   [log_off, +log_cap entries)  sdmm_shm_entry: the calls since the checkpoint
  *
@@ -36,7 +39,7 @@
 #endif
 
 #define SDMM_SHM_MAGIC "SDMMSHM1" /* the first 8 bytes (no terminating zero) */
-#define SDMM_SHM_VERSION 2u       /* 2: the lock in a fixed 64-byte slot (1: sizeof(pthread_mutex_t)) */
+#define SDMM_SHM_VERSION 3u       /* 3: growth (sdmm_shm_state.arena_bytes); 2: the lock in a 64-byte slot */
 #define SDMM_SHM_PAGE 4096u
 #define SDMM_SHM_CLIENTS 64u           /* = SDMM_SHARED_MAX_CLIENTS */
 #define SDMM_SHM_MIN_ARENA 65536u      /* smallest arena (and arena_max) */
@@ -54,6 +57,7 @@
 #define SDMM_SHM_OP_ALLOC 1u
 #define SDMM_SHM_OP_FREE 2u
 #define SDMM_SHM_OP_RESIZE 3u
+#define SDMM_SHM_OP_GROW 4u /* n: the arena's new length */
 
 typedef struct sdmm_shm_client {
     uint32_t state;      /* SDMM_SHM_SLOT_FREE or _LIVE */
@@ -68,7 +72,7 @@ typedef struct sdmm_shm_header {
     uint32_t version;                  /* SDMM_SHM_VERSION */
     uint32_t ready;                    /* 1 once the creator finished the segment */
     uint64_t segment_bytes;            /* geometry.total */
-    uint64_t arena_max;                /* bytes of the arena */
+    uint64_t arena_max;                /* the arena's room: the most it grows to */
     uint64_t state_off;                /* = usage_off */
     uint64_t state_len;                /* geometry.state_len */
     uint64_t usage_off;                /* the sdmm_shm_state */
@@ -94,6 +98,8 @@ typedef struct sdmm_shm_header {
 
 typedef struct sdmm_shm_state {
     uint64_t usage[SDMM_SHM_CLIENTS]; /* bytes charged to each client: sum of its blocks' charges */
+    uint64_t arena_bytes;             /* the arena's current length (<= arena_max; grows) */
+    uint64_t reserved[7];             /* zero */
 } sdmm_shm_state;
 
 typedef struct sdmm_shm_entry {
@@ -123,7 +129,9 @@ SDMM_SHM_ASSERT(offsetof(sdmm_shm_header, high_water) == 256, "header layout");
 SDMM_SHM_ASSERT(offsetof(sdmm_shm_header, clients) == 264, "header layout");
 SDMM_SHM_ASSERT(sizeof(sdmm_shm_header) == 264 + sizeof(sdmm_shm_client) * SDMM_SHM_CLIENTS, "header layout");
 SDMM_SHM_ASSERT(sizeof(sdmm_shm_header) <= SDMM_SHM_PAGE, "the header fits its page");
-SDMM_SHM_ASSERT(sizeof(sdmm_shm_state) == sizeof(uint64_t) * SDMM_SHM_CLIENTS, "state layout");
+SDMM_SHM_ASSERT(offsetof(sdmm_shm_state, arena_bytes) == sizeof(uint64_t) * SDMM_SHM_CLIENTS &&
+                    sizeof(sdmm_shm_state) == 576,
+                "state layout");
 SDMM_SHM_ASSERT(offsetof(sdmm_shm_entry, handle) == 16 && sizeof(sdmm_shm_entry) == 104, "log entry layout");
 
 /* Where everything is, for an arena of room arena_max. */

@@ -3,13 +3,14 @@
 // Segment layout (offsets from the mapping start; ffi/sdmm_shared_layout.h,
 // service/README.md):
 //
-//   [Header | state: usage[64] | owners[arena/8] | arena | checkpoint of state | log]
+//   [Header | state: counters | owners[max/8] | arena (room: max) | checkpoint of state | log]
 //
 //  Header      magic, geometry, the robust mutex, the client table, the
 //              journal words (log length, pending entry, checkpoint flag).
-//  state       everything a mutating call changes: per-client bytes used,
-//              one owner byte per 8-byte granule of the arena (client + 1,
-//              0: none) and the sdmm arena itself (an ordinary sdmm heap).
+//  state       everything a mutating call changes: per-client bytes used and
+//              the arena's current length, one owner byte per 8-byte granule
+//              of the arena (client + 1, 0: none) and the sdmm arena itself
+//              (an ordinary sdmm heap, laid out to grow to max).
 //  checkpoint  a copy of the state taken when the log was empty.
 //  log         one entry per mutating call since the checkpoint: the call,
 //              its arguments, its result.
@@ -68,7 +69,12 @@ static_assert(sizeof(pthread_mutex_t) <= SDMM_SHM_LOCK_BYTES &&
               offsetof(Header, lock) % alignof(pthread_mutex_t) == 0);
 
 enum : u32 { kSlotFree = SDMM_SHM_SLOT_FREE, kSlotLive = SDMM_SHM_SLOT_LIVE };
-enum : u8 { kOpAlloc = SDMM_SHM_OP_ALLOC, kOpFree = SDMM_SHM_OP_FREE, kOpResize = SDMM_SHM_OP_RESIZE };
+enum : u8 {
+    kOpAlloc = SDMM_SHM_OP_ALLOC,
+    kOpFree = SDMM_SHM_OP_FREE,
+    kOpResize = SDMM_SHM_OP_RESIZE,
+    kOpGrow = SDMM_SHM_OP_GROW
+};
 
 // The header's atomic words are plain integers in the C layout; every access
 // to them goes through these.
@@ -132,7 +138,8 @@ u64 charge(u32 tag, u64 n) { return sdmm_shm_charge(n * sdmm_tag_size(tag)); }
 // The mutable state of one heap, at some address (the live mapping, or a
 // private copy for replay).
 struct View {
-    u64 *usage;
+    State *state;
+    u64 *usage;  // state->usage
     u8 *owners;
     u8 *arena;
     sdmm_heap *heap;
@@ -147,6 +154,11 @@ u64 element_offset(const View &v, const sdmm_block &b) {
 void apply(View &v, Entry &e) {
     sdmm_block b{};
     e.result = 0;
+    if (e.op == kOpGrow) {
+        e.status = sdmm_heap_grow(v.heap, e.n);
+        if (e.status == SDMM_OK) v.state->arena_bytes = e.n;
+        return;
+    }
     if (e.op == kOpAlloc) {
         e.status = sdmm_alloc_tagged_into(v.heap, e.tag, e.n, &b);
         if (e.status != SDMM_OK) return;
@@ -192,7 +204,8 @@ namespace {
 
 View view_at(const Geometry &g, u8 *state_base_minus_off) {
     View v{};
-    v.usage = reinterpret_cast<u64 *>(state_base_minus_off + g.usage_off);
+    v.state = reinterpret_cast<State *>(state_base_minus_off + g.usage_off);
+    v.usage = v.state->usage;
     v.owners = state_base_minus_off + g.owners_off;
     v.arena = state_base_minus_off + g.arena_off;
     v.heap = nullptr;
@@ -209,12 +222,22 @@ u64 hw_of(const Header *h, const Geometry &g) {
     return hw < g.arena_max ? hw : g.arena_max;
 }
 
+// The arena's current length as a state records it, read once and clamped
+// to the room (it is shared memory; the heap check catches a wrong one).
+u64 arena_len_of(const State *st, const Geometry &g) {
+    const u64 len = *static_cast<const volatile u64 *>(&st->arena_bytes) & ~u64{7};
+    if (len < SDMM_SHM_MIN_ARENA) return SDMM_SHM_MIN_ARENA;
+    return len < g.arena_max ? len : g.arena_max;
+}
+
 void copy_state(u8 *dst, const u8 *src, const Geometry &g, u64 hw) {
     const u64 owners = g.owners_off - g.usage_off, arena = g.arena_off - g.usage_off;
+    const u64 len = arena_len_of(reinterpret_cast<const State *>(src), g);
+    if (hw > len) hw = len;
     std::memcpy(dst, src, owners);
     std::memcpy(dst + owners, src + owners, hw / 8);
     std::memcpy(dst + arena, src + arena, hw);
-    std::memcpy(dst + arena + g.arena_max - kArenaEnd, src + arena + g.arena_max - kArenaEnd, kArenaEnd);
+    std::memcpy(dst + arena + len - kArenaEnd, src + arena + len - kArenaEnd, kArenaEnd);
 }
 
 void take_checkpoint(sdmm_shared *s) {
@@ -226,8 +249,12 @@ void take_checkpoint(sdmm_shared *s) {
 }
 
 // Sum of charges per owner and owners of exactly the live blocks: the side
-// table agrees with the heap.
+// table agrees with the heap; and the state's arena length is the heap's
+// (capacity + control bytes: its recorded length).
 bool owners_agree(const View &v, const Header *h, const Geometry &g) {
+    sdmm_stats counters{};
+    sdmm_heap_counters(v.heap, &counters);
+    if (counters.capacity + counters.control_bytes != v.state->arena_bytes) return false;
     u64 sums[kMaxClients] = {};
     uint64_t cursor = 0;
     sdmm_block_info info;
@@ -278,10 +305,12 @@ bool rebuild(sdmm_shared *s, const Entry *inflight) {
     }
     ok = ok && n <= g.log_cap && sdmm_heap_check(v.heap) == SDMM_OK;
     if (ok) {
-        // The side tables are metadata: copy them whole. In the arena, copy
-        // everything except the elements of the blocks live in the rebuilt
-        // heap, which their clients may be using right now.
-        std::memcpy(s->live.usage, v.usage, g.arena_off - g.usage_off);
+        // The side tables are metadata: copy them whole, as far as a block
+        // can be (the live arena may be longer: a growth rolled back). In
+        // the arena, copy everything except the elements of the blocks live
+        // in the rebuilt heap, which their clients may be using right now.
+        const u64 len = arena_len_of(v.state, g), live_len = arena_len_of(s->live.state, g);
+        std::memcpy(s->live.state, v.state, sizeof(State) + (len > live_len ? len : live_len) / 8);
         u8 *dst = s->live.arena;
         uint64_t cursor = 0;
         sdmm_block_info info;
@@ -294,14 +323,15 @@ bool rebuild(sdmm_shared *s, const Entry *inflight) {
             done = end;
         }
         // Above the high-water mark only the end holds metadata.
-        if (done < hw) std::memcpy(dst + done, v.arena + done, hw - done);
-        const u64 tail = g.arena_max - kArenaEnd;
+        const u64 top = hw < len ? hw : len;
+        if (done < top) std::memcpy(dst + done, v.arena + done, top - done);
+        const u64 tail = len - kArenaEnd;
         if (done < tail) done = tail;
-        std::memcpy(dst + done, v.arena + done, g.arena_max - done);
+        if (done < len) std::memcpy(dst + done, v.arena + done, len - done);
         if (inflight != nullptr) {
             for (u32 w = 0; w < inflight->nwin && w < kWindows; ++w) {
-                const u64 off = inflight->win_off[w], len = inflight->win_len[w];
-                if (len <= kWindow && off + len <= g.arena_max) std::memcpy(dst + off, inflight->win[w], len);
+                const u64 off = inflight->win_off[w], wlen = inflight->win_len[w];
+                if (wlen <= kWindow && off + wlen <= len) std::memcpy(dst + off, inflight->win[w], wlen);
             }
         }
     }
@@ -400,6 +430,29 @@ sdmm_status owned_block(sdmm_shared *s, u64 handle, u32 tag, sdmm_block *b, u32 
     return SDMM_OK;
 }
 
+// The core refused a block for lack of room: no free block large enough, or
+// larger than the whole arena as it is now.
+bool room_refused(sdmm_status st) { return st == SDMM_ERR_OUT_OF_MEMORY || st == SDMM_ERR_TOO_LARGE; }
+
+// After an allocation or resize found no room: grows the arena (lock held),
+// doubling it or more, to make room for a block of `need` bytes, capped at
+// the room. A journalled call like the others (kOpGrow). False when it
+// cannot grow or the block could not fit even in the whole room.
+bool grow_for(sdmm_shared *s, u64 need) {
+    const u64 len = arena_len_of(s->live.state, s->g), room = s->g.arena_max;
+    sdmm_stats counters{};
+    sdmm_heap_counters(s->live.heap, &counters);
+    if (len >= room || need > room - counters.control_bytes) return false;
+    u64 target = round_up(len + 2 * need, kPage);
+    if (target < 2 * len) target = 2 * len;
+    if (target > room) target = room;
+    Entry e{};
+    e.op = kOpGrow;
+    e.owner = static_cast<u8>(s->client);
+    e.n = static_cast<u32>(target);
+    return run(s, e) == SDMM_OK;
+}
+
 // A refused call that returns a block: the empty block carries the status.
 sdmm_status fail(sdmm_block *out, sdmm_status st) {
     if (out == nullptr) return st;
@@ -441,17 +494,15 @@ void init_mutex(pthread_mutex_t *m) {
     pthread_mutexattr_destroy(&a);
 }
 
-// The geometry of a new segment with room for `bytes` of arena: at least
-// SDMM_SHM_MIN_ARENA, whole pages.
-Geometry geometry(u64 bytes) {
-    u64 room = round_up(bytes < SDMM_SHM_MIN_ARENA ? u64{SDMM_SHM_MIN_ARENA} : bytes, kPage);
-    if (room > SDMM_SHM_MAX_ARENA) room = SDMM_SHM_MAX_ARENA;
-    Geometry g{};
-    sdmm_shm_geometry_of(room, &g);  // valid by construction
-    return g;
+// An arena size as a segment has it: at least SDMM_SHM_MIN_ARENA, whole
+// pages, at most SDMM_SHM_MAX_ARENA.
+u64 arena_size(u64 bytes) {
+    const u64 room = round_up(bytes < SDMM_SHM_MIN_ARENA ? u64{SDMM_SHM_MIN_ARENA} : bytes, kPage);
+    return room < SDMM_SHM_MAX_ARENA ? room : u64{SDMM_SHM_MAX_ARENA};
 }
 
-sdmm_status init_segment(u8 *base, const Geometry &g) {
+// A new segment with an arena of `initial` bytes laid out to grow to the room.
+sdmm_status init_segment(u8 *base, const Geometry &g, u64 initial) {
     auto *h = new (base) Header{};
     std::memcpy(h->magic, kMagic, sizeof kMagic);
     h->version = kVersion;
@@ -469,7 +520,10 @@ sdmm_status init_segment(u8 *base, const Geometry &g) {
     read_boot_id(h->boot_id);
     init_mutex(mutex_of(h));
     sdmm_heap *heap = nullptr;
-    const sdmm_status st = sdmm_heap_init_flags(base + g.arena_off, g.arena_max, SDMM_INIT_ZEROED, &heap);
+    auto *state = reinterpret_cast<State *>(base + g.usage_off);
+    state->arena_bytes = initial;
+    const sdmm_status st =
+        sdmm_heap_init_reserve(base + g.arena_off, initial, g.arena_max, SDMM_INIT_ZEROED, &heap);
     if (st != SDMM_OK) return st;
     sdmm_stats stats{};
     sdmm_heap_counters(heap, &stats);
@@ -479,7 +533,8 @@ sdmm_status init_segment(u8 *base, const Geometry &g) {
     uint64_t cursor = 0;
     sdmm_block_info first{};
     if (sdmm_heap_next_block(heap, &cursor, &first) == 0 ||
-        first.offset + first.bytes + kArenaEnd < g.arena_max || first.offset + 8 > h->high_water) {
+        first.offset + first.bytes + kArenaEnd < initial || first.offset + 8 > h->high_water ||
+        stats.capacity + stats.control_bytes != initial) {
         return SDMM_SHARED_ERR_LAYOUT;
     }
     copy_state(base + g.ckpt_off, base + g.usage_off, g, h->high_water);
@@ -504,8 +559,24 @@ bool layout_ok(const Header *h, u64 size) {
 extern "C" {
 
 sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdmm_shared **out) {
+    return sdmm_shared_open_reserve(name, bytes, bytes, flags, out);
+}
+
+sdmm_status sdmm_shared_open_reserve(const char *name, size_t bytes, size_t max_bytes, uint32_t flags,
+                                     sdmm_shared **out) {
     if (out == nullptr || name == nullptr) return SDMM_ERR_INVALID_HEAP;
     *out = nullptr;
+    // The sizes of a heap this call may create, checked before anything is
+    // touched. The segment is laid out for the room (owner table,
+    // checkpoint, log); the core's start map for the room (room / 64 bytes)
+    // lives in the initial arena, so that must be at least room / 32.
+    const u64 initial = arena_size(bytes);
+    Geometry g{};
+    if (bytes != 0) {
+        if (max_bytes < bytes) return SDMM_ERR_TOO_LARGE;
+        if (sdmm_shm_geometry_of(arena_size(max_bytes), &g) == 0) return SDMM_SHARED_ERR_LAYOUT;
+        if (initial < g.arena_max && initial < g.arena_max / 32) return SDMM_ERR_ARENA_TOO_SMALL;
+    }
     const bool file = (flags & SDMM_SHARED_FILE) != 0;
     int oflags = O_RDWR | O_CLOEXEC;
     if ((flags & SDMM_SHARED_CREATE) != 0) oflags |= O_CREAT;
@@ -544,7 +615,8 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
             close(fd);
             return SDMM_SHARED_ERR_LAYOUT;
         }
-        const Geometry g = geometry(bytes);
+        // Sized for the room at once: pages nobody touched cost nothing
+        // (tmpfs and files are sparse), and no process ever has to remap.
         if (ftruncate(fd, static_cast<off_t>(g.total)) != 0) {
             flock(fd, LOCK_UN);
             close(fd);
@@ -569,7 +641,7 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
     void *mem = std::malloc(sizeof(sdmm_shared));
     auto *s = mem != nullptr ? new (mem) sdmm_shared{} : nullptr;
     if (s == nullptr) st = SDMM_SHARED_ERR_SYSTEM;
-    if (st == SDMM_OK && created) st = init_segment(base, geometry(bytes));
+    if (st == SDMM_OK && created) st = init_segment(base, g, initial);
     auto *h = reinterpret_cast<Header *>(base);
     if (st == SDMM_OK && !layout_ok(h, size)) st = SDMM_SHARED_ERR_LAYOUT;
     if (st == SDMM_OK) {
@@ -662,11 +734,14 @@ sdmm_status sdmm_shared_alloc(sdmm_shared *s, uint32_t tag, uint32_t n, sdmm_blo
         return fail(out, SDMM_SHARED_ERR_QUOTA);
     }
     Entry e{};
-    e.op = kOpAlloc;
-    e.owner = static_cast<u8>(s->client);
-    e.tag = tag;
-    e.n = n;
-    st = run(s, e);
+    do {
+        e = Entry{};
+        e.op = kOpAlloc;
+        e.owner = static_cast<u8>(s->client);
+        e.tag = tag;
+        e.n = n;
+        st = run(s, e);
+    } while (room_refused(st) && grow_for(s, charge(tag, n)));
     if (st != SDMM_OK) return fail(out, st);
     return sdmm_resolve_into(s->live.heap, e.result, tag, out);
 }
@@ -707,17 +782,20 @@ sdmm_status sdmm_shared_resize(sdmm_shared *s, uint64_t handle, uint32_t expecte
     }
     if (st != SDMM_OK) return fail(out, st);
     Entry e{};
-    e.op = kOpResize;
-    e.owner = static_cast<u8>(owner);
-    e.tag = expected_tag;
-    e.n = new_len;
-    e.handle = handle;
-    const u64 off = element_offset(s->live, b), bytes = u64{b.len} * sdmm_tag_size(b.tag);
-    const u64 split = round_up(u64{new_len} * sdmm_tag_size(b.tag), 8);
-    save_window(s, e, off, bytes, 0);
-    save_window(s, e, off, bytes, split < 8 ? 8 : split);
-    save_window(s, e, off, bytes, bytes > kWindow ? bytes - kWindow : 0);
-    st = run(s, e);
+    do {
+        e = Entry{};
+        e.op = kOpResize;
+        e.owner = static_cast<u8>(owner);
+        e.tag = expected_tag;
+        e.n = new_len;
+        e.handle = handle;
+        const u64 off = element_offset(s->live, b), bytes = u64{b.len} * sdmm_tag_size(b.tag);
+        const u64 split = round_up(u64{new_len} * sdmm_tag_size(b.tag), 8);
+        save_window(s, e, off, bytes, 0);
+        save_window(s, e, off, bytes, split < 8 ? 8 : split);
+        save_window(s, e, off, bytes, bytes > kWindow ? bytes - kWindow : 0);
+        st = run(s, e);
+    } while (room_refused(st) && grow_for(s, charge(b.tag, new_len)));
     if (st != SDMM_OK) return fail(out, st);
     return sdmm_resolve_into(s->live.heap, e.result, expected_tag, out);
 }
@@ -820,7 +898,8 @@ sdmm_status sdmm_shared_info_get(sdmm_shared *s, sdmm_shared_info *out) {
     out->quota = load_relaxed(s->hdr->clients[s->client].quota);
     out->recoveries = s->hdr->recoveries;
     out->rollbacks = s->hdr->rollbacks;
-    out->arena_bytes = s->g.arena_max;
+    out->arena_bytes = arena_len_of(s->live.state, s->g);
+    out->arena_max_bytes = s->g.arena_max;
     out->segment_bytes = s->bytes;
     sdmm_heap_counters(s->live.heap, &out->stats);
     return SDMM_OK;
