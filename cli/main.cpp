@@ -5,11 +5,16 @@
 //
 // SOURCE: PATH (a file; its kind recognised from its bytes), file:PATH,
 // shm:NAME, solana:PATH (raw account data or getAccountInfo JSON), bpf:PATH
-// (a BPF pool dump). Exit status: 0 the heap passes sdmm_heap_check (and, for
-// a memory-service account, its owner table agrees with the heap); 1 it does
+// (a BPF pool dump); a process-shared heap (ffi/sdmm_shared_layout.h) is
+// recognised in a file or shm. Exit status: 0 the heap passes sdmm_heap_check
+// (and, for a memory-service account or a process-shared heap, its owner
+// table and usage counters agree with the heap); 1 it does
 // not, or the bytes hold no heap; 2 usage or I/O error. Nothing here writes to
 // the source, and every read of the heap goes through sdmm's own functions,
 // which stay inside the arena whatever it holds (cli/README.md).
+#include <signal.h>
+
+#include <cerrno>
 #include <cinttypes>
 #include <cstddef>
 #include <cstdio>
@@ -44,6 +49,17 @@ struct OwnerRow {
     std::string delegate;  // empty: none
 };
 
+// A client slot of a process-shared heap: as its table records it, and what
+// the heap walk finds under its owner bytes.
+struct ClientRow {
+    uint32_t state = 0;
+    int32_t pid = 0;
+    uint64_t start_time = 0, quota = 0, grants = 0;
+    uint64_t used = 0;  // the state's usage counter
+    bool alive = false;
+    uint64_t walk_blocks = 0, walk_charge = 0, walk_bytes = 0;
+};
+
 struct Report {
     uint32_t attach = SDMM_OK;
     uint32_t check = SDMM_OK;
@@ -57,6 +73,14 @@ struct Report {
     std::vector<OwnerRow> owners;
     uint64_t unowned_blocks = 0;  // live blocks whose prefix names no slot in use
     std::vector<std::string> service_errors;
+    // process-shared heaps
+    std::vector<ClientRow> clients;
+    std::vector<uint64_t> live_starts;  // element offsets of the live blocks, in address order
+    uint64_t heap_len = 0;              // the arena length the heap records
+    bool boot_current = false;          // the pids were recorded in this boot
+    uint64_t first_unowned = 0;         // block offset of the first live block without an owner
+    uint32_t first_unowned_byte = 0;
+    std::vector<std::string> shared_errors, shared_notes;
 };
 
 const char *state_name(uint32_t s) {
@@ -105,6 +129,28 @@ void read_owner_table(const Source &src, Report *r) {
     }
 }
 
+// The owner byte of the live block whose elements start at `elements`
+// (client + 1; 0: none): the client, or UINT32_MAX. Every owner byte the
+// walk reaches is inside the owner table (the arena is its room).
+uint32_t shared_owner(const Source &src, const sdmm_block_info &info, uint64_t elements, Report *r) {
+    const sdmm_shm_geometry &g = src.shared.geometry;
+    r->live_starts.push_back(elements);
+    if (elements / 8 >= g.arena_max / 8) return UINT32_MAX;
+    const uint8_t o = src.bytes.data()[g.owners_off + elements / 8];
+    if (o == 0 || o > SDMM_SHM_CLIENTS) {
+        if (r->unowned_blocks++ == 0) {
+            r->first_unowned = info.offset;
+            r->first_unowned_byte = o;
+        }
+        return UINT32_MAX;
+    }
+    ClientRow &c = r->clients[o - 1u];
+    c.walk_blocks += 1;
+    c.walk_charge += sdmm_shm_charge(uint64_t{info.len} * sdmm_tag_size(info.tag));
+    c.walk_bytes += info.bytes;
+    return o - 1u;
+}
+
 // The walk: every block in address order, at most one step per 8 bytes of
 // arena (sdmm_heap_next_block moves forward or stops; the bound holds even
 // if it did not).
@@ -127,6 +173,7 @@ void walk(const Source &src, const sdmm_heap *heap, bool keep_list, Report *r) {
             t.elements += info.len;
             t.bytes += info.bytes;
             const uint64_t elements = info.offset + SDMM_BLOCK_HEADER_BYTES;
+            if (src.shared.present) owner = shared_owner(src, info, elements, r);
             if (src.service.present && elements + 4 <= src.arena_len) {
                 owner = load32(arena + elements);
                 if (owner < r->owners.size()) {
@@ -164,6 +211,137 @@ void find_arena(Source *src, sdmm_heap **heap, Report *r) {
             r->attach = SDMM_OK;
             return;
         }
+    }
+}
+
+// /proc/sys/kernel/random/boot_id as the service records it (fgets, 40 bytes).
+void read_boot_id(char out[40]) {
+    std::memset(out, 0, 40);
+    FILE *f = std::fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f == nullptr) return;
+    if (std::fgets(out, 40, f) == nullptr) out[0] = 0;
+    std::fclose(f);
+}
+
+// Field 22 of /proc/PID/stat (the start time), 0 if unknown.
+uint64_t process_start_time(int pid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = std::fopen(path, "r");
+    if (f == nullptr) return 0;
+    char buf[1024];
+    const std::size_t got = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[got] = 0;
+    const char *p = std::strrchr(buf, ')');  // the command name may hold spaces
+    if (p == nullptr) return 0;
+    int field = 2;
+    for (; *p != 0 && field < 22; ++p) {
+        if (*p == ' ') ++field;
+    }
+    return std::strtoull(p, nullptr, 10);
+}
+
+// The service's own test: the pid exists and, where both are known, started
+// when the slot says.
+bool process_alive(int pid, uint64_t start_time) {
+    if (pid <= 0) return false;
+    if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+    const uint64_t now = process_start_time(pid);
+    return now == 0 || start_time == 0 || now == start_time;
+}
+
+void read_shared(const Source &src, Report *r) {
+    const SharedLayout &sh = src.shared;
+    char boot[40];
+    read_boot_id(boot);
+    r->boot_current = std::memcmp(boot, sh.header.boot_id, sizeof boot) == 0;
+    r->clients.assign(SDMM_SHM_CLIENTS, ClientRow{});
+    for (uint32_t i = 0; i < SDMM_SHM_CLIENTS; ++i) {
+        const sdmm_shm_client &c = sh.header.clients[i];
+        ClientRow &row = r->clients[i];
+        row.state = c.state;
+        row.pid = c.pid;
+        row.start_time = c.start_time;
+        row.quota = c.quota;
+        row.grants = c.grants;
+        row.used = sh.state.usage[i];
+        row.alive = r->boot_current && c.state == SDMM_SHM_SLOT_LIVE && process_alive(c.pid, c.start_time);
+    }
+}
+
+// The books of a process-shared heap against its heap: each client's usage
+// counter equals the charges of the live blocks whose owner byte names it;
+// every live block has an owner whose slot is in use; no owner byte is set
+// where no live block starts; the recorded arena length is the heap's.
+void cross_check_shared(const Source &src, Report *r) {
+    const SharedLayout &sh = src.shared;
+    const sdmm_shm_geometry &g = sh.geometry;
+    std::vector<std::string> &errors = r->shared_errors;
+    const uint64_t len = sh.state.arena_bytes;
+    if (len != r->heap_len) {
+        errors.push_back("the state records an arena of " + std::to_string(len) +
+                         " bytes; the heap records " + std::to_string(r->heap_len));
+    }
+    for (uint32_t i = 0; i < SDMM_SHM_CLIENTS; ++i) {
+        const ClientRow &c = r->clients[i];
+        const std::string who = "client " + std::to_string(i);
+        if (c.state != SDMM_SHM_SLOT_FREE && c.state != SDMM_SHM_SLOT_LIVE)
+            errors.push_back(who + ": slot state " + std::to_string(c.state) + " is neither free nor in use");
+        if (c.used != c.walk_charge) {
+            errors.push_back(who + ": usage counter says " + std::to_string(c.used) + " bytes; its " +
+                             std::to_string(c.walk_blocks) + " live blocks are charged " +
+                             std::to_string(c.walk_charge));
+        }
+        if (c.walk_blocks != 0 && c.state != SDMM_SHM_SLOT_LIVE) {
+            errors.push_back(who + ": " + std::to_string(c.walk_blocks) +
+                             " live blocks name it as owner, but its slot is not in use");
+        }
+    }
+    if (r->unowned_blocks != 0) {
+        errors.push_back(std::to_string(r->unowned_blocks) +
+                         " live blocks have no valid owner byte (first: the block at arena offset " +
+                         std::to_string(r->first_unowned) + ", owner byte " +
+                         std::to_string(r->first_unowned_byte) + ")");
+    }
+    // Owner bytes where no live block starts, over the arena as the heap
+    // records it (the table is arena_max / 8 bytes, inside the source).
+    const uint64_t granules = (r->heap_len < g.arena_max ? r->heap_len : g.arena_max) / 8;
+    const uint8_t *owners = src.bytes.data() + g.owners_off;
+    uint64_t stray = 0, first_stray = 0;
+    std::size_t next = 0;
+    for (uint64_t i = 0; i < granules; ++i) {
+        while (next < r->live_starts.size() && r->live_starts[next] / 8 < i) ++next;
+        const bool starts = next < r->live_starts.size() && r->live_starts[next] / 8 == i;
+        if (owners[i] != 0 && !starts && stray++ == 0) first_stray = i * 8;
+    }
+    if (stray != 0) {
+        errors.push_back(std::to_string(stray) +
+                         " owner bytes are set where no live block starts (first at arena "
+                         "offset " +
+                         std::to_string(first_stray) + ")");
+    }
+    if (!r->walk_complete)
+        errors.push_back("the heap walk stopped early: owners of the blocks after it unchecked");
+    const sdmm_shm_header &h = sh.header;
+    if (h.unrecoverable != 0)
+        errors.push_back("a recovery failed: the service refuses every call on this heap");
+    if (h.admin >= SDMM_SHM_CLIENTS)
+        errors.push_back("the admin is client " + std::to_string(h.admin) + ", no such slot");
+    if (h.log_len > h.log_cap) {
+        errors.push_back("the log records " + std::to_string(h.log_len) + " entries; it holds " +
+                         std::to_string(h.log_cap));
+    }
+    if (h.pending != 0) {
+        r->shared_notes.push_back("a call was in progress when this was read (log entry " +
+                                  std::to_string(h.pending - 1) +
+                                  "); if its client died, the next call of any client recovers the heap");
+    }
+    if (h.ckpt_busy != 0) r->shared_notes.push_back("a checkpoint was being copied when this was read");
+    if (!r->boot_current) {
+        r->shared_notes.push_back(
+            "the client pids were recorded before this boot (or the boot id is unreadable): "
+            "none is alive");
     }
 }
 
@@ -216,7 +394,83 @@ const char *tag_label(uint32_t tag) {
     return name != nullptr ? name : "?";
 }
 
-bool passed(const Report &r) { return r.attach == SDMM_OK && r.check == SDMM_OK && r.service_errors.empty(); }
+bool passed(const Report &r) {
+    return r.attach == SDMM_OK && r.check == SDMM_OK && r.service_errors.empty() && r.shared_errors.empty();
+}
+
+const char *slot_state(uint32_t s) {
+    return s == SDMM_SHM_SLOT_FREE ? "free" : s == SDMM_SHM_SLOT_LIVE ? "live" : "?";
+}
+
+// The clients worth listing: in use, or with a counter or blocks.
+bool listed(const ClientRow &c) { return c.state != SDMM_SHM_SLOT_FREE || c.used != 0 || c.walk_blocks != 0; }
+
+void print_json_shared(const Source &src, const Report &r) {
+    const sdmm_shm_header &h = src.shared.header;
+    std::printf("\"shared\":{\"version\":%u,\"arena_bytes\":%" PRIu64 ",\"heap_bytes\":%" PRIu64
+                ",\"arena_max\":%" PRIu64 ",\"segment_bytes\":%" PRIu64
+                ",\"admin\":%u,\"recoveries\":%" PRIu64 ",\"rollbacks\":%" PRIu64 ",\"log_len\":%" PRIu64
+                ",\"log_cap\":%" PRIu64 ",\"pending\":%" PRIu64 ",\"high_water\":%" PRIu64
+                ",\"boot_current\":%s,\"unowned_blocks\":%" PRIu64 ",\"errors\":[",
+                h.version, src.shared.state.arena_bytes, r.heap_len, h.arena_max, h.segment_bytes, h.admin,
+                h.recoveries, h.rollbacks, h.log_len, h.log_cap, h.pending, h.high_water,
+                r.boot_current ? "true" : "false", r.unowned_blocks);
+    for (std::size_t i = 0; i < r.shared_errors.size(); ++i)
+        std::printf("%s\"%s\"", i ? "," : "", json_escape(r.shared_errors[i]).c_str());
+    std::printf("],\"notes\":[");
+    for (std::size_t i = 0; i < r.shared_notes.size(); ++i)
+        std::printf("%s\"%s\"", i ? "," : "", json_escape(r.shared_notes[i]).c_str());
+    std::printf("],\"clients\":[");
+    bool first = true;
+    for (std::size_t i = 0; i < r.clients.size(); ++i) {
+        const ClientRow &c = r.clients[i];
+        if (!listed(c)) continue;
+        std::printf("%s\n {\"slot\":%zu,\"state\":\"%s\",\"pid\":%d,\"alive\":%s,\"quota\":",
+                    first ? "" : ",", i, slot_state(c.state), c.pid, c.alive ? "true" : "false");
+        if (c.quota == UINT64_MAX) {
+            std::printf("null");
+        } else {
+            std::printf("%" PRIu64, c.quota);
+        }
+        std::printf(",\"used\":%" PRIu64 ",\"blocks\":%" PRIu64 ",\"charged\":%" PRIu64
+                    ",\"walk_bytes\":%" PRIu64 ",\"grants\":[",
+                    c.used, c.walk_blocks, c.walk_charge, c.walk_bytes);
+        bool first_grant = true;
+        for (uint32_t j = 0; j < SDMM_SHM_CLIENTS; ++j) {
+            if ((c.grants >> j & 1u) == 0) continue;
+            std::printf("%s%u", first_grant ? "" : ",", j);
+            first_grant = false;
+        }
+        std::printf("]}");
+        first = false;
+    }
+    std::printf("]},\n");
+}
+
+void print_text_shared(const Source &src, const Report &r) {
+    const sdmm_shm_header &h = src.shared.header;
+    std::printf("shared   arena %" PRIu64 " B of at most %" PRIu64 ", segment %" PRIu64
+                " B; admin #%u; log %" PRIu64 " of %" PRIu64 "; %" PRIu64 " recoveries, %" PRIu64
+                " rolled back\n",
+                src.shared.state.arena_bytes, h.arena_max, h.segment_bytes, h.admin, h.log_len, h.log_cap,
+                h.recoveries, h.rollbacks);
+    std::printf("clients  %-5s %8s %-5s %12s %12s %7s %12s\n", "slot", "pid", "alive", "quota", "used",
+                "blocks", "charged");
+    for (std::size_t i = 0; i < r.clients.size(); ++i) {
+        const ClientRow &c = r.clients[i];
+        if (!listed(c)) continue;
+        char quota[24];
+        if (c.quota == UINT64_MAX) {
+            std::snprintf(quota, sizeof quota, "unlimited");
+        } else {
+            std::snprintf(quota, sizeof quota, "%" PRIu64, c.quota);
+        }
+        std::printf("         #%-4zu %8d %-5s %12s %12" PRIu64 " %7" PRIu64 " %12" PRIu64 "%s%s\n", i, c.pid,
+                    c.alive ? "yes" : "no", quota, c.used, c.walk_blocks, c.walk_charge,
+                    c.state == SDMM_SHM_SLOT_LIVE && c.pid == 0 ? "  detached" : "",
+                    c.state == SDMM_SHM_SLOT_FREE ? "  (slot free)" : "");
+    }
+}
 
 void print_json(const Options &opt, const Source &src, const Report &r) {
     std::printf("{\"source\":{\"kind\":\"%s\",\"name\":\"%s\",\"format\":\"%s\",\"bytes\":%zu,",
@@ -266,6 +520,7 @@ void print_json(const Options &opt, const Source &src, const Report &r) {
         }
         std::printf("]},\n");
     }
+    if (src.shared.present && r.attach == SDMM_OK) print_json_shared(src, r);
     if (opt.blocks) {
         std::printf("\"blocks\":[");
         for (std::size_t i = 0; i < r.block_list.size(); ++i) {
@@ -322,6 +577,7 @@ void print_text(const Options &opt, const Source &src, const Report &r) {
                 if (!o.delegate.empty()) std::printf("       delegate %s\n", o.delegate.c_str());
             }
         }
+        if (src.shared.present) print_text_shared(src, r);
         if (opt.blocks) {
             std::printf("blocks   %10s %10s %-7s %-10s %8s %18s\n", "offset", "bytes", "state", "type", "len",
                         "handle");
@@ -340,8 +596,17 @@ void print_text(const Options &opt, const Source &src, const Report &r) {
         }
     }
     for (const std::string &e : r.service_errors) std::printf("service  %s\n", e.c_str());
-    std::printf("check    %s%s\n",
-                r.check == SDMM_OK ? "ok" : "FAILED: ", r.check == SDMM_OK ? "" : sdmm_status_str(r.check));
+    for (const std::string &e : r.shared_errors) std::printf("shared   %s\n", e.c_str());
+    for (const std::string &e : r.shared_notes) std::printf("note     %s\n", e.c_str());
+    const std::size_t books = r.service_errors.size() + r.shared_errors.size();
+    if (r.check != SDMM_OK) {
+        std::printf("check    FAILED: %s\n", sdmm_status_str(r.check));
+    } else if (books != 0) {
+        std::printf("check    FAILED: the heap passes sdmm_heap_check, but %zu cross-check%s above fail%s\n",
+                    books, books == 1 ? "" : "s", books == 1 ? "s" : "");
+    } else {
+        std::printf("check    ok\n");
+    }
 }
 
 int usage() {
@@ -407,8 +672,13 @@ int run(int argc, char **argv) {
         r.check = sdmm_heap_check(heap);
         sdmm_heap_stats(heap, &r.stats);
         if (src.service.present) read_owner_table(src, &r);
+        if (src.shared.present) {
+            read_shared(src, &r);
+            r.heap_len = r.stats.capacity + r.stats.control_bytes;  // the arena length the heap records
+        }
         walk(src, heap, opt.blocks, &r);
         if (src.service.present) cross_check_service(&r);
+        if (src.shared.present) cross_check_shared(src, &r);
     } else {
         r.check = r.attach;  // no heap to check
     }

@@ -181,6 +181,39 @@ bool looks_like_json(const std::vector<uint8_t> &v) {
     return i < v.size() && v[i] == '{';
 }
 
+// A process-shared heap segment: its header must record exactly the
+// geometry its arena size gives, inside the source. The arena is handed to
+// attach with its whole room (the heap records its current length).
+bool locate_shared(Source *src, std::string *error) {
+    SharedLayout &sh = src->shared;
+    std::memcpy(&sh.header, src->bytes.data(), sizeof sh.header);
+    const sdmm_shm_header &h = sh.header;
+    const std::size_t n = src->bytes.size();
+    src->format = "process-shared heap v" + std::to_string(h.version);
+    sdmm_shm_geometry &g = sh.geometry;
+    const bool geometry = sdmm_shm_geometry_of(h.arena_max, &g) != 0;
+    if (h.version != SDMM_SHM_VERSION || !geometry || h.segment_bytes != g.total ||
+        h.usage_off != g.usage_off || h.state_off != g.usage_off || h.state_len != g.state_len ||
+        h.owners_off != g.owners_off || h.arena_off != g.arena_off || h.ckpt_off != g.ckpt_off ||
+        h.log_off != g.log_off || h.log_cap != g.log_cap) {
+        *error = "shared-heap header is damaged or of another version (version " + std::to_string(h.version) +
+                 ", want " + std::to_string(SDMM_SHM_VERSION) + "; arena room " +
+                 std::to_string(h.arena_max) + (geometry ? "" : ", not a valid size") +
+                 "; recorded offsets " + (geometry ? "do not match it" : "unchecked") + ")";
+        return false;
+    }
+    if (g.total > n) {
+        *error = "shared heap is cut short: its header says " + std::to_string(g.total) +
+                 " bytes, the source has " + std::to_string(n);
+        return false;
+    }
+    std::memcpy(&sh.state, src->bytes.data() + g.usage_off, sizeof sh.state);
+    sh.present = true;
+    src->arena_offset = g.arena_off;
+    src->arena_len = g.arena_max;
+    return true;
+}
+
 // Finds the arena: by the service or BPF dump header, else at offset 0.
 bool locate_arena(Source *src, std::size_t offset, std::string *error) {
     const uint8_t *d = src->bytes.data();
@@ -216,6 +249,8 @@ bool locate_arena(Source *src, std::size_t offset, std::string *error) {
         src->arena_len = n - arena;
         return true;
     }
+    if (n >= sizeof(sdmm_shm_header) && std::memcmp(d, SDMM_SHM_MAGIC, 8) == 0)
+        return locate_shared(src, error);
     if (n >= kBpfDumpHeaderBytes && load64(d) == kBpfDumpMagic) {
         const uint32_t version = load32(d + 8);
         const uint64_t pool = load32(d + 12);

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "sdmm_shared_layout.h"
+
 namespace sdmm_cli {
 
 // The BPF pool dump format (cli/README.md): a 32-byte header, then the value
@@ -55,6 +57,16 @@ struct ServiceLayout {
     uint8_t authority[32] = {};
 };
 
+// A process-shared heap segment (ffi/sdmm_shared_layout.h), when the source
+// is one: copies of its header and state counters, read once, and the
+// geometry they were checked against (every offset inside the source).
+struct SharedLayout {
+    bool present = false;
+    sdmm_shm_header header{};
+    sdmm_shm_state state{};
+    sdmm_shm_geometry geometry{};
+};
+
 struct Source {
     Kind kind = Kind::File;
     std::string name;    // path or shm name
@@ -63,6 +75,7 @@ struct Source {
     std::size_t arena_offset = 0;
     std::size_t arena_len = 0;  // bytes from arena_offset to the end of the source (or the pool)
     ServiceLayout service;
+    SharedLayout shared;
 };
 
 // Opens SPEC ("PATH", "file:PATH", "shm:NAME", "solana:PATH", "bpf:PATH").

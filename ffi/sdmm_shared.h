@@ -58,8 +58,19 @@ typedef struct sdmm_shared sdmm_shared;
 
 /* Opens or creates the heap `name` with room for `bytes` of arena (ignored
  * when opening an existing heap; 0 opens only). Joins it as a new client.
- * A heap created here has this client as its admin. */
+ * A heap created here has this client as its admin. It does not grow:
+ * sdmm_shared_open_reserve(name, bytes, bytes, flags, out). */
 sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdmm_shared **out);
+/* The same for a heap that grows: created with an arena of `bytes`, it grows
+ * (under the lock, journalled like every change) when an allocation or a
+ * resize finds no room -- to twice its size or more, at most `max_bytes` --
+ * and then retries; other processes see the new size on their next call.
+ * Both are rounded up to whole pages, at least 64 KiB. `max_bytes` below
+ * `bytes`: SDMM_ERR_TOO_LARGE; `bytes` below max_bytes / 32 (the core's
+ * block-start map for the maximum lives in the initial arena):
+ * SDMM_ERR_ARENA_TOO_SMALL. Both ignored when opening an existing heap. */
+sdmm_status sdmm_shared_open_reserve(const char *name, size_t bytes, size_t max_bytes, uint32_t flags,
+                                     sdmm_shared **out);
 /* Leaves the heap: the client slot is released when it owns no block (its
  * blocks stay live and keep their owner otherwise). Unmaps; frees `s`. */
 sdmm_status sdmm_shared_close(sdmm_shared *s);
@@ -87,15 +98,16 @@ sdmm_status sdmm_shared_reap(sdmm_shared *s, uint32_t client);
 sdmm_status sdmm_shared_check(sdmm_shared *s);
 
 typedef struct sdmm_shared_info {
-    uint32_t client;        /* this client's id, 0..SDMM_SHARED_MAX_CLIENTS-1 */
-    uint32_t admin;         /* the creator's id */
-    uint64_t used;          /* bytes charged to this client */
-    uint64_t quota;         /* its quota */
-    uint64_t recoveries;    /* dead lock holders found since creation */
-    uint64_t rollbacks;     /* of them: killed inside an operation (state restored) */
-    uint64_t arena_bytes;   /* bytes of the sdmm arena */
-    uint64_t segment_bytes; /* bytes of the whole mapping */
-    sdmm_stats stats;       /* sdmm_heap_counters of the arena */
+    uint32_t client;          /* this client's id, 0..SDMM_SHARED_MAX_CLIENTS-1 */
+    uint32_t admin;           /* the creator's id */
+    uint64_t used;            /* bytes charged to this client */
+    uint64_t quota;           /* its quota */
+    uint64_t recoveries;      /* dead lock holders found since creation */
+    uint64_t rollbacks;       /* of them: killed inside an operation (state restored) */
+    uint64_t arena_bytes;     /* bytes of the sdmm arena now */
+    uint64_t segment_bytes;   /* bytes of the whole mapping */
+    sdmm_stats stats;         /* sdmm_heap_counters of the arena */
+    uint64_t arena_max_bytes; /* the most the arena grows to (= arena_bytes: it does not grow) */
 } sdmm_shared_info;
 sdmm_status sdmm_shared_info_get(sdmm_shared *s, sdmm_shared_info *out);
 /* The owner of the live block `handle` names, in *owner. */

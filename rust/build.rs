@@ -249,10 +249,9 @@ fn main() {
     if env::var_os("CARGO_FEATURE_STD").is_some() && target_os == "linux" {
         let service = root.join("service").join("shared.cpp");
         println!("cargo:rerun-if-changed={}", service.display());
-        println!(
-            "cargo:rerun-if-changed={}",
-            ffi.join("sdmm_shared.h").display()
-        );
+        for header in ["sdmm_shared.h", "sdmm_shared_layout.h"] {
+            println!("cargo:rerun-if-changed={}", ffi.join(header).display());
+        }
         cc::Build::new()
             .cpp(true)
             .cpp_link_stdlib(None) // needs no C++ runtime either

@@ -1,14 +1,16 @@
 // shared.cpp -- sdmm heaps shared by processes (ffi/sdmm_shared.h).
 //
-// Segment layout (offsets from the mapping start; service/README.md):
+// Segment layout (offsets from the mapping start; ffi/sdmm_shared_layout.h,
+// service/README.md):
 //
-//   [Header | state: usage[64] | owners[arena/8] | arena | checkpoint of state | log]
+//   [Header | state: counters | owners[max/8] | arena (room: max) | checkpoint of state | log]
 //
 //  Header      magic, geometry, the robust mutex, the client table, the
 //              journal words (log length, pending entry, checkpoint flag).
-//  state       everything a mutating call changes: per-client bytes used,
-//              one owner byte per 8-byte granule of the arena (client + 1,
-//              0: none) and the sdmm arena itself (an ordinary sdmm heap).
+//  state       everything a mutating call changes: per-client bytes used and
+//              the arena's current length, one owner byte per 8-byte granule
+//              of the arena (client + 1, 0: none) and the sdmm arena itself
+//              (an ordinary sdmm heap, laid out to grow to max).
 //  checkpoint  a copy of the state taken when the log was empty.
 //  log         one entry per mutating call since the checkpoint: the call,
 //              its arguments, its result.
@@ -23,6 +25,7 @@
 // bytes it may have overwritten (a free or resize writes links into the
 // block) were saved in its entry and are put back.
 #include <sdmm_shared.h>
+#include <sdmm_shared_layout.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,65 +49,53 @@ using u8 = uint8_t;
 using u32 = uint32_t;
 using u64 = uint64_t;
 
+// The segment's layout is public (ffi/sdmm_shared_layout.h: the `sdmm` tool
+// reads it too); these are its names here.
+using Header = sdmm_shm_header;
+using Client = sdmm_shm_client;
+using Entry = sdmm_shm_entry;
+using Geometry = sdmm_shm_geometry;
+using State = sdmm_shm_state;
+
 constexpr char kMagic[8] = {'S', 'D', 'M', 'M', 'S', 'H', 'M', '1'};
-constexpr u32 kVersion = 1;
-constexpr u64 kPage = 4096;
+constexpr u32 kVersion = SDMM_SHM_VERSION;
+constexpr u64 kPage = SDMM_SHM_PAGE;
 constexpr u32 kMaxClients = SDMM_SHARED_MAX_CLIENTS;
-constexpr u64 kWindow = 16;  // bytes of a block saved per window before a free or resize
-constexpr u32 kWindows = 3;
+constexpr u64 kWindow = SDMM_SHM_WINDOW_BYTES;  // bytes of a block saved per window before a free or resize
+constexpr u32 kWindows = SDMM_SHM_WINDOWS;
 
-enum : u32 { kSlotFree = 0, kSlotLive = 1 };
-enum : u8 { kOpAlloc = 1, kOpFree = 2, kOpResize = 3 };
+static_assert(sizeof kMagic == sizeof(SDMM_SHM_MAGIC) - 1 && SDMM_SHM_CLIENTS == kMaxClients);
+static_assert(sizeof(pthread_mutex_t) <= SDMM_SHM_LOCK_BYTES &&
+              offsetof(Header, lock) % alignof(pthread_mutex_t) == 0);
 
-struct Client {
-    std::atomic<u32> state;
-    int32_t pid;  // 0: detached (closed with blocks left, or found after a reboot)
-    u64 start_time;
-    std::atomic<u64> quota;
-    std::atomic<u64> grants;  // bit j: client j may free and resize this client's blocks
+enum : u32 { kSlotFree = SDMM_SHM_SLOT_FREE, kSlotLive = SDMM_SHM_SLOT_LIVE };
+enum : u8 {
+    kOpAlloc = SDMM_SHM_OP_ALLOC,
+    kOpFree = SDMM_SHM_OP_FREE,
+    kOpResize = SDMM_SHM_OP_RESIZE,
+    kOpGrow = SDMM_SHM_OP_GROW
 };
 
-struct Entry {
-    u8 op;
-    u8 owner;  // the client charged
-    u8 nwin;
-    u8 reserved;
-    u32 tag;
-    u32 n;
-    u32 status;
-    u64 handle;  // argument (free, resize)
-    u64 result;  // handle returned (alloc, resize)
-    u32 win_off[kWindows];
-    u32 win_len[kWindows];
-    u8 win[kWindows][kWindow];
-};
+// The header's atomic words are plain integers in the C layout; every access
+// to them goes through these.
+template <class T>
+T load_acquire(T &v) {
+    return std::atomic_ref<T>(v).load(std::memory_order_acquire);
+}
+template <class T>
+T load_relaxed(T &v) {
+    return std::atomic_ref<T>(v).load(std::memory_order_relaxed);
+}
+template <class T>
+void store_release(T &v, T x) {
+    std::atomic_ref<T>(v).store(x, std::memory_order_release);
+}
+template <class T>
+void store_relaxed(T &v, T x) {
+    std::atomic_ref<T>(v).store(x, std::memory_order_relaxed);
+}
 
-struct Header {
-    char magic[8];
-    u32 version;
-    std::atomic<u32> ready;
-    u64 segment_bytes;
-    u64 arena_bytes;
-    u64 state_off, state_len, usage_off, owners_off, arena_off, ckpt_off, log_off, log_cap;
-    u64 mutex_bytes;  // sizeof(pthread_mutex_t) of the creator
-    char boot_id[40];
-    pthread_mutex_t lock;
-    u32 admin;
-    u32 unrecoverable;
-    u64 recoveries;
-    u64 rollbacks;
-    // The journal.
-    std::atomic<u64> log_len;
-    std::atomic<u64> pending;  // entry index + 1 of the call in progress, 0: none
-    std::atomic<u32> ckpt_busy;
-    u32 reserved;
-    // Above this arena offset no block has ever been handed out: there the
-    // arena holds only the top free block's bytes (its metadata lives at
-    // its start, below hw, and at the arena's end, which is always copied).
-    // Checkpoints copy [0, hw) and the end, not the whole arena.
-    u64 high_water;
-    Client clients[kMaxClients];
-};
+pthread_mutex_t *mutex_of(Header *h) { return reinterpret_cast<pthread_mutex_t *>(h->lock); }
 
 u64 round_up(u64 v, u64 a) { return (v + a - 1) / a * a; }
 
@@ -142,12 +133,13 @@ bool process_alive(int pid, u64 start_time) {
     return now == 0 || start_time == 0 || now == start_time;
 }
 
-u64 charge(u32 tag, u64 n) { return 8 + round_up(n * sdmm_tag_size(tag), 8); }
+u64 charge(u32 tag, u64 n) { return sdmm_shm_charge(n * sdmm_tag_size(tag)); }
 
 // The mutable state of one heap, at some address (the live mapping, or a
 // private copy for replay).
 struct View {
-    u64 *usage;
+    State *state;
+    u64 *usage;  // state->usage
     u8 *owners;
     u8 *arena;
     sdmm_heap *heap;
@@ -162,6 +154,11 @@ u64 element_offset(const View &v, const sdmm_block &b) {
 void apply(View &v, Entry &e) {
     sdmm_block b{};
     e.result = 0;
+    if (e.op == kOpGrow) {
+        e.status = sdmm_heap_grow(v.heap, e.n);
+        if (e.status == SDMM_OK) v.state->arena_bytes = e.n;
+        return;
+    }
     if (e.op == kOpAlloc) {
         e.status = sdmm_alloc_tagged_into(v.heap, e.tag, e.n, &b);
         if (e.status != SDMM_OK) return;
@@ -190,12 +187,6 @@ void apply(View &v, Entry &e) {
     e.result = nb.handle;
 }
 
-// The layout of a segment. Each process keeps its own copy, validated at
-// open: the header's copy is shared memory any client can write.
-struct Geometry {
-    u64 arena, usage_off, owners_off, arena_off, state_len, ckpt_off, log_off, log_cap, total;
-};
-
 }  // namespace
 
 struct sdmm_shared {
@@ -213,7 +204,8 @@ namespace {
 
 View view_at(const Geometry &g, u8 *state_base_minus_off) {
     View v{};
-    v.usage = reinterpret_cast<u64 *>(state_base_minus_off + g.usage_off);
+    v.state = reinterpret_cast<State *>(state_base_minus_off + g.usage_off);
+    v.usage = v.state->usage;
     v.owners = state_base_minus_off + g.owners_off;
     v.arena = state_base_minus_off + g.arena_off;
     v.heap = nullptr;
@@ -227,28 +219,42 @@ constexpr u64 kArenaEnd = 64;  // bytes at the arena's end every checkpoint copi
 // (The mark is read once and clamped: it is shared memory.)
 u64 hw_of(const Header *h, const Geometry &g) {
     const u64 hw = *static_cast<const volatile u64 *>(&h->high_water);
-    return hw < g.arena ? hw : g.arena;
+    return hw < g.arena_max ? hw : g.arena_max;
+}
+
+// The arena's current length as a state records it, read once and clamped
+// to the room (it is shared memory; the heap check catches a wrong one).
+u64 arena_len_of(const State *st, const Geometry &g) {
+    const u64 len = *static_cast<const volatile u64 *>(&st->arena_bytes) & ~u64{7};
+    if (len < SDMM_SHM_MIN_ARENA) return SDMM_SHM_MIN_ARENA;
+    return len < g.arena_max ? len : g.arena_max;
 }
 
 void copy_state(u8 *dst, const u8 *src, const Geometry &g, u64 hw) {
     const u64 owners = g.owners_off - g.usage_off, arena = g.arena_off - g.usage_off;
+    const u64 len = arena_len_of(reinterpret_cast<const State *>(src), g);
+    if (hw > len) hw = len;
     std::memcpy(dst, src, owners);
     std::memcpy(dst + owners, src + owners, hw / 8);
     std::memcpy(dst + arena, src + arena, hw);
-    std::memcpy(dst + arena + g.arena - kArenaEnd, src + arena + g.arena - kArenaEnd, kArenaEnd);
+    std::memcpy(dst + arena + len - kArenaEnd, src + arena + len - kArenaEnd, kArenaEnd);
 }
 
 void take_checkpoint(sdmm_shared *s) {
     Header *h = s->hdr;
-    h->ckpt_busy.store(1, std::memory_order_release);
+    store_release(h->ckpt_busy, 1u);
     copy_state(s->base + s->g.ckpt_off, s->base + s->g.usage_off, s->g, hw_of(h, s->g));
-    h->log_len.store(0, std::memory_order_release);
-    h->ckpt_busy.store(0, std::memory_order_release);
+    store_release(h->log_len, u64{0});
+    store_release(h->ckpt_busy, 0u);
 }
 
 // Sum of charges per owner and owners of exactly the live blocks: the side
-// table agrees with the heap.
+// table agrees with the heap; and the state's arena length is the heap's
+// (capacity + control bytes: its recorded length).
 bool owners_agree(const View &v, const Header *h, const Geometry &g) {
+    sdmm_stats counters{};
+    sdmm_heap_counters(v.heap, &counters);
+    if (counters.capacity + counters.control_bytes != v.state->arena_bytes) return false;
     u64 sums[kMaxClients] = {};
     uint64_t cursor = 0;
     sdmm_block_info info;
@@ -286,8 +292,8 @@ bool rebuild(sdmm_shared *s, const Entry *inflight) {
     auto *copy = static_cast<u8 *>(mem);
     copy_state(copy, s->base + g.ckpt_off, g, hw);
     View v = view_at(g, copy - g.usage_off);
-    bool ok = sdmm_heap_attach(v.arena, g.arena, &v.heap) == SDMM_OK;
-    const u64 n = h->log_len.load(std::memory_order_acquire);
+    bool ok = sdmm_heap_attach(v.arena, g.arena_max, &v.heap) == SDMM_OK;
+    const u64 n = load_acquire(h->log_len);
     for (u64 i = 0; ok && i < n && i < g.log_cap; ++i) {
         Entry e = s->log[i];
         if (e.owner >= kMaxClients) {
@@ -299,10 +305,12 @@ bool rebuild(sdmm_shared *s, const Entry *inflight) {
     }
     ok = ok && n <= g.log_cap && sdmm_heap_check(v.heap) == SDMM_OK;
     if (ok) {
-        // The side tables are metadata: copy them whole. In the arena, copy
-        // everything except the elements of the blocks live in the rebuilt
-        // heap, which their clients may be using right now.
-        std::memcpy(s->live.usage, v.usage, g.arena_off - g.usage_off);
+        // The side tables are metadata: copy them whole, as far as a block
+        // can be (the live arena may be longer: a growth rolled back). In
+        // the arena, copy everything except the elements of the blocks live
+        // in the rebuilt heap, which their clients may be using right now.
+        const u64 len = arena_len_of(v.state, g), live_len = arena_len_of(s->live.state, g);
+        std::memcpy(s->live.state, v.state, sizeof(State) + (len > live_len ? len : live_len) / 8);
         u8 *dst = s->live.arena;
         uint64_t cursor = 0;
         sdmm_block_info info;
@@ -315,14 +323,15 @@ bool rebuild(sdmm_shared *s, const Entry *inflight) {
             done = end;
         }
         // Above the high-water mark only the end holds metadata.
-        if (done < hw) std::memcpy(dst + done, v.arena + done, hw - done);
-        const u64 tail = g.arena - kArenaEnd;
+        const u64 top = hw < len ? hw : len;
+        if (done < top) std::memcpy(dst + done, v.arena + done, top - done);
+        const u64 tail = len - kArenaEnd;
         if (done < tail) done = tail;
-        std::memcpy(dst + done, v.arena + done, g.arena - done);
+        if (done < len) std::memcpy(dst + done, v.arena + done, len - done);
         if (inflight != nullptr) {
             for (u32 w = 0; w < inflight->nwin && w < kWindows; ++w) {
-                const u64 off = inflight->win_off[w], len = inflight->win_len[w];
-                if (len <= kWindow && off + len <= g.arena) std::memcpy(dst + off, inflight->win[w], len);
+                const u64 off = inflight->win_off[w], wlen = inflight->win_len[w];
+                if (wlen <= kWindow && off + wlen <= len) std::memcpy(dst + off, inflight->win[w], wlen);
             }
         }
     }
@@ -334,14 +343,14 @@ bool rebuild(sdmm_shared *s, const Entry *inflight) {
 void recover(sdmm_shared *s) {
     Header *h = s->hdr;
     ++h->recoveries;
-    if (h->ckpt_busy.load(std::memory_order_acquire) != 0) {
+    if (load_acquire(h->ckpt_busy) != 0) {
         // Killed while copying the checkpoint: the state itself is whole.
         take_checkpoint(s);
     }
-    const u64 p = h->pending.load(std::memory_order_acquire);
-    const u64 n = h->log_len.load(std::memory_order_acquire);
+    const u64 p = load_acquire(h->pending);
+    const u64 n = load_acquire(h->log_len);
     const bool inflight = p != 0 && p == n + 1 && n < s->g.log_cap;
-    if (!inflight) h->pending.store(0, std::memory_order_release);
+    if (!inflight) store_release(h->pending, u64{0});
     if (!inflight && sdmm_heap_check(s->live.heap) == SDMM_OK && owners_agree(s->live, h, s->g)) return;
     ++h->rollbacks;
     if (!rebuild(s, inflight ? &s->log[p - 1] : nullptr) || sdmm_heap_check(s->live.heap) != SDMM_OK ||
@@ -349,27 +358,27 @@ void recover(sdmm_shared *s) {
         h->unrecoverable = 1;
         return;
     }
-    h->pending.store(0, std::memory_order_release);
+    store_release(h->pending, u64{0});
     take_checkpoint(s);
 }
 
 sdmm_status lock(sdmm_shared *s) {
     Header *h = s->hdr;
-    const int r = pthread_mutex_lock(&h->lock);
+    const int r = pthread_mutex_lock(mutex_of(h));
     if (r == EOWNERDEAD) {
         recover(s);
-        pthread_mutex_consistent(&h->lock);
+        pthread_mutex_consistent(mutex_of(h));
     } else if (r != 0) {
         return r == ENOTRECOVERABLE ? SDMM_SHARED_ERR_UNRECOVERABLE : SDMM_SHARED_ERR_SYSTEM;
     }
     if (h->unrecoverable != 0) {
-        pthread_mutex_unlock(&h->lock);
+        pthread_mutex_unlock(mutex_of(h));
         return SDMM_SHARED_ERR_UNRECOVERABLE;
     }
     return SDMM_OK;
 }
 
-void unlock(sdmm_shared *s) { pthread_mutex_unlock(&s->hdr->lock); }
+void unlock(sdmm_shared *s) { pthread_mutex_unlock(mutex_of(s->hdr)); }
 
 struct Guard {
     sdmm_shared *s;
@@ -379,22 +388,22 @@ struct Guard {
 // Logs, applies and commits one mutating call (lock held).
 sdmm_status run(sdmm_shared *s, Entry &e) {
     Header *h = s->hdr;
-    u64 n = h->log_len.load(std::memory_order_relaxed);
+    u64 n = load_relaxed(h->log_len);
     if (n >= s->g.log_cap) {
         take_checkpoint(s);
         n = 0;
     }
     Entry &slot = s->log[n];
     slot = e;
-    h->pending.store(n + 1, std::memory_order_release);
+    store_release(h->pending, n + 1);
     apply(s->live, slot);
     if (slot.result != 0) {
         // A generous bound on where the block ends (class rounding, header).
         const u64 end = (slot.result & 0xFFFFFFF8u) + 2 * charge(slot.tag, slot.n) + kArenaEnd;
-        if (end > h->high_water) h->high_water = end < s->g.arena ? end : s->g.arena;
+        if (end > h->high_water) h->high_water = end < s->g.arena_max ? end : s->g.arena_max;
     }
-    h->log_len.store(n + 1, std::memory_order_release);
-    h->pending.store(0, std::memory_order_release);
+    store_release(h->log_len, n + 1);
+    store_release(h->pending, u64{0});
     e = slot;
     return e.status;
 }
@@ -415,11 +424,33 @@ sdmm_status owned_block(sdmm_shared *s, u64 handle, u32 tag, sdmm_block *b, u32 
     const u8 o = s->live.owners[element_offset(s->live, *b) / 8];
     if (o == 0 || o > kMaxClients) return SDMM_ERR_CORRUPTED;
     *owner = o - 1u;
-    if (*owner != s->client &&
-        (s->hdr->clients[*owner].grants.load(std::memory_order_relaxed) & (u64{1} << s->client)) == 0) {
+    if (*owner != s->client && (load_relaxed(s->hdr->clients[*owner].grants) & (u64{1} << s->client)) == 0) {
         return SDMM_SHARED_ERR_NOT_OWNER;
     }
     return SDMM_OK;
+}
+
+// The core refused a block for lack of room: no free block large enough, or
+// larger than the whole arena as it is now.
+bool room_refused(sdmm_status st) { return st == SDMM_ERR_OUT_OF_MEMORY || st == SDMM_ERR_TOO_LARGE; }
+
+// After an allocation or resize found no room: grows the arena (lock held),
+// doubling it or more, to make room for a block of `need` bytes, capped at
+// the room. A journalled call like the others (kOpGrow). False when it
+// cannot grow or the block could not fit even in the whole room.
+bool grow_for(sdmm_shared *s, u64 need) {
+    const u64 len = arena_len_of(s->live.state, s->g), room = s->g.arena_max;
+    sdmm_stats counters{};
+    sdmm_heap_counters(s->live.heap, &counters);
+    if (len >= room || need > room - counters.control_bytes) return false;
+    u64 target = round_up(len + 2 * need, kPage);
+    if (target < 2 * len) target = 2 * len;
+    if (target > room) target = room;
+    Entry e{};
+    e.op = kOpGrow;
+    e.owner = static_cast<u8>(s->client);
+    e.n = static_cast<u32>(target);
+    return run(s, e) == SDMM_OK;
 }
 
 // A refused call that returns a block: the empty block carries the status.
@@ -431,7 +462,7 @@ sdmm_status fail(sdmm_block *out, sdmm_status st) {
 }
 
 bool client_alive(const Client &c) {
-    return c.state.load(std::memory_order_relaxed) == kSlotLive && process_alive(c.pid, c.start_time);
+    return load_relaxed(c.state) == kSlotLive && process_alive(c.pid, c.start_time);
 }
 
 // Claims a client slot (lock held).
@@ -440,14 +471,14 @@ sdmm_status join(sdmm_shared *s) {
     const int pid = getpid();
     for (u32 i = 0; i < kMaxClients; ++i) {
         Client &c = h->clients[i];
-        const bool free = c.state.load(std::memory_order_relaxed) == kSlotFree;
+        const bool free = load_relaxed(c.state) == kSlotFree;
         const bool abandoned = !free && !client_alive(c) && s->live.usage[i] == 0;
         if (!free && !abandoned) continue;
         c.pid = pid;
         c.start_time = process_start_time(pid);
-        c.quota.store(SDMM_SHARED_UNLIMITED, std::memory_order_relaxed);
-        c.grants.store(0, std::memory_order_relaxed);
-        c.state.store(kSlotLive, std::memory_order_release);
+        store_relaxed(c.quota, u64{SDMM_SHARED_UNLIMITED});
+        store_relaxed(c.grants, u64{0});
+        store_release(c.state, u32{kSlotLive});
         s->client = i;
         return SDMM_OK;
     }
@@ -463,27 +494,20 @@ void init_mutex(pthread_mutex_t *m) {
     pthread_mutexattr_destroy(&a);
 }
 
-Geometry geometry(u64 bytes) {
-    Geometry g{};
-    g.arena = round_up(bytes < u64{64} * 1024 ? u64{64} * 1024 : bytes, kPage);
-    const u64 hdr = round_up(sizeof(Header), kPage);
-    g.usage_off = hdr;
-    g.owners_off = hdr + u64{kMaxClients} * 8;
-    g.arena_off = round_up(g.owners_off + g.arena / 8, kPage);
-    g.state_len = g.arena_off + g.arena - hdr;
-    g.ckpt_off = round_up(hdr + g.state_len, kPage);
-    g.log_cap = g.arena / 512 < 4096 ? 4096 : g.arena / 512;
-    g.log_off = round_up(g.ckpt_off + g.state_len, kPage);
-    g.total = round_up(g.log_off + g.log_cap * sizeof(Entry), kPage);
-    return g;
+// An arena size as a segment has it: at least SDMM_SHM_MIN_ARENA, whole
+// pages, at most SDMM_SHM_MAX_ARENA.
+u64 arena_size(u64 bytes) {
+    const u64 room = round_up(bytes < SDMM_SHM_MIN_ARENA ? u64{SDMM_SHM_MIN_ARENA} : bytes, kPage);
+    return room < SDMM_SHM_MAX_ARENA ? room : u64{SDMM_SHM_MAX_ARENA};
 }
 
-sdmm_status init_segment(u8 *base, const Geometry &g) {
+// A new segment with an arena of `initial` bytes laid out to grow to the room.
+sdmm_status init_segment(u8 *base, const Geometry &g, u64 initial) {
     auto *h = new (base) Header{};
     std::memcpy(h->magic, kMagic, sizeof kMagic);
     h->version = kVersion;
     h->segment_bytes = g.total;
-    h->arena_bytes = g.arena;
+    h->arena_max = g.arena_max;
     h->state_off = g.usage_off;
     h->state_len = g.state_len;
     h->usage_off = g.usage_off;
@@ -494,9 +518,12 @@ sdmm_status init_segment(u8 *base, const Geometry &g) {
     h->log_cap = g.log_cap;
     h->mutex_bytes = sizeof(pthread_mutex_t);
     read_boot_id(h->boot_id);
-    init_mutex(&h->lock);
+    init_mutex(mutex_of(h));
     sdmm_heap *heap = nullptr;
-    const sdmm_status st = sdmm_heap_init_flags(base + g.arena_off, g.arena, SDMM_INIT_ZEROED, &heap);
+    auto *state = reinterpret_cast<State *>(base + g.usage_off);
+    state->arena_bytes = initial;
+    const sdmm_status st =
+        sdmm_heap_init_reserve(base + g.arena_off, initial, g.arena_max, SDMM_INIT_ZEROED, &heap);
     if (st != SDMM_OK) return st;
     sdmm_stats stats{};
     sdmm_heap_counters(heap, &stats);
@@ -506,7 +533,8 @@ sdmm_status init_segment(u8 *base, const Geometry &g) {
     uint64_t cursor = 0;
     sdmm_block_info first{};
     if (sdmm_heap_next_block(heap, &cursor, &first) == 0 ||
-        first.offset + first.bytes + kArenaEnd < g.arena || first.offset + 8 > h->high_water) {
+        first.offset + first.bytes + kArenaEnd < initial || first.offset + 8 > h->high_water ||
+        stats.capacity + stats.control_bytes != initial) {
         return SDMM_SHARED_ERR_LAYOUT;
     }
     copy_state(base + g.ckpt_off, base + g.usage_off, g, h->high_water);
@@ -518,11 +546,12 @@ bool layout_ok(const Header *h, u64 size) {
         h->mutex_bytes != sizeof(pthread_mutex_t) || h->segment_bytes > size) {
         return false;
     }
-    const Geometry g = geometry(h->arena_bytes);
-    return g.arena == h->arena_bytes && g.total == h->segment_bytes && g.usage_off == h->usage_off &&
-           g.owners_off == h->owners_off && g.arena_off == h->arena_off && g.ckpt_off == h->ckpt_off &&
-           g.log_off == h->log_off && g.log_cap == h->log_cap && g.state_len == h->state_len &&
-           h->state_off == h->usage_off && h->log_len.load() <= h->log_cap;
+    Geometry g{};
+    return sdmm_shm_geometry_of(h->arena_max, &g) != 0 && g.total == h->segment_bytes &&
+           g.usage_off == h->usage_off && g.owners_off == h->owners_off && g.arena_off == h->arena_off &&
+           g.ckpt_off == h->ckpt_off && g.log_off == h->log_off && g.log_cap == h->log_cap &&
+           g.state_len == h->state_len && h->state_off == h->usage_off &&
+           load_acquire(h->log_len) <= h->log_cap;
 }
 
 }  // namespace
@@ -530,8 +559,24 @@ bool layout_ok(const Header *h, u64 size) {
 extern "C" {
 
 sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdmm_shared **out) {
+    return sdmm_shared_open_reserve(name, bytes, bytes, flags, out);
+}
+
+sdmm_status sdmm_shared_open_reserve(const char *name, size_t bytes, size_t max_bytes, uint32_t flags,
+                                     sdmm_shared **out) {
     if (out == nullptr || name == nullptr) return SDMM_ERR_INVALID_HEAP;
     *out = nullptr;
+    // The sizes of a heap this call may create, checked before anything is
+    // touched. The segment is laid out for the room (owner table,
+    // checkpoint, log); the core's start map for the room (room / 64 bytes)
+    // lives in the initial arena, so that must be at least room / 32.
+    const u64 initial = arena_size(bytes);
+    Geometry g{};
+    if (bytes != 0) {
+        if (max_bytes < bytes) return SDMM_ERR_TOO_LARGE;
+        if (sdmm_shm_geometry_of(arena_size(max_bytes), &g) == 0) return SDMM_SHARED_ERR_LAYOUT;
+        if (initial < g.arena_max && initial < g.arena_max / 32) return SDMM_ERR_ARENA_TOO_SMALL;
+    }
     const bool file = (flags & SDMM_SHARED_FILE) != 0;
     int oflags = O_RDWR | O_CLOEXEC;
     if ((flags & SDMM_SHARED_CREATE) != 0) oflags |= O_CREAT;
@@ -570,8 +615,8 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
             close(fd);
             return SDMM_SHARED_ERR_LAYOUT;
         }
-        if (bytes > SDMM_MAX_ARENA_BYTES - kPage) bytes = SDMM_MAX_ARENA_BYTES - kPage;
-        const Geometry g = geometry(bytes);
+        // Sized for the room at once: pages nobody touched cost nothing
+        // (tmpfs and files are sparse), and no process ever has to remap.
         if (ftruncate(fd, static_cast<off_t>(g.total)) != 0) {
             flock(fd, LOCK_UN);
             close(fd);
@@ -596,7 +641,7 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
     void *mem = std::malloc(sizeof(sdmm_shared));
     auto *s = mem != nullptr ? new (mem) sdmm_shared{} : nullptr;
     if (s == nullptr) st = SDMM_SHARED_ERR_SYSTEM;
-    if (st == SDMM_OK && created) st = init_segment(base, geometry(bytes));
+    if (st == SDMM_OK && created) st = init_segment(base, g, initial);
     auto *h = reinterpret_cast<Header *>(base);
     if (st == SDMM_OK && !layout_ok(h, size)) st = SDMM_SHARED_ERR_LAYOUT;
     if (st == SDMM_OK) {
@@ -606,11 +651,8 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
         s->flags = flags;
         // This process's copy of the geometry, read once; every access
         // below stays inside it, and it inside the mapping.
-        const u64 arena_bytes = *static_cast<volatile u64 *>(&h->arena_bytes);
-        s->g = geometry(arena_bytes <= SDMM_MAX_ARENA_BYTES ? arena_bytes : 0);
-        if (arena_bytes > SDMM_MAX_ARENA_BYTES || s->g.arena != arena_bytes || s->g.total > size) {
-            st = SDMM_SHARED_ERR_LAYOUT;
-        }
+        const u64 arena_max = *static_cast<volatile u64 *>(&h->arena_max);
+        if (sdmm_shm_geometry_of(arena_max, &s->g) == 0 || s->g.total > size) st = SDMM_SHARED_ERR_LAYOUT;
         s->live = view_at(s->g, base);
         s->log = reinterpret_cast<Entry *>(base + s->g.log_off);
         // The heap is its arena; sdmm_heap_attach validates it below, under
@@ -623,7 +665,7 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
         if (std::memcmp(boot, h->boot_id, sizeof boot) != 0) {
             // First opener since a reboot: no process of this boot holds the
             // lock or a slot. The lock word may name a thread of the old boot.
-            init_mutex(&h->lock);
+            init_mutex(mutex_of(h));
             for (Client &c : h->clients) c.pid = 0;
             std::memcpy(h->boot_id, boot, sizeof boot);
             recover(s);
@@ -633,13 +675,13 @@ sdmm_status sdmm_shared_open(const char *name, size_t bytes, uint32_t flags, sdm
         st = lock(s);
         if (st == SDMM_OK) {
             sdmm_heap *heap = nullptr;
-            st = sdmm_heap_attach(s->live.arena, s->g.arena, &heap);
+            st = sdmm_heap_attach(s->live.arena, s->g.arena_max, &heap);
             if (st == SDMM_OK) st = join(s);
             if (created && st == SDMM_OK) h->admin = s->client;
             unlock(s);
         }
     }
-    if (created && st == SDMM_OK) h->ready.store(1, std::memory_order_release);
+    if (created && st == SDMM_OK) store_release(h->ready, 1u);
     flock(fd, LOCK_UN);
     close(fd);
     if (st != SDMM_OK) {
@@ -659,8 +701,8 @@ sdmm_status sdmm_shared_close(sdmm_shared *s) {
         // still be freeing what it was sent), and anyone may reap them.
         c.pid = 0;
         if (s->live.usage[s->client] == 0) {
-            c.grants.store(0, std::memory_order_relaxed);
-            c.state.store(kSlotFree, std::memory_order_release);
+            store_relaxed(c.grants, u64{0});
+            store_release(c.state, u32{kSlotFree});
         }
         unlock(s);
     }
@@ -688,15 +730,18 @@ sdmm_status sdmm_shared_alloc(sdmm_shared *s, uint32_t tag, uint32_t n, sdmm_blo
     Guard g{s};
     const Client &me = s->hdr->clients[s->client];
     if (sdmm_tag_size(tag) != 0 && n != 0 &&
-        s->live.usage[s->client] + charge(tag, n) > me.quota.load(std::memory_order_relaxed)) {
+        s->live.usage[s->client] + charge(tag, n) > load_relaxed(me.quota)) {
         return fail(out, SDMM_SHARED_ERR_QUOTA);
     }
     Entry e{};
-    e.op = kOpAlloc;
-    e.owner = static_cast<u8>(s->client);
-    e.tag = tag;
-    e.n = n;
-    st = run(s, e);
+    do {
+        e = Entry{};
+        e.op = kOpAlloc;
+        e.owner = static_cast<u8>(s->client);
+        e.tag = tag;
+        e.n = n;
+        st = run(s, e);
+    } while (room_refused(st) && grow_for(s, charge(tag, n)));
     if (st != SDMM_OK) return fail(out, st);
     return sdmm_resolve_into(s->live.heap, e.result, tag, out);
 }
@@ -732,22 +777,25 @@ sdmm_status sdmm_shared_resize(sdmm_shared *s, uint64_t handle, uint32_t expecte
     st = owned_block(s, handle, expected_tag, &b, &owner);
     if (st == SDMM_OK && new_len != 0 &&
         s->live.usage[owner] - charge(b.tag, b.len) + charge(b.tag, new_len) >
-            s->hdr->clients[owner].quota.load(std::memory_order_relaxed)) {
+            load_relaxed(s->hdr->clients[owner].quota)) {
         st = SDMM_SHARED_ERR_QUOTA;
     }
     if (st != SDMM_OK) return fail(out, st);
     Entry e{};
-    e.op = kOpResize;
-    e.owner = static_cast<u8>(owner);
-    e.tag = expected_tag;
-    e.n = new_len;
-    e.handle = handle;
-    const u64 off = element_offset(s->live, b), bytes = u64{b.len} * sdmm_tag_size(b.tag);
-    const u64 split = round_up(u64{new_len} * sdmm_tag_size(b.tag), 8);
-    save_window(s, e, off, bytes, 0);
-    save_window(s, e, off, bytes, split < 8 ? 8 : split);
-    save_window(s, e, off, bytes, bytes > kWindow ? bytes - kWindow : 0);
-    st = run(s, e);
+    do {
+        e = Entry{};
+        e.op = kOpResize;
+        e.owner = static_cast<u8>(owner);
+        e.tag = expected_tag;
+        e.n = new_len;
+        e.handle = handle;
+        const u64 off = element_offset(s->live, b), bytes = u64{b.len} * sdmm_tag_size(b.tag);
+        const u64 split = round_up(u64{new_len} * sdmm_tag_size(b.tag), 8);
+        save_window(s, e, off, bytes, 0);
+        save_window(s, e, off, bytes, split < 8 ? 8 : split);
+        save_window(s, e, off, bytes, bytes > kWindow ? bytes - kWindow : 0);
+        st = run(s, e);
+    } while (room_refused(st) && grow_for(s, charge(b.tag, new_len)));
     if (st != SDMM_OK) return fail(out, st);
     return sdmm_resolve_into(s->live.heap, e.result, expected_tag, out);
 }
@@ -763,7 +811,7 @@ sdmm_status sdmm_shared_resolve(sdmm_shared *s, uint64_t handle, uint32_t expect
 sdmm_status sdmm_shared_grant(sdmm_shared *s, uint32_t to, int allow) {
     if (s == nullptr) return SDMM_ERR_INVALID_HEAP;
     if (to >= kMaxClients) return SDMM_SHARED_ERR_BAD_CLIENT;
-    std::atomic<u64> &grants = s->hdr->clients[s->client].grants;
+    std::atomic_ref<u64> grants(s->hdr->clients[s->client].grants);
     if (allow != 0) {
         grants.fetch_or(u64{1} << to);
     } else {
@@ -776,7 +824,7 @@ sdmm_status sdmm_shared_set_quota(sdmm_shared *s, uint32_t client, uint64_t byte
     if (s == nullptr) return SDMM_ERR_INVALID_HEAP;
     if (client >= kMaxClients) return SDMM_SHARED_ERR_BAD_CLIENT;
     if (s->client != s->hdr->admin) return SDMM_SHARED_ERR_NOT_ADMIN;
-    s->hdr->clients[client].quota.store(bytes, std::memory_order_relaxed);
+    store_relaxed(s->hdr->clients[client].quota, bytes);
     return SDMM_OK;
 }
 
@@ -787,7 +835,7 @@ sdmm_status sdmm_shared_reap(sdmm_shared *s, uint32_t client) {
     if (st != SDMM_OK) return st;
     Guard g{s};
     Client &c = s->hdr->clients[client];
-    if (c.state.load(std::memory_order_relaxed) != kSlotLive || client_alive(c)) {
+    if (load_relaxed(c.state) != kSlotLive || client_alive(c)) {
         return SDMM_SHARED_ERR_BAD_CLIENT;
     }
     // Collect its blocks first (the walk must not run across frees).
@@ -824,7 +872,7 @@ sdmm_status sdmm_shared_reap(sdmm_shared *s, uint32_t client) {
     std::free(list);
     if (st != SDMM_OK) return st;
     if (s->live.usage[client] != 0) return SDMM_ERR_CORRUPTED;
-    c.state.store(kSlotFree, std::memory_order_release);
+    store_release(c.state, u32{kSlotFree});
     return SDMM_OK;
 }
 
@@ -847,10 +895,11 @@ sdmm_status sdmm_shared_info_get(sdmm_shared *s, sdmm_shared_info *out) {
     out->client = s->client;
     out->admin = s->hdr->admin;
     out->used = s->live.usage[s->client];
-    out->quota = s->hdr->clients[s->client].quota.load(std::memory_order_relaxed);
+    out->quota = load_relaxed(s->hdr->clients[s->client].quota);
     out->recoveries = s->hdr->recoveries;
     out->rollbacks = s->hdr->rollbacks;
-    out->arena_bytes = s->hdr->arena_bytes;
+    out->arena_bytes = arena_len_of(s->live.state, s->g);
+    out->arena_max_bytes = s->g.arena_max;
     out->segment_bytes = s->bytes;
     sdmm_heap_counters(s->live.heap, &out->stats);
     return SDMM_OK;

@@ -68,18 +68,27 @@ pub struct ShmInfo {
     pub recoveries: u64,
     /// Of them, killed inside a call (the state was restored).
     pub rollbacks: u64,
-    /// Bytes of the sdmm arena.
+    /// Bytes of the sdmm arena now (it grows, see [`ShmHeap::open_reserve`]).
     pub arena_bytes: u64,
     /// Bytes of the whole mapping.
     pub segment_bytes: u64,
     /// The arena's O(1) counters (`sdmm_heap_counters`).
     pub stats: ffi::sdmm_stats,
+    /// The most the arena grows to (`arena_bytes` for a heap that does not grow).
+    pub arena_max_bytes: u64,
 }
 
 extern "C" {
     fn sdmm_shared_open(
         name: *const c_char,
         bytes: usize,
+        flags: u32,
+        out: *mut *mut RawShared,
+    ) -> u32;
+    fn sdmm_shared_open_reserve(
+        name: *const c_char,
+        bytes: usize,
+        max_bytes: usize,
         flags: u32,
         out: *mut *mut RawShared,
     ) -> u32;
@@ -304,6 +313,31 @@ impl ShmHeap {
             .ok_or(ShmError::Layout)
     }
 
+    /// [`ShmHeap::open`] for a heap that grows: created with a `bytes`
+    /// arena, it grows (to twice its size or more, at most `max_bytes`) when
+    /// an allocation or a resize finds no room, and retries.
+    ///
+    /// # Errors
+    /// As [`ShmHeap::open`]; creating with `max_bytes < bytes`:
+    /// [`Error::TooLarge`]; with `bytes < max_bytes / 32`:
+    /// [`Error::ArenaTooSmall`].
+    pub fn open_reserve(
+        name: &str,
+        bytes: usize,
+        max_bytes: usize,
+        flags: u32,
+    ) -> Result<ShmHeap, ShmError> {
+        let name = c_name(name)?;
+        let mut raw = core::ptr::null_mut();
+        // SAFETY: valid string and out pointer.
+        ShmError::check(unsafe {
+            sdmm_shared_open_reserve(name.as_ptr(), bytes, max_bytes, flags, &mut raw)
+        })?;
+        NonNull::new(raw)
+            .map(|raw| ShmHeap { raw })
+            .ok_or(ShmError::Layout)
+    }
+
     fn block(&self, b: &ffi::sdmm_block) -> Result<ShmBlock<'_>, ShmError> {
         let tag = Tag::ALL
             .iter()
@@ -512,5 +546,42 @@ mod tests {
             ShmHeap::open("/bad\0name", 0, 0).unwrap_err(),
             ShmError::BadName
         );
+    }
+
+    #[test]
+    fn a_heap_grows_up_to_its_maximum() {
+        let n = name("grow");
+        assert_eq!(
+            ShmHeap::open_reserve(&n, 1 << 20, 1 << 16, CREATE).unwrap_err(),
+            ShmError::Core(Error::TooLarge)
+        );
+        let heap = ShmHeap::open_reserve(&n, 64 << 10, 1 << 20, CREATE | EXCL).unwrap();
+        let info = heap.info().unwrap();
+        assert_eq!(
+            (info.arena_bytes, info.arena_max_bytes),
+            (64 << 10, 1 << 20)
+        );
+        let first = heap.alloc(Tag::U64, 1).unwrap();
+        assert!(first.write_bytes(0, &9u64.to_ne_bytes()));
+        // Larger than the arena is now: it grows for it.
+        let big = heap.alloc(Tag::U8, 100 << 10).unwrap();
+        assert!(heap.info().unwrap().arena_bytes > 64 << 10);
+        let mut word = [0u8; 8];
+        let again = heap.resolve(first.handle(), Tag::U64).unwrap();
+        assert!(again.read_bytes(0, &mut word) && u64::from_ne_bytes(word) == 9);
+        let mut blocks = 0u32;
+        let refused = loop {
+            match heap.alloc(Tag::U8, 4000) {
+                Ok(_) => blocks += 1,
+                Err(e) => break e,
+            }
+            assert!(blocks < 1000);
+        };
+        assert_eq!(refused, ShmError::Core(Error::OutOfMemory));
+        assert_eq!(heap.info().unwrap().arena_bytes, 1 << 20);
+        heap.free(big.handle(), Tag::U8).unwrap();
+        heap.check().unwrap();
+        drop(heap);
+        unlink(&n, 0).unwrap();
     }
 }

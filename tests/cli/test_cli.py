@@ -78,6 +78,137 @@ def text_checks(exe, source, what):
     check(rc == 0 and out.strip().endswith("check    ok"), f"{what}: `sdmm check` passes ({rc}): {out!r}")
 
 
+SHM_STATE_OFF = 4096          # usage_off: the page after the header (ffi/sdmm_shared_layout.h)
+SHM_OWNERS_OFF = 4096 + 576   # owners_off: after the 576-byte state
+SHM_HEADER_ARENA_MAX = 24     # offsetof(sdmm_shm_header, arena_max)
+
+
+def start_shared_producer(a, name, expect_path, file):
+    """A process-shared heap made by two clients (make_heap shared); the
+    producer keeps its client open until its stdin closes."""
+    args = [a.make_heap, "shared", name, expect_path] + (["file"] if file else [])
+    p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    if line.strip() != "ready":
+        p.kill()
+        check(False, f"the shared-heap producer started ({line!r}, exit {p.wait()})")
+        return None, None
+    return p, json.load(open(expect_path))
+
+
+def no_sanitizer_report(err, what):
+    check("runtime error" not in err and "AddressSanitizer" not in err and "LeakSanitizer" not in err,
+          f"{what}: the sanitizer build reports nothing ({err[-400:]!r})")
+
+
+def shared_checks(a, spec, segment, expect, what, damage=True):
+    """The tool's clients, owners and usage for a process-shared heap against
+    what its producer recorded; then damaged copies of the segment."""
+    rc, doc = inspect_json(a.sdmm, spec, "--blocks")
+    check(rc == 0 and doc is not None, f"{what}: inspect exit {rc}")
+    if not doc:
+        return
+    check(doc["source"]["format"] == "process-shared heap v3", f"{what}: recognised ({doc['source']['format']})")
+    compare_heap(doc, {"stats": expect["stats"], "types": expect["types"]}, what)
+    sh = doc["shared"]
+    check(sh["errors"] == [] and sh["unowned_blocks"] == 0, f"{what}: no cross-check error ({sh['errors']})")
+    check(sh["arena_bytes"] == sh["heap_bytes"] == expect["arena_bytes"] > 64 * 1024
+          and sh["arena_max"] == expect["arena_max"],
+          f"{what}: the grown arena ({sh['arena_bytes']}, heap {sh['heap_bytes']}, max {sh['arena_max']}) "
+          f"is the producer's ({expect['arena_bytes']} of {expect['arena_max']})")
+    check(sh["admin"] == expect["admin"], f"{what}: admin {sh['admin']}")
+    got = {str(c["slot"]): {"blocks": c["blocks"], "used": c["used"], "quota": c["quota"]} for c in sh["clients"]}
+    check(got == expect["clients"], f"{what}: clients {got} == {expect['clients']}")
+    check(all(c["charged"] == c["used"] for c in sh["clients"]), f"{what}: every client's blocks add up to its usage")
+    admin = next((c for c in sh["clients"] if c["slot"] == expect["admin"]), None)
+    other = next((c for c in sh["clients"] if c["slot"] == expect["b"]), None)
+    check(admin is not None and admin["pid"] == expect["pid"] and admin["alive"] is True and admin["state"] == "live",
+          f"{what}: the producer's client is alive with its pid ({admin})")
+    check(other is not None and other["pid"] == 0 and other["alive"] is False and other["state"] == "live"
+          and other["grants"] == [expect["admin"]],
+          f"{what}: the closed client is detached, its grant kept ({other})")
+    check(expect["clients"][str(expect["admin"])]["used"] == expect["used_a"], f"{what}: the producer's books agree")
+    owners = {b["handle"]: b.get("owner_slot") for b in doc["blocks"] if b["state"] == "live"}
+    want = {b["handle"]: b["owner"] for b in expect["blocks"]}
+    check(owners == want, f"{what}: every live block's owner is what sdmm_shared_owner says "
+          f"({sum(owners.get(h) != o for h, o in want.items())} differ, {len(owners)} vs {len(want)} blocks)")
+    rc, out, _ = sdmm(a.sdmm, "inspect", spec)
+    check(rc == 0 and "clients  slot" in out and "detached" in out and "check    ok" in out,
+          f"{what}: text output lists the clients ({out[-600:]!r})")
+
+    if not damage:
+        return
+    # Damaged copies: the books must fail the check with a clear message,
+    # in both builds, and the sanitizer build must report nothing.
+    good = open(segment, "rb").read()
+    arena_off = doc["source"]["arena_offset"]
+    live = sorted((b for b in doc["blocks"] if b["state"] == "live"), key=lambda b: b["offset"])
+    free = next(b for b in doc["blocks"] if b["state"] == "free")
+    b_slot = expect["b"]
+    cases = []
+    d = bytearray(good)  # client b's usage counter off by 8
+    at = SHM_STATE_OFF + 8 * b_slot
+    d[at:at + 8] = (int.from_bytes(d[at:at + 8], "little") + 8).to_bytes(8, "little")
+    cases.append(("usage", d, f"client {b_slot}: usage counter says"))
+    d = bytearray(good)  # an owner byte in the middle of a free block
+    d[SHM_OWNERS_OFF + (free["offset"] + 16) // 8] = 1
+    cases.append(("stray-owner", d, "owner bytes are set where no live block starts"))
+    d = bytearray(good)  # a live block's owner byte cleared
+    d[SHM_OWNERS_OFF + (live[0]["offset"] + 8) // 8] = 0
+    cases.append(("no-owner", d, "live blocks have no valid owner byte"))
+    d = bytearray(good)  # a live block handed to a slot nobody uses
+    d[SHM_OWNERS_OFF + (live[1]["offset"] + 8) // 8] = 40
+    cases.append(("free-slot", d, "client 39: 1 live blocks name it as owner, but its slot is not in use"))
+    d = bytearray(good)  # out-of-range owner byte
+    d[SHM_OWNERS_OFF + (live[2]["offset"] + 8) // 8] = 200
+    cases.append(("bad-owner", d, "owner byte 200"))
+    d = bytearray(good)  # the recorded arena length disagrees with the heap
+    at = SHM_STATE_OFF + 8 * 64
+    d[at:at + 8] = (int.from_bytes(d[at:at + 8], "little") * 2).to_bytes(8, "little")
+    cases.append(("arena-len", d, "the state records an arena of"))
+    d = bytearray(good)  # the arena room: geometry no longer matches
+    d[SHM_HEADER_ARENA_MAX + 2] ^= 0x01
+    cases.append(("header", d, "shared-heap header is damaged"))
+    cases.append(("truncated", bytearray(good[: len(good) // 2]), "shared heap is cut short"))
+    d = bytearray(good)  # version
+    d[8] = 99
+    cases.append(("version", d, "of another version (version 99"))
+    for name, data, message in cases:
+        path = os.path.join(a.work, f"damaged-{name}.bin")
+        open(path, "wb").write(bytes(data))
+        for exe in (a.sdmm, a.sdmm_asan):
+            rc, out, err = sdmm(exe, "check", path)
+            check(rc == 1 and message in out + err, f"{what} {name}: check fails (exit {rc}) saying "
+                  f"{message!r}: {(out + err)[-400:]!r}")
+            rc, js, err = sdmm(exe, "inspect", "--json", "--blocks", path)
+            try:
+                jd = json.loads(js)
+            except json.JSONDecodeError:
+                jd = None
+            check(rc == 1 and jd is not None and jd["check"]["passed"] is False, f"{what} {name}: JSON, not passed")
+            if exe == a.sdmm_asan:
+                no_sanitizer_report(err, f"{what} {name}")
+    # Random damage in the header, the state and the owner table: the
+    # sanitizer build exits 0 or 1 with JSON, never crashes.
+    rng = random.Random(5)
+    crashes = 0
+    for i in range(60):
+        d = bytearray(good)
+        for _ in range(1 + i % 4):
+            d[rng.randrange(arena_off)] ^= 1 << rng.randrange(8)
+        path = os.path.join(a.work, "damaged-random.bin")
+        open(path, "wb").write(bytes(d))
+        rc, js, err = sdmm(a.sdmm_asan, "inspect", "--json", "--blocks", path)
+        try:
+            json.loads(js)
+        except json.JSONDecodeError:
+            rc = -999
+        if rc not in (0, 1) or "runtime error" in err or "AddressSanitizer" in err:
+            crashes += 1
+            print(f"FAIL random shared damage {i}: exit {rc}, {err[-400:]!r}")
+    check(crashes == 0, f"{what}: random damage to the header, state and owners: {crashes} crashes")
+
+
 def mode_file(a):
     heap, expect_path = os.path.join(a.work, "heap.bin"), os.path.join(a.work, "expect.json")
     subprocess.run([a.make_heap, "file", heap, expect_path], check=True)
@@ -117,6 +248,20 @@ def mode_file(a):
     check(rc == 2 and "cannot open" in err, f"a missing file: exit 2 ({rc}, {err!r})")
     rc, _, _ = sdmm(a.sdmm, "frobnicate", heap)
     check(rc == 2, "an unknown command: exit 2")
+    # A file-backed process-shared heap, given as a path.
+    seg = os.path.join(a.work, "shared-heap")
+    producer, sexpect = start_shared_producer(a, seg, os.path.join(a.work, "shared-expect.json"), True)
+    if producer:
+        try:
+            for spec in (seg, "file:" + seg):
+                shared_checks(a, spec, seg, sexpect, f"file-backed shared heap {spec}", damage=spec == seg)
+        finally:
+            producer.stdin.close()
+            check(producer.wait(timeout=60) == 0, "the file-backed shared-heap producer exits cleanly")
+        # Every client gone: the heap stays in its file, both clients detached.
+        rc, doc = inspect_json(a.sdmm, seg)
+        check(rc == 0 and doc and all(not c["alive"] for c in doc["shared"]["clients"])
+              and doc["shared"]["errors"] == [], f"the file after its clients exited ({rc})")
     finish("file")
 
 
@@ -142,6 +287,18 @@ def mode_shm(a):
         check(rc == 2 and "shm_open" in err, f"a missing shm name: exit 2 ({rc})")
     finally:
         subprocess.run([a.make_heap, "unlink", name], check=False)
+    # A process-shared heap (sdmm_shared_*): clients, owners, usage.
+    name = f"/sdmm-cli-shared-{os.getpid()}"
+    producer, expect = start_shared_producer(a, name, os.path.join(a.work, "shared-expect.json"), False)
+    if producer:
+        try:
+            before = open("/dev/shm" + name, "rb").read()
+            shared_checks(a, "shm:" + name, "/dev/shm" + name, expect, "shm shared heap")
+            check(open("/dev/shm" + name, "rb").read() == before, "the shared heap is unchanged by the tool")
+        finally:
+            producer.stdin.close()
+            check(producer.wait(timeout=60) == 0, "the shared-heap producer exits cleanly")
+            subprocess.run([a.make_heap, "unlink", name], check=False)
     finish("shm")
 
 

@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:?build dir}
 cd "$here"
-sources=(service/*.cpp ffi/sdmm_shared.h tests/service/*.cpp bench/service/*.cpp)
+sources=(service/*.cpp ffi/sdmm_shared.h ffi/sdmm_shared_layout.h tests/service/*.cpp bench/service/*.cpp)
 [ -e cpp/include/sdmm/shared.hpp ] && sources+=(cpp/include/sdmm/shared.hpp)
 clang-format-22 --dry-run --Werror "${sources[@]}"
 echo "clang-format: ${#sources[@]} files clean"

@@ -13,7 +13,13 @@
 //   cpp      the C++ wrapper (sdmm/shared.hpp)
 //   chaos    SIGKILL of a random client, SDMM_SHARED_KILLS times, while all run:
 //            survivors carry on, every announced block of the dead is intact
+//   grow     a heap created small grows under allocation pressure from two
+//            processes up to its maximum, then refuses; handles stay valid
+//   growtorn clients killed by a fault inside a growth (before it, in the
+//            middle of the core's stores, after them): the next client rolls
+//            it back, no block is lost, and the heap still grows
 #include <sdmm_shared.h>
+#include <sdmm_shared_layout.h>
 #include <sdmm/shared.hpp>
 
 #include <fcntl.h>
@@ -231,6 +237,18 @@ int scenario_cpp() {
         CHECK(heap->info().has_value() && heap->info()->stats.live_blocks == 0);
         sdmm::SharedHeap moved = std::move(*heap);
         CHECK(moved.alloc<sdmm_pubkey>(1).has_value());
+    }
+    sdmm_shared_unlink(name.c_str(), 0);
+    {
+        // A heap that grows: a block larger than the arena makes it grow.
+        auto heap = sdmm::SharedHeap::open_reserve(name.c_str(), 64 << 10, 1 << 20, SDMM_SHARED_CREATE);
+        CHECK(heap.has_value() && heap->info()->arena_bytes == 64 << 10 &&
+              heap->info()->arena_max_bytes == 1 << 20);
+        auto big = heap->alloc<uint64_t>(20000);
+        CHECK(big.has_value() && heap->info()->arena_bytes > 64 << 10);
+        const auto refused =
+            sdmm::SharedHeap::open_reserve(name.c_str(), 1 << 20, 1 << 16, SDMM_SHARED_CREATE);
+        CHECK(!refused.has_value() && refused.error() == SDMM_ERR_TOO_LARGE);
     }
     sdmm_shared_unlink(name.c_str(), 0);
     std::printf("cpp: ok\n");
@@ -841,11 +859,306 @@ int scenario_chaos() {
     return 0;
 }
 
+// ---- grow: a small heap grows under pressure up to its maximum ---------------
+
+uint64_t arena_now(sdmm_shared *s) {
+    sdmm_shared_info info{};
+    CHECK_ST(sdmm_shared_info_get(s, &info), SDMM_OK);
+    return info.arena_bytes;
+}
+
+// Allocates until the heap refuses, checking every block it holds each time
+// the arena grows (by its own call or the other process's); sends every
+// block to the parent. The two workers take turns (a token on pipes: 1 your
+// turn, 2 your turn and I am done), so each sees every growth.
+int grow_worker(const std::string &name, int out_fd, int turn_in, int turn_out, uint64_t seed,
+                uint64_t max_bytes) {
+    sdmm_shared *s = nullptr;
+    CHECK_ST(sdmm_shared_open(name.c_str(), 0, 0, &s), SDMM_OK);
+    std::vector<Msg> mine;
+    uint64_t rng = seed, seen = arena_now(s), growths = 0;
+    bool alone = false;
+    const auto pass = [&](uint8_t token) {
+        if (!alone) write_all(turn_out, &token, 1);
+    };
+    for (;;) {
+        if (!alone) {
+            uint8_t token = 0;
+            CHECK(read(turn_in, &token, 1) == 1 && (token == 1 || token == 2));
+            alone = token == 2;
+        }
+        const uint32_t tag = kTags[mix(rng) % 5];
+        const uint32_t n = 1 + static_cast<uint32_t>(mix(rng) % 300);
+        sdmm_block b{};
+        const sdmm_status st = sdmm_shared_alloc(s, tag, n, &b);
+        const uint64_t now = arena_now(s);
+        CHECK(now >= seen && now <= max_bytes);
+        if (now != seen) {
+            // Grown (here or by the other process): every handle still
+            // resolves to the same elements.
+            ++growths;
+            for (const Msg &k : mine) {
+                sdmm_block r{};
+                CHECK_ST(sdmm_shared_resolve(s, k.handle, static_cast<uint32_t>(k.tag_len >> 32), &r),
+                         SDMM_OK);
+                CHECK(r.len == static_cast<uint32_t>(k.tag_len) && holds(r, k.seed, UINT64_MAX));
+            }
+            seen = now;
+        }
+        if (st != SDMM_OK) {
+            // Refused only once the heap is as large as it may be.
+            CHECK_ST(st, SDMM_ERR_OUT_OF_MEMORY);
+            CHECK(now == max_bytes);
+            pass(2);
+            break;
+        }
+        const Msg m{0, b.handle, uint64_t{tag} << 32 | n, mix(rng)};
+        fill(b, m.seed);
+        mine.push_back(m);
+        pass(1);
+    }
+    CHECK(growths >= 3 && !mine.empty());  // 64 KiB -> 1 MiB takes 4 doublings
+    for (const Msg &m : mine) write_all(out_fd, &m, sizeof m);
+    CHECK_ST(sdmm_shared_close(s), SDMM_OK);
+    return 0;
+}
+
+int scenario_grow() {
+    const std::string name = shm_name("grow");
+    constexpr uint64_t kStart = 64 << 10, kMax = 1 << 20;
+    sdmm_shared *s = nullptr;
+    // Wrong sizes are refused before anything is created.
+    CHECK_ST(sdmm_shared_open_reserve(name.c_str(), kMax, kStart, SDMM_SHARED_CREATE, &s),
+             SDMM_ERR_TOO_LARGE);
+    CHECK_ST(sdmm_shared_open_reserve(name.c_str(), kStart, 64 << 20, SDMM_SHARED_CREATE, &s),
+             SDMM_ERR_ARENA_TOO_SMALL);
+    CHECK_ST(sdmm_shared_open(name.c_str(), 0, 0, &s), SDMM_SHARED_ERR_SYSTEM);
+    CHECK_ST(sdmm_shared_open_reserve(name.c_str(), kStart, kMax, SDMM_SHARED_CREATE | SDMM_SHARED_EXCL, &s),
+             SDMM_OK);
+    sdmm_shared_info info{};
+    CHECK_ST(sdmm_shared_info_get(s, &info), SDMM_OK);
+    CHECK(info.arena_bytes == kStart && info.arena_max_bytes == kMax);
+    // A quota still comes first: a request past it is refused, not grown for.
+    sdmm_shared *q = nullptr;
+    CHECK_ST(sdmm_shared_open(name.c_str(), 0, 0, &q), SDMM_OK);
+    CHECK_ST(sdmm_shared_set_quota(s, sdmm_shared_client(q), 100 << 10), SDMM_OK);
+    sdmm_block b{};
+    CHECK_ST(sdmm_shared_alloc(q, SDMM_TAG_U8, 200 << 10, &b), SDMM_SHARED_ERR_QUOTA);
+    CHECK(arena_now(s) == kStart);
+    // A block larger than the arena is now, within the quota: the heap grows for it.
+    CHECK_ST(sdmm_shared_alloc(q, SDMM_TAG_U8, 90 << 10, &b), SDMM_OK);
+    CHECK(arena_now(s) > kStart && arena_now(s) < kMax);
+    fill(b, 5);
+    // Larger than the maximum: refused as too large, and no growth for nothing.
+    const uint64_t before = arena_now(s);
+    sdmm_block big{};
+    CHECK_ST(sdmm_shared_alloc(s, SDMM_TAG_U8, 2 << 20, &big), SDMM_ERR_TOO_LARGE);
+    CHECK(arena_now(s) == before);
+    // A resize that needs room grows the heap too; the elements move with it.
+    sdmm_block r{};
+    CHECK_ST(sdmm_shared_alloc(s, SDMM_TAG_U64, 10, &r), SDMM_OK);
+    fill(r, 6);
+    sdmm_block rr{};
+    CHECK_ST(sdmm_shared_resize(s, r.handle, SDMM_TAG_U64, 40 << 10, &rr), SDMM_OK);
+    CHECK(arena_now(s) > before && holds(rr, 6, 80));
+    CHECK_ST(sdmm_shared_free(s, rr.handle, SDMM_TAG_U64), SDMM_OK);
+    CHECK(holds(b, 5, UINT64_MAX));
+    CHECK_ST(sdmm_shared_check(s), SDMM_OK);
+    sdmm_shared_close(q);
+    sdmm_shared_close(s);
+    sdmm_shared_unlink(name.c_str(), 0);
+
+    // Two processes allocate in a fresh small heap until it refuses.
+    CHECK_ST(sdmm_shared_open_reserve(name.c_str(), kStart, kMax, SDMM_SHARED_CREATE | SDMM_SHARED_EXCL, &s),
+             SDMM_OK);
+    int fds[2][2], turns[2][2];  // turns[w]: worker w's turn
+    for (auto &t : turns) CHECK(pipe(t) == 0);
+    pid_t pids[2];
+    for (int w = 0; w < 2; ++w) {
+        CHECK(pipe(fds[w]) == 0);
+        pids[w] = fork();
+        CHECK(pids[w] >= 0);
+        if (pids[w] == 0) {
+            close(fds[w][0]);
+            _exit(grow_worker(name, fds[w][1], turns[w][0], turns[1 - w][1], 1000 + static_cast<uint64_t>(w),
+                              kMax));
+        }
+        close(fds[w][1]);
+    }
+    const uint8_t first = 1;
+    write_all(turns[0][1], &first, 1);
+    for (auto &t : turns) {
+        close(t[0]);
+        close(t[1]);
+    }
+    std::vector<Msg> all;
+    for (auto &fd : fds) {
+        Msg m{};
+        ssize_t got = 0;
+        while ((got = read(fd[0], &m, sizeof m)) == static_cast<ssize_t>(sizeof m)) all.push_back(m);
+        CHECK(got == 0);
+        close(fd[0]);
+    }
+    for (const pid_t p : pids) CHECK(exited_ok(wait_child(p)));
+    CHECK_ST(sdmm_shared_check(s), SDMM_OK);
+    CHECK_ST(sdmm_shared_info_get(s, &info), SDMM_OK);
+    CHECK(info.arena_bytes == kMax);
+    // Every block of both, at this process's address, with its elements.
+    for (const Msg &m : all) {
+        sdmm_block k{};
+        CHECK_ST(sdmm_shared_resolve(s, m.handle, static_cast<uint32_t>(m.tag_len >> 32), &k), SDMM_OK);
+        CHECK(k.len == static_cast<uint32_t>(m.tag_len) && holds(k, m.seed, UINT64_MAX));
+    }
+    // Full at its maximum: small blocks fill the last holes, then every
+    // request is refused for lack of memory and the heap stays as it is.
+    sdmm_status st = SDMM_OK;
+    long small = 0;
+    for (; small < 100000 && st == SDMM_OK; ++small) st = sdmm_shared_alloc(s, SDMM_TAG_U8, 8, &big);
+    CHECK_ST(st, SDMM_ERR_OUT_OF_MEMORY);
+    CHECK(arena_now(s) == kMax);
+    CHECK_ST(sdmm_shared_check(s), SDMM_OK);
+    std::printf(
+        "grow: %llu KiB -> %llu KiB under two processes, %zu blocks of theirs intact, %ld more small ones\n",
+        static_cast<unsigned long long>(kStart >> 10),
+        static_cast<unsigned long long>(info.arena_bytes >> 10), all.size(), small - 1);
+    sdmm_shared_close(s);
+    sdmm_shared_unlink(name.c_str(), 0);
+    return 0;
+}
+
+// ---- growtorn: a client dies inside a growth ----------------------------------
+
+int scenario_growtorn() {
+    const std::string name = shm_name("growtorn");
+    constexpr uint64_t kStart = 64 << 10, kMax = 2 << 20;
+    sdmm_shared *s = nullptr;
+    CHECK_ST(sdmm_shared_open_reserve(name.c_str(), kStart, kMax, SDMM_SHARED_CREATE, &s), SDMM_OK);
+    const long rounds = env_long("SDMM_SHARED_TORN_ROUNDS", 120);
+    uint64_t rng = 77;
+    std::vector<Msg> known;  // blocks that must survive every round
+    for (int i = 0; i < 20; ++i) {
+        sdmm_block b{};
+        CHECK_ST(sdmm_shared_alloc(s, SDMM_TAG_U64, 1 + static_cast<uint32_t>(mix(rng) % 200), &b), SDMM_OK);
+        const Msg m{0, b.handle, uint64_t{b.tag} << 32 | b.len, mix(rng)};
+        fill(b, m.seed);
+        known.push_back(m);
+    }
+    long faulted = 0, torn = 0, rolled_back = 0, after_growth = 0;
+    for (long round = 0; round < rounds; ++round) {
+        sdmm_shared_info info{};
+        CHECK_ST(sdmm_shared_info_get(s, &info), SDMM_OK);
+        const uint64_t before = info.arena_bytes, rollbacks = info.rollbacks;
+        // Where it dies: 0-2 inside a growth; 3 after a growth that
+        // completed, inside a free (the replay then holds the growth). 3
+        // only while the arena is small, so that later rounds can still grow.
+        uint64_t where = mix(rng) % 4;
+        if (where == 3 && before * 4 > kMax) where = 1;
+        int fds[2];
+        CHECK(pipe(fds) == 0);
+        const pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            sdmm_shared *c = nullptr;
+            CHECK_ST(sdmm_shared_open(name.c_str(), 0, 0, &c), SDMM_OK);
+            sdmm_block b{};
+            CHECK_ST(sdmm_shared_alloc(c, SDMM_TAG_U32, 33, &b), SDMM_OK);
+            const Msg m{sdmm_shared_client(c), b.handle, uint64_t{b.tag} << 32 | b.len, 0xC0FFEE};
+            fill(b, m.seed);
+            write_all(fds[1], &m, sizeof m);
+            close(fds[1]);
+            const auto *arena = reinterpret_cast<const uint8_t *>(sdmm_shared_heap(c));
+            sdmm_shared_info ci{};
+            CHECK_ST(sdmm_shared_info_get(c, &ci), SDMM_OK);
+            // The page the growth's first store lands on (the new end), the
+            // heap's control block (its last stores), or the state page
+            // (after the core grew, before the length is recorded).
+            uint8_t *page = nullptr;
+            size_t len = 4096;
+            if (where == 3) {
+                sdmm_block big{};
+                CHECK_ST(sdmm_shared_alloc(c, SDMM_TAG_U8, static_cast<uint32_t>(ci.arena_bytes), &big),
+                         SDMM_OK);
+                CHECK(arena_now(c) > ci.arena_bytes);
+                CHECK(mprotect(const_cast<uint8_t *>(arena), 4096, PROT_READ) == 0);
+                sdmm_shared_free(c, big.handle, SDMM_TAG_U8);
+                _exit(3);
+            }
+            switch (where) {
+                case 0:
+                    page = const_cast<uint8_t *>(arena + ci.arena_bytes);
+                    len = static_cast<size_t>(ci.arena_max_bytes - ci.arena_bytes);
+                    break;
+                case 1:
+                    page = const_cast<uint8_t *>(arena);
+                    break;
+                default: {
+                    // The state (usage counters, arena length): the page at
+                    // usage_off, which is arena_off - usage_off before the arena.
+                    sdmm_shm_geometry g{};
+                    CHECK(sdmm_shm_geometry_of(ci.arena_max_bytes, &g) == 1);
+                    page = const_cast<uint8_t *>(arena - (g.arena_off - g.usage_off));
+                    break;
+                }
+            }
+            CHECK(len > 0 && mprotect(page, len, PROT_READ) == 0);
+            // Larger than the arena as it is: the call grows the heap first.
+            sdmm_block out{};
+            sdmm_shared_alloc(c, SDMM_TAG_U8, static_cast<uint32_t>(ci.arena_bytes), &out);
+            _exit(3);  // the call did not fault
+        }
+        close(fds[1]);
+        const int status = wait_child(pid);
+        Msg m{};
+        CHECK(read(fds[0], &m, sizeof m) == sizeof m);
+        close(fds[0]);
+        if (WIFSIGNALED(status)) {
+            CHECK(WTERMSIG(status) == SIGSEGV);
+            ++faulted;
+            after_growth += where == 3 ? 1 : 0;
+            if (sdmm_heap_check(sdmm_shared_heap(s)) != SDMM_OK) ++torn;
+        } else {
+            CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+        }
+        // The next locked call repairs.
+        CHECK_ST(sdmm_shared_check(s), SDMM_OK);
+        // A growth in flight is rolled back; a completed one is replayed.
+        if (WIFSIGNALED(status)) CHECK(where == 3 ? arena_now(s) > before : arena_now(s) == before);
+        CHECK_ST(sdmm_shared_info_get(s, &info), SDMM_OK);
+        rolled_back += static_cast<long>(info.rollbacks - rollbacks);
+        for (const Msg &k : known) {
+            sdmm_block b{};
+            CHECK_ST(sdmm_shared_resolve(s, k.handle, static_cast<uint32_t>(k.tag_len >> 32), &b), SDMM_OK);
+            CHECK(b.len == static_cast<uint32_t>(k.tag_len) && holds(b, k.seed, UINT64_MAX));
+        }
+        sdmm_block b{};
+        CHECK_ST(sdmm_shared_resolve(s, m.handle, SDMM_TAG_U32, &b), SDMM_OK);
+        CHECK(b.len == 33 && holds(b, m.seed, UINT64_MAX));
+        CHECK_ST(sdmm_shared_reap(s, static_cast<uint32_t>(m.kind)), SDMM_OK);
+        CHECK_ST(sdmm_shared_check(s), SDMM_OK);
+    }
+    // After all that the heap still grows, to its maximum.
+    sdmm_block big{};
+    CHECK_ST(sdmm_shared_alloc(s, SDMM_TAG_U8, static_cast<uint32_t>(kMax / 2), &big), SDMM_OK);
+    CHECK(arena_now(s) == kMax);
+    CHECK_ST(sdmm_shared_check(s), SDMM_OK);
+    std::printf(
+        "growtorn: %ld rounds, %ld killed inside a growth, %ld inside a free after one (replayed), %ld left "
+        "the "
+        "heap torn, %ld rolled back; no block lost, the heap grows after\n",
+        rounds, faulted - after_growth, after_growth, torn, rolled_back);
+    std::fflush(stdout);
+    CHECK(faulted == rounds && torn > 0 && rolled_back >= torn && after_growth > 0);
+    sdmm_shared_close(s);
+    sdmm_shared_unlink(name.c_str(), 0);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s basic|quota|cpp|file DIR|torn|four|chaos\n", argv[0]);
+        std::fprintf(stderr, "usage: %s basic|quota|cpp|file DIR|torn|four|chaos|grow|growtorn\n", argv[0]);
         return 2;
     }
     const std::string what = argv[1];
@@ -865,6 +1178,8 @@ int main(int argc, char **argv) {
     if (what == "torn") return scenario_torn();
     if (what == "four") return scenario_four();
     if (what == "chaos") return scenario_chaos();
+    if (what == "grow") return scenario_grow();
+    if (what == "growtorn") return scenario_growtorn();
     std::fprintf(stderr, "unknown scenario %s\n", what.c_str());
     return 2;
 }

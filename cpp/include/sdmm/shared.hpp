@@ -61,6 +61,14 @@ class SharedHeap {
         if (st != SDMM_OK) return std::unexpected(SharedError(st));
         return SharedHeap(s);
     }
+    // A heap that grows from `bytes` up to `max_bytes` (sdmm_shared_open_reserve).
+    static SharedResult<SharedHeap> open_reserve(const char *name, size_t bytes, size_t max_bytes,
+                                                 uint32_t flags) {
+        sdmm_shared *s = nullptr;
+        const sdmm_status st = sdmm_shared_open_reserve(name, bytes, max_bytes, flags, &s);
+        if (st != SDMM_OK) return std::unexpected(SharedError(st));
+        return SharedHeap(s);
+    }
     SharedHeap(SharedHeap &&o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
     SharedHeap &operator=(SharedHeap &&o) noexcept {
         if (this != &o) {
