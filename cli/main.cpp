@@ -12,9 +12,7 @@
 // not, or the bytes hold no heap; 2 usage or I/O error. Nothing here writes to
 // the source, and every read of the heap goes through sdmm's own functions,
 // which stay inside the arena whatever it holds (cli/README.md).
-#include <signal.h>
 
-#include <cerrno>
 #include <cinttypes>
 #include <cstddef>
 #include <cstdio>
@@ -25,6 +23,7 @@
 
 #include "memory_service_layout.h"
 #include "sdmm.h"
+#include "sdmm_shared.h"
 #include "source.hpp"
 
 namespace sdmm_cli {
@@ -223,34 +222,6 @@ void read_boot_id(char out[40]) {
     std::fclose(f);
 }
 
-// Field 22 of /proc/PID/stat (the start time), 0 if unknown.
-uint64_t process_start_time(int pid) {
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = std::fopen(path, "r");
-    if (f == nullptr) return 0;
-    char buf[1024];
-    const std::size_t got = std::fread(buf, 1, sizeof buf - 1, f);
-    std::fclose(f);
-    buf[got] = 0;
-    const char *p = std::strrchr(buf, ')');  // the command name may hold spaces
-    if (p == nullptr) return 0;
-    int field = 2;
-    for (; *p != 0 && field < 22; ++p) {
-        if (*p == ' ') ++field;
-    }
-    return std::strtoull(p, nullptr, 10);
-}
-
-// The service's own test: the pid exists and, where both are known, started
-// when the slot says.
-bool process_alive(int pid, uint64_t start_time) {
-    if (pid <= 0) return false;
-    if (kill(pid, 0) != 0 && errno == ESRCH) return false;
-    const uint64_t now = process_start_time(pid);
-    return now == 0 || start_time == 0 || now == start_time;
-}
-
 void read_shared(const Source &src, Report *r) {
     const SharedLayout &sh = src.shared;
     char boot[40];
@@ -266,7 +237,8 @@ void read_shared(const Source &src, Report *r) {
         row.quota = c.quota;
         row.grants = c.grants;
         row.used = sh.state.usage[i];
-        row.alive = r->boot_current && c.state == SDMM_SHM_SLOT_LIVE && process_alive(c.pid, c.start_time);
+        row.alive = r->boot_current && c.state == SDMM_SHM_SLOT_LIVE &&
+                    sdmm_shared_process_alive(c.pid, c.start_time) != 0;
     }
 }
 

@@ -114,6 +114,10 @@ sdmm_status sdmm_shared_info_get(sdmm_shared *s, sdmm_shared_info *out);
 sdmm_status sdmm_shared_owner(sdmm_shared *s, uint64_t handle, uint32_t expected_tag, uint32_t *owner);
 /* This client's id. */
 uint32_t sdmm_shared_client(const sdmm_shared *s);
+/* Whether the process a client slot records (pid, start_time: field 22 of
+ * /proc/PID/stat, 0 if unknown) still runs: the test recovery applies to a
+ * lock holder, and what tools such as `sdmm inspect` report. 1 or 0. */
+int sdmm_shared_process_alive(int32_t pid, uint64_t start_time);
 /* The arena, for read-only tools (sdmm_heap_next_block). Unlocked. */
 const sdmm_heap *sdmm_shared_heap(const sdmm_shared *s);
 /* sdmm_status_str extended with the statuses above. */

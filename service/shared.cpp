@@ -921,6 +921,10 @@ sdmm_status sdmm_shared_owner(sdmm_shared *s, uint64_t handle, uint32_t expected
 
 uint32_t sdmm_shared_client(const sdmm_shared *s) { return s != nullptr ? s->client : UINT32_MAX; }
 
+int sdmm_shared_process_alive(int32_t pid, uint64_t start_time) {
+    return process_alive(pid, start_time) ? 1 : 0;
+}
+
 const sdmm_heap *sdmm_shared_heap(const sdmm_shared *s) { return s != nullptr ? s->live.heap : nullptr; }
 
 const char *sdmm_shared_status_str(uint32_t status) {
