@@ -15,7 +15,7 @@ if [ ${#sources[@]} = 0 ]; then  # not a git checkout: fall back to find
 fi
 clang-format-22 --dry-run --Werror "${sources[@]}"
 echo "clang-format: ${#sources[@]} files clean"
-tidy=(cpp/core/heap.cpp ffi/sdmm.cpp cpp/api/memory_resource.cpp cli/main.cpp cli/source.cpp)
+tidy=(cpp/core/heap.cpp ffi/sdmm.cpp cpp/api/memory_resource.cpp cli/main.cpp cli/source.cpp examples/cpp/shared_heap.cpp)
 clang-tidy-22 -p "$build" --quiet "${tidy[@]}" 2>&1 |
   grep -v -E '^[0-9]+ warnings? generated' || true
 # Re-run for the exit status (grep above only filtered the noise).
