@@ -26,18 +26,9 @@
 #include <thread>
 #include <vector>
 
-namespace {
+#include "../../cpp/testing/xorshift.hpp"
 
-struct Rng {
-    uint64_t s;
-    uint64_t next() {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        return s;
-    }
-    uint64_t below(uint64_t n) { return next() % n; }
-};
+namespace {
 
 // ---- churn: limb vectors that grow, temporaries, a few survivors ----------
 

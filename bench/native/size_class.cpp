@@ -3,6 +3,7 @@
 // BPF and SBF use. Each iteration classifies 1024 block sizes.
 #include <benchmark/benchmark.h>
 
+#include "../../cpp/testing/xorshift.hpp"
 #include "core/bits.hpp"
 
 namespace {
@@ -11,11 +12,9 @@ using namespace sdmm::bits;
 
 uint64_t sizes[1024];
 [[maybe_unused]] const bool sizes_ready = [] {
-    uint64_t s = 0x9E3779B97F4A7C15ull;
+    Rng rng{0x9E3779B97F4A7C15ull};
     for (uint64_t &g : sizes) {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
+        const uint64_t s = rng.next();
         g = 2 + (s >> (s & 31)) % (1u << 20);  // granule counts across many octaves
     }
     return true;

@@ -42,21 +42,13 @@
 #include <string>
 #include <vector>
 
+#include "../../cpp/testing/xorshift.hpp"
+
 #ifndef PEER_NAME
 #define PEER_NAME "glibc"
 #endif
 
 namespace {
-
-struct Rng {
-    uint64_t s;
-    uint64_t next() {  // xorshift64
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        return s;
-    }
-};
 
 constexpr size_t kSlots = 1024;
 constexpr size_t kArenaBytes = size_t{64} << 20;

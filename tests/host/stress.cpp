@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include "../../cpp/testing/xorshift.hpp"
+
 #ifdef STRESS_HOST_API
 #include "sdmm_host.h"
 #define S_MALLOC sdmm_host_malloc
@@ -46,17 +48,6 @@
 #endif
 
 namespace {
-
-struct Rng {
-    uint64_t s;
-    uint64_t next() {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        return s;
-    }
-    uint64_t below(uint64_t n) { return next() % n; }
-};
 
 struct Item {
     unsigned char *p;

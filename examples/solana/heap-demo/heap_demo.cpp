@@ -21,7 +21,7 @@
 #include "sdmm.h"
 #include "sdmm_sbf.h"
 
-#include "../common/xorshift.hpp"
+#include "../../../cpp/testing/xorshift.hpp"
 
 namespace {
 
