@@ -95,17 +95,6 @@ const char *state_name(uint32_t s) {
     }
 }
 
-uint32_t load32(const uint8_t *p) {
-    uint32_t v = 0;
-    std::memcpy(&v, p, 4);
-    return v;
-}
-uint64_t load64(const uint8_t *p) {
-    uint64_t v = 0;
-    std::memcpy(&v, p, 8);
-    return v;
-}
-
 void read_owner_table(const Source &src, Report *r) {
     const uint8_t *table = src.bytes.data() + SDMM_SVC_HEADER_BYTES;
     uint32_t owners = src.service.owners;

@@ -117,17 +117,6 @@ bool map_shm(const std::string &name, Bytes *out, std::string *error) {
     return true;
 }
 
-uint64_t load64(const uint8_t *p) {
-    uint64_t v = 0;
-    std::memcpy(&v, p, 8);
-    return v;
-}
-uint32_t load32(const uint8_t *p) {
-    uint32_t v = 0;
-    std::memcpy(&v, p, 4);
-    return v;
-}
-
 std::size_t skip_ws(const char *s, std::size_t n, std::size_t i) {
     while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
     return i;

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +20,18 @@ namespace sdmm_cli {
 inline constexpr uint64_t kBpfDumpMagic = 0x314650424D4D4453ull;  // "SDMMBPF1" as a little-endian u64
 inline constexpr std::size_t kBpfDumpHeaderBytes = 32;
 inline constexpr uint32_t kBpfDumpVersion = 1;
+
+// Little-endian fields at any alignment, from bytes the tool does not trust.
+inline uint32_t load32(const uint8_t *p) {
+    uint32_t v = 0;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+inline uint64_t load64(const uint8_t *p) {
+    uint64_t v = 0;
+    std::memcpy(&v, p, 8);
+    return v;
+}
 
 enum class Kind { File, Shm, Solana, Bpf };
 const char *kind_name(Kind k);
