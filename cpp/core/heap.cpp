@@ -795,6 +795,15 @@ SDMM_HOT sdmm_status locate(const sdmm_heap *heap, const Bounds &b, u64 handle, 
     return SDMM_OK;
 }
 
+// locate() for a caller that names the type it expects (free, resolve and
+// claim by handle): the block must be of that type.
+SDMM_HOT sdmm_status locate_typed(const sdmm_heap *heap, const Bounds &b, u64 handle, u64 expected_tag,
+                                  Live *blk, sdmm_status gone) {
+    const sdmm_status status = locate(heap, b, handle, blk, gone);
+    if (status != SDMM_OK) return status;
+    return (blk->w1 & kTagMask) == expected_tag ? SDMM_OK : SDMM_ERR_TAG_MISMATCH;
+}
+
 // locate() for a block the caller holds: its pointer must match its handle.
 SDMM_HOT sdmm_status locate_block(const sdmm_heap *heap, const Bounds &b, const sdmm_block *block, Live *blk,
                                   sdmm_status gone) {
@@ -1212,9 +1221,8 @@ SDMM_COLD sdmm_status free_handle_general(sdmm_heap *heap, uint64_t handle, uint
     Bounds b;
     read_bounds(heap, &b);  // checked by locate
     Live blk;
-    const sdmm_status status = locate(heap, b, handle, &blk, SDMM_ERR_DOUBLE_FREE);
+    const sdmm_status status = locate_typed(heap, b, handle, expected_tag, &blk, SDMM_ERR_DOUBLE_FREE);
     if (status != SDMM_OK) return status;
-    if ((blk.w1 & kTagMask) != expected_tag) return SDMM_ERR_TAG_MISMATCH;
     return free_located(heap, b, blk);
 }
 
@@ -1307,9 +1315,8 @@ sdmm_status resolve(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdm
     Bounds b;
     read_bounds(heap, &b);  // checked by locate
     Live blk;
-    const sdmm_status status = locate(heap, b, handle, &blk, SDMM_ERR_STALE_HANDLE);
+    const sdmm_status status = locate_typed(heap, b, handle, expected_tag, &blk, SDMM_ERR_STALE_HANDLE);
     if (status != SDMM_OK) return fail(out, status);
-    if ((blk.w1 & kTagMask) != expected_tag) return fail(out, SDMM_ERR_TAG_MISMATCH);
     if (!tail_ok(blk)) return fail(out, SDMM_ERR_CORRUPTED);
     describe(heap, blk, out);
     return SDMM_OK;
@@ -1321,9 +1328,8 @@ sdmm_status claim(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag, sdmm_
     Bounds b;
     read_bounds(heap, &b);  // checked by locate
     Live blk;
-    const sdmm_status status = locate(heap, b, handle, &blk, SDMM_ERR_STALE_HANDLE);
+    const sdmm_status status = locate_typed(heap, b, handle, expected_tag, &blk, SDMM_ERR_STALE_HANDLE);
     if (status != SDMM_OK) return fail(out, status);
-    if ((blk.w1 & kTagMask) != expected_tag) return fail(out, SDMM_ERR_TAG_MISMATCH);
     if (!tail_ok(blk)) return fail(out, SDMM_ERR_CORRUPTED);
     if ((blk.w0 & kClaimed) != 0) return fail(out, SDMM_ERR_CLAIMED);
     store32(heap, blk.off, blk.w0 | kClaimed);
@@ -1336,9 +1342,8 @@ sdmm_status unclaim(sdmm_heap *heap, uint64_t handle, uint32_t expected_tag) {
     Bounds b;
     read_bounds(heap, &b);  // checked by locate
     Live blk;
-    const sdmm_status status = locate(heap, b, handle, &blk, SDMM_ERR_STALE_HANDLE);
+    const sdmm_status status = locate_typed(heap, b, handle, expected_tag, &blk, SDMM_ERR_STALE_HANDLE);
     if (status != SDMM_OK) return status;
-    if ((blk.w1 & kTagMask) != expected_tag) return SDMM_ERR_TAG_MISMATCH;
     if ((blk.w0 & kClaimed) != 0) store32(heap, blk.off, blk.w0 & ~kClaimed);
     return SDMM_OK;
 }
