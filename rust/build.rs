@@ -252,18 +252,7 @@ fn main() {
         for header in ["sdmm_shared.h", "sdmm_shared_layout.h"] {
             println!("cargo:rerun-if-changed={}", ffi.join(header).display());
         }
-        cc::Build::new()
-            .cpp(true)
-            .cpp_link_stdlib(None) // needs no C++ runtime either
-            .flag("-std=c++20")
-            .flag("-fno-exceptions")
-            .flag("-fno-rtti")
-            .warnings(true)
-            .extra_warnings(true)
-            .warnings_into_errors(env::var_os("SDMM_WERROR").is_some())
-            .include(&ffi)
-            .file(&service)
-            .compile("sdmm_shared");
+        cxx_build(&ffi).file(&service).compile("sdmm_shared");
     }
     // The host runtime (feature `host`, Linux), before the core too.
     // `host/runtime.cpp`: per-thread heaps over mmap arenas, the process heap
@@ -276,18 +265,8 @@ fn main() {
         for f in [&runtime, &ffi.join("sdmm_host.h")] {
             println!("cargo:rerun-if-changed={}", f.display());
         }
-        cc::Build::new()
-            .cpp(true)
-            .cpp_link_stdlib(None)
-            .flag("-std=c++20")
-            .flag("-fno-exceptions")
-            .flag("-fno-rtti")
-            .flag("-fno-strict-aliasing")
+        cxx_build(&ffi)
             .flag("-pthread")
-            .warnings(true)
-            .extra_warnings(true)
-            .warnings_into_errors(env::var_os("SDMM_WERROR").is_some())
-            .include(&ffi)
             .file(&runtime)
             .compile("sdmm_host");
     }
@@ -323,21 +302,7 @@ fn main() {
             ]) {
                 println!("cargo:rerun-if-changed={}", f.display());
             }
-            cc::Build::new()
-                .cpp(true)
-                // The core is freestanding: it needs neither libstdc++ nor
-                // exceptions/RTTI, which keeps it usable from no_std targets.
-                .cpp_link_stdlib(None)
-                .flag("-std=c++20")
-                .flag("-fno-exceptions")
-                .flag("-fno-rtti")
-                .flag("-fno-strict-aliasing")
-                .warnings(true)
-                .extra_warnings(true)
-                .warnings_into_errors(env::var_os("SDMM_WERROR").is_some())
-                .include(&ffi)
-                .files(&sources)
-                .compile("sdmm");
+            cxx_build(&ffi).files(&sources).compile("sdmm");
             println!("cargo:lib_dir={}", out_dir.display());
         }
     }
@@ -345,4 +310,25 @@ fn main() {
     // ---- 3. metadata for dependents (DEP_SDMM_INCLUDE, DEP_SDMM_ROOT) ------
     println!("cargo:include={}", ffi.display());
     println!("cargo:root={}", root.display());
+}
+
+/// The one C++ configuration of every library this crate compiles (the core,
+/// the shared-heap service, the host runtime). None of them needs libstdc++
+/// or exceptions/RTTI, which keeps the core usable from no_std targets.
+/// SDMM_WERROR=1 makes warnings errors (the packaging test sets it; users'
+/// builds never fail on a new compiler's warning).
+fn cxx_build(ffi: &Path) -> cc::Build {
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .cpp_link_stdlib(None)
+        .flag("-std=c++20")
+        .flag("-fno-exceptions")
+        .flag("-fno-rtti")
+        .flag("-fno-strict-aliasing")
+        .warnings(true)
+        .extra_warnings(true)
+        .warnings_into_errors(env::var_os("SDMM_WERROR").is_some())
+        .include(ffi);
+    build
 }
