@@ -657,15 +657,20 @@ int worker4(const std::string &name, Shared4 *sh, int w, int in_fd, int out_fd, 
     return 0;
 }
 
+// A zeroed T in memory the forked children share with this process.
+template <class T>
+T *shared_with_children() {
+    void *mem = mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(mem != MAP_FAILED);
+    return new (mem) T{};
+}
+
 int scenario_four() {
     const long ops = env_long("SDMM_SHARED_OPS", 40000);
     const std::string name = shm_name("four");
     sdmm_shared *s = nullptr;
     CHECK_ST(sdmm_shared_open(name.c_str(), 16 << 20, SDMM_SHARED_CREATE, &s), SDMM_OK);
-    auto *sh = static_cast<Shared4 *>(
-        mmap(nullptr, sizeof(Shared4), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
-    CHECK(sh != MAP_FAILED);
-    new (sh) Shared4{};
+    auto *sh = shared_with_children<Shared4>();
     int pipes[4][2];
     for (auto &p : pipes) CHECK(pipe(p) == 0);
     const double t0 = now_s();
@@ -794,10 +799,7 @@ int scenario_chaos() {
     const std::string name = shm_name("chaos");
     sdmm_shared *s = nullptr;
     CHECK_ST(sdmm_shared_open(name.c_str(), 8 << 20, SDMM_SHARED_CREATE, &s), SDMM_OK);
-    auto *sh = static_cast<ChaosShared *>(
-        mmap(nullptr, sizeof(ChaosShared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
-    CHECK(sh != MAP_FAILED);
-    new (sh) ChaosShared{};
+    auto *sh = shared_with_children<ChaosShared>();
     pid_t pids[kChaosWorkers];
     uint64_t rng = 4242;
     const auto spawn = [&](int w) {
