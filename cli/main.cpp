@@ -64,7 +64,7 @@ struct Report {
     uint32_t check = SDMM_OK;
     sdmm_stats stats{};
     std::map<uint32_t, TypeRow> types;
-    uint64_t walked = 0, live = 0, free_blocks = 0, cached = 0, cache_tables = 0, live_bytes = 0;
+    uint64_t walked = 0, live = 0, free_blocks = 0, cached = 0, live_bytes = 0;
     bool walk_complete = false;
     std::vector<sdmm_block_info> block_list;
     std::vector<uint32_t> block_owner;  // per listed block: slot, or UINT32_MAX
@@ -90,8 +90,6 @@ const char *state_name(uint32_t s) {
             return "live";
         case SDMM_BLOCK_CACHED:
             return "cached";
-        case SDMM_BLOCK_CACHE_TABLE:
-            return "cache-table";
         default:
             return "?";
     }
@@ -175,8 +173,6 @@ void walk(const Source &src, const sdmm_heap *heap, bool keep_list, Report *r) {
             }
         } else if (info.state == SDMM_BLOCK_CACHED) {
             ++r->cached;
-        } else if (info.state == SDMM_BLOCK_CACHE_TABLE) {
-            ++r->cache_tables;
         } else {
             ++r->free_blocks;
         }
@@ -454,9 +450,8 @@ void print_json(const Options &opt, const Source &src, const Report &r) {
                     s.capacity, s.allocated, s.peak_allocated, s.live_blocks, s.largest_free, s.oom_count,
                     s.free_blocks, s.control_bytes);
         std::printf("\"walk\":{\"blocks\":%" PRIu64 ",\"live\":%" PRIu64 ",\"live_bytes\":%" PRIu64
-                    ",\"free\":%" PRIu64 ",\"cached\":%" PRIu64 ",\"cache_tables\":%" PRIu64
-                    ",\"complete\":%s},\n",
-                    r.walked, r.live, r.live_bytes, r.free_blocks, r.cached, r.cache_tables,
+                    ",\"free\":%" PRIu64 ",\"cached\":%" PRIu64 ",\"complete\":%s},\n",
+                    r.walked, r.live, r.live_bytes, r.free_blocks, r.cached,
                     r.walk_complete ? "true" : "false");
         std::printf("\"types\":[");
         bool first = true;
@@ -521,8 +516,8 @@ void print_text(const Options &opt, const Source &src, const Report &r) {
                     " refused for lack of memory, control %" PRIu64 " B\n",
                     s.free_blocks, s.largest_free, s.oom_count, s.control_bytes);
         std::printf("walk     %" PRIu64 " blocks: %" PRIu64 " live (%" PRIu64 " B), %" PRIu64
-                    " free, %" PRIu64 " cached (+%" PRIu64 " cache table)%s\n",
-                    r.walked, r.live, r.live_bytes, r.free_blocks, r.cached, r.cache_tables,
+                    " free, %" PRIu64 " cached%s\n",
+                    r.walked, r.live, r.live_bytes, r.free_blocks, r.cached,
                     r.walk_complete ? "" : " -- stopped early (damaged metadata)");
         if (!r.types.empty()) {
             std::printf("by type  %-10s %8s %12s %12s\n", "type", "blocks", "elements", "bytes");

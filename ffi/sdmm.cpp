@@ -93,7 +93,6 @@ sdmm_status sdmm_heap_trim(sdmm_heap *heap) { return sdmm::core::trim(heap); }
 sdmm_status sdmm_heap_check(const sdmm_heap *heap) { return sdmm::core::check(heap); }
 void sdmm_heap_counters(const sdmm_heap *heap, sdmm_stats *out) { sdmm::core::counters(heap, out); }
 uint64_t sdmm_heap_allocated(const sdmm_heap *heap) { return sdmm::core::allocated(heap); }
-uint64_t sdmm_heap_extent(const sdmm_heap *heap) { return sdmm::core::extent(heap); }
 int sdmm_heap_next_block(const sdmm_heap *heap, uint64_t *cursor, sdmm_block_info *out) {
     return sdmm::core::next_block(heap, cursor, out) ? 1 : 0;
 }

@@ -208,29 +208,18 @@ void sdmm_heap_counters(const sdmm_heap *heap, sdmm_stats *out);
  * included): O(1), for callers that charge each allocation to someone (the
  * memory service's quotas). 0 if `heap` is not a heap. */
 uint64_t sdmm_heap_allocated(const sdmm_heap *heap);
-/* How far the heap's blocks reach: the offset from the arena start of the
- * free block that ends the heap (its header), or the arena length if none
- * does. Every byte past it, up to the end sentinel, lies inside that one
- * free block: a copy of the arena up to here and of its last bytes holds all
- * the heap's metadata (the process-shared heaps' checkpoints use it). O(1);
- * 0 if `heap` is not a heap. */
-uint64_t sdmm_heap_extent(const sdmm_heap *heap);
 
 /* ---- inspecting a heap block by block (tools, debuggers) ---------------- */
 #define SDMM_BLOCK_FREE 0u   /* in the coalescing heap */
 #define SDMM_BLOCK_LIVE 1u   /* allocated */
 #define SDMM_BLOCK_CACHED 2u /* freed, resting in an exact-size cache */
-/* the exact-size caches' list heads: one block, taken from the heap by the
- * first free that caches a block, given back when an allocation finds no
- * room (sdmm_heap_trim gives it back too) */
-#define SDMM_BLOCK_CACHE_TABLE 3u
 typedef struct sdmm_block_info {
     uint64_t offset;  /* of the block's header from the arena start */
     uint64_t bytes;   /* the whole block, header included */
     uint64_t handle;  /* live blocks: their handle; else 0 */
     uint32_t tag;     /* live blocks: their tag; else SDMM_TAG_NONE */
     uint32_t len;     /* live blocks: element count; else 0 */
-    uint32_t state;   /* SDMM_BLOCK_FREE, _LIVE, _CACHED or _CACHE_TABLE */
+    uint32_t state;   /* SDMM_BLOCK_FREE, _LIVE or _CACHED */
     uint32_t claimed; /* live blocks: 1 if claimed (sdmm_claim_into) */
 } sdmm_block_info;
 /* The blocks in address order. Start with *cursor = 0; each call that

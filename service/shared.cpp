@@ -397,10 +397,11 @@ sdmm_status run(sdmm_shared *s, Entry &e) {
     slot = e;
     store_release(h->pending, n + 1);
     apply(s->live, slot);
-    // Past the heap's extent only its last free block's end holds metadata
-    // (a free may take a block for the core's cache table too).
-    const u64 end = sdmm_heap_extent(s->live.heap) + kArenaEnd;
-    if (end > h->high_water) h->high_water = end < s->g.arena_max ? end : s->g.arena_max;
+    if (slot.result != 0) {
+        // A generous bound on where the block ends (class rounding, header).
+        const u64 end = (slot.result & 0xFFFFFFF8u) + 2 * charge(slot.tag, slot.n) + kArenaEnd;
+        if (end > h->high_water) h->high_water = end < s->g.arena_max ? end : s->g.arena_max;
+    }
     store_release(h->log_len, n + 1);
     store_release(h->pending, u64{0});
     e = slot;

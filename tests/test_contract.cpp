@@ -366,50 +366,6 @@ TEST_F(Contract, TrimCoalescesTheCaches) {
     EXPECT_EQ(sdmm_heap_trim(nullptr), SDMM_ERR_INVALID_HEAP);
 }
 
-// The caches' heads are a block taken by the first free that caches a
-// block and given back when the heap fills up (or is trimmed).
-TEST_F(Contract, TheCacheTableComesAndGoes) {
-    auto tables = [&] {
-        uint64_t cursor = 0, n = 0;
-        sdmm_block_info info;
-        while (sdmm_heap_next_block(heap, &cursor, &info) == 1) n += info.state == SDMM_BLOCK_CACHE_TABLE;
-        return n;
-    };
-    sdmm_stats st;
-    sdmm_heap_stats(heap, &st);
-    const uint64_t first = st.control_bytes - SDMM_BLOCK_HEADER_BYTES, capacity = st.capacity;
-    EXPECT_EQ(sdmm_heap_extent(heap), first) << "a fresh heap is one free block";
-    EXPECT_EQ(tables(), 0u);
-    sdmm_block a = sdmm_alloc_u64(heap, 2), b = sdmm_alloc_u64(heap, 2);
-    EXPECT_EQ(sdmm_heap_extent(heap), first + 2 * 24);
-    ASSERT_EQ(sdmm_free(heap, a), SDMM_OK);
-    EXPECT_EQ(tables(), 1u);
-    EXPECT_GT(sdmm_heap_extent(heap), first + 2 * 24) << "the table was carved from the top";
-    sdmm_heap_counters(heap, &st);
-    EXPECT_EQ(st.allocated, 24u) << "the table and cached blocks are not live bytes";
-    EXPECT_EQ(st.live_blocks, 1u);
-    ASSERT_EQ(sdmm_heap_check(heap), SDMM_OK);
-    // Fill the heap: past half full an allocation the caches miss gives the
-    // table back, and the whole heap can be handed out.
-    std::vector<sdmm_block> blocks;
-    for (;;) {
-        sdmm_block x = sdmm_alloc_u8(heap, 1000);
-        if (x.status != SDMM_OK) break;
-        blocks.push_back(x);
-    }
-    EXPECT_EQ(tables(), 0u);
-    ASSERT_EQ(sdmm_heap_check(heap), SDMM_OK);
-    for (const sdmm_block &x : blocks) ASSERT_EQ(sdmm_free(heap, x), SDMM_OK);
-    ASSERT_EQ(sdmm_free(heap, b), SDMM_OK);  // under half full again: a table, b cached
-    EXPECT_EQ(tables(), 1u);
-    ASSERT_EQ(sdmm_heap_trim(heap), SDMM_OK);
-    EXPECT_EQ(tables(), 0u);
-    sdmm_heap_stats(heap, &st);
-    EXPECT_EQ(st.largest_free + SDMM_BLOCK_HEADER_BYTES, capacity);
-    EXPECT_EQ(sdmm_heap_extent(heap), first);
-    EXPECT_EQ(sdmm_heap_extent(nullptr), 0u);
-}
-
 TEST_F(Contract, CachesNeverCauseOutOfMemory) {
     // Fill the heap with small blocks, free them all (most go to the caches),
     // then ask for one block as large as the heap: it must fit.
@@ -476,39 +432,6 @@ TEST(ContractAttach, GeometryIsRecomputedNotTrusted) {
     EXPECT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_OK);
 }
 
-// The control block names the caches' table (Control::cache_table, word
-// 12): attach accepts only a block start that is the table, and no table
-// with a cache account that says otherwise.
-TEST(ContractAttach, AForgedCacheTableIsRefused) {
-    Arena arena(16 * 1024);
-    sdmm_heap *heap = nullptr;
-    ASSERT_EQ(sdmm_heap_init(arena.data(), arena.size(), &heap), SDMM_OK);
-    sdmm_block a = sdmm_alloc_u64(heap, 2), live = sdmm_alloc_u64(heap, 40);
-    ASSERT_EQ(sdmm_free(heap, a), SDMM_OK);  // takes the table
-    auto *control = static_cast<uint32_t *>(arena.data());
-    const uint32_t table = control[12];
-    ASSERT_NE(table, 0u);
-    sdmm_heap *h = nullptr;
-    ASSERT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_OK);
-    // A copy of the table's header inside a live block's elements: not a
-    // block start (the start map says so).
-    const uint64_t header = *reinterpret_cast<const uint64_t *>(static_cast<uint8_t *>(arena.data()) + table);
-    live.as.u64[4] = header;
-    const uint64_t forged = (live.handle & 0xFFFFFFF8u) + SDMM_BLOCK_HEADER_BYTES + 32;
-    control[12] = static_cast<uint32_t>(forged);
-    EXPECT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_ERR_CORRUPTED);
-    EXPECT_EQ(sdmm_heap_check(heap), SDMM_ERR_CORRUPTED);
-    control[12] = 8;  // inside the control block
-    EXPECT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_ERR_CORRUPTED);
-    control[12] = 0;  // no table, yet a cached block counted
-    EXPECT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_ERR_CORRUPTED);
-    EXPECT_EQ(sdmm_heap_check(heap), SDMM_ERR_CORRUPTED);
-    control[12] = table;
-    EXPECT_EQ(sdmm_heap_attach(arena.data(), arena.size(), &h), SDMM_OK);
-    EXPECT_EQ(sdmm_heap_check(heap), SDMM_OK);
-    EXPECT_EQ(sdmm_free(heap, live), SDMM_OK);
-}
-
 TEST(ContractTagged, UnknownTagWithNullOutIsRefused) {
     Arena arena(4096);
     sdmm_heap *heap = nullptr;
@@ -530,11 +453,11 @@ TEST(ContractCorrupt, CacheCycleWithHugeCountIsBounded) {
     ASSERT_EQ(sdmm_free(heap, a), SDMM_OK);
     ASSERT_EQ(sdmm_free(heap, b), SDMM_OK);  // cache: b -> a
     ASSERT_EQ(sdmm_heap_check(heap), SDMM_OK);
-    // a's link (its first element word) back to b: a cycle; and a count no
-    // cache holds (the high half of Control::cache_account, bytes 64..71).
-    a.as.u32[0] = static_cast<uint32_t>(b.handle & 0xFFFFFFF8u);
-    static_cast<uint32_t *>(arena.data())[17] = 0xFFFFFFFFu;
-    EXPECT_EQ(sdmm_heap_check(heap), SDMM_ERR_CORRUPTED);  // returns, does not walk 2^32 links
+    // a's link (header word 1) back to b: a cycle; and a count no cache holds.
+    auto *a_header = reinterpret_cast<uint32_t *>(a.as.u8 - SDMM_BLOCK_HEADER_BYTES);
+    a_header[1] = static_cast<uint32_t>(b.handle & 0xFFFFFFF8u);
+    static_cast<uint32_t *>(arena.data())[11] = 0xFFFFFFFFu;  // Control::cached
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_ERR_CORRUPTED);     // returns, does not walk 2^32 links
     sdmm_stats st;
     sdmm_heap_stats(heap, &st);  // bounded too
     // The drain releases b and a, then finds the link back to b, a block that
@@ -634,7 +557,7 @@ TEST_F(Contract, TheBlockWalkSeesEveryBlock) {
     ASSERT_EQ(sdmm_free(heap, b), SDMM_OK);  // cached
     ASSERT_EQ(sdmm_free(heap, c), SDMM_OK);  // coalesced into the free top
     uint64_t cursor = 0, bytes = 0;
-    int live = 0, cached = 0, free_blocks = 0, tables = 0;
+    int live = 0, cached = 0, free_blocks = 0;
     sdmm_block_info info;
     while (sdmm_heap_next_block(heap, &cursor, &info) == 1) {
         bytes += info.bytes;
@@ -648,18 +571,12 @@ TEST_F(Contract, TheBlockWalkSeesEveryBlock) {
         } else if (info.state == SDMM_BLOCK_CACHED) {
             ++cached;
             EXPECT_EQ(info.handle, 0u);
-        } else if (info.state == SDMM_BLOCK_CACHE_TABLE) {
-            ++tables;  // taken by the free of b
-            EXPECT_EQ(info.handle, 0u);
-            EXPECT_EQ(info.tag, SDMM_TAG_NONE);
         } else {
-            EXPECT_EQ(info.state, SDMM_BLOCK_FREE);
             ++free_blocks;
         }
     }
     EXPECT_EQ(live, 2);
     EXPECT_EQ(cached, 1);
-    EXPECT_EQ(tables, 1);
     EXPECT_GE(free_blocks, 1);
     sdmm_stats st;
     sdmm_heap_stats(heap, &st);

@@ -6,8 +6,8 @@
 //   [Control | class heads | block-start map | block | block | ... | sentinel]
 //
 //  Control      geometry, generation counter, handle salt, statistics, the
-//               128-bit map of non-empty size classes and where the
-//               exact-size caches' table is (kControlBytes).
+//               128-bit map of non-empty size classes and the heads of the
+//               exact-size caches (kControlBytes).
 //  class heads  one u32 offset per size class: the first free block of it.
 //  start map    one bit per 8-byte granule, set exactly at the start of every
 //               live block. It is what lets free/resize/resolve tell a live
@@ -19,8 +19,6 @@
 //                 word1  live:    tag (4 bits) | tail (4 bits) | generation (24 bits)
 //                        cached:  0 (no generation: no handle matches it); the
 //                                 next block of the same cache is at +8
-//                        table:   kTableMark (no type, no generation); the
-//                                 heads of the exact-size caches follow
 //                        free:    next free block of the same class
 //               CLAIMED marks a live block that has an owner outside the heap
 //               (a Rust `Block`): sdmm_claim_into refuses a second one.
@@ -41,13 +39,7 @@
 //     free goes to tier 2. When tier 2 cannot serve an allocation, every
 //     cached block is released into it (at most kCacheLimit releases) and
 //     the allocation is tried again, so caching never turns a request that
-//     would fit into an out-of-memory. Once the heap is half full, an
-//     allocation the caches cannot serve releases every cached block first.
-//
-//     The heads of the caches are a block of their own, the table, taken
-//     from the heap by the first free that caches a block (the heap under
-//     half full) and given back with the cached blocks by the release
-//     above: the caches cost a heap that fills up nothing.
+//     would fit into an out-of-memory.
 //
 //  2. The coalescing heap. Size classes: 4 per power of two. For a block of
 //     g granules, g < 8 maps to class g (exact: 16..56 bytes), larger g to
@@ -107,8 +99,7 @@ using u64 = uint64_t;  // hot-path locals are 64-bit: SBF has no 32-bit ALU ops
 #endif
 
 constexpr u32 kMagic = 0x4D4D4453u;  // "SDMM"
-constexpr u32 kLayoutVersion =
-    5;  // 3: exact-size caches, handle salt; 4: cache accounts, claims; 5: cache table
+constexpr u32 kLayoutVersion = 4;    // 3: exact-size caches, handle salt; 4: cache accounts, claims
 constexpr u64 kGranule = 8;
 constexpr u64 kHeader = SDMM_BLOCK_HEADER_BYTES;
 constexpr u64 kMinBlock = 16;
@@ -121,8 +112,6 @@ constexpr u64 kTagMask = 0xFu;
 constexpr u64 kTailShift = 4;
 constexpr u64 kTailMask = u64{0xF} << kTailShift;
 constexpr u64 kMaxClasses = 128;
-constexpr u64 kTableMark = 0xF;  // header word1 of the caches' table: tag 15 (no type), no generation
-static_assert(SDMM_TAG_COUNT <= kTableMark, "tag 15 marks the caches' table");
 constexpr u32 kFlagZeroedInit = SDMM_INIT_ZEROED;
 
 // Handles: offset in bits 0-31, header word1 (without the tail) in 32-63,
@@ -134,9 +123,6 @@ constexpr u64 salt_bits(u64 salt7) { return (salt7 & 7) | (((salt7 >> 3) & 0xF) 
 // consumer may shrink the number of cached blocks (0 turns caching off).
 constexpr u64 kCacheSizes = 64;
 constexpr u64 kCacheMaxBytes = (kCacheSizes + 1) * kGranule;  // 520: 512 bytes of elements
-// The table block: one u32 head per size, padded to a multiple of 16 (the
-// host malloc keeps every block so, for its 16-byte alignment).
-constexpr u64 kTableBytes = (kHeader + kCacheSizes * 4 + 15) & ~u64{15};
 // (256 on hosts; the SBF platform sets 64 and the kernel build 0, see
 // their ports: the limit bounds the drain, i.e. the worst single allocation.)
 #ifndef SDMM_CACHE_LIMIT
@@ -170,10 +156,8 @@ struct Control {
     u32 next_generation;  // the next generation, as header word1 holds it (<< 8); never 0
     u32 top;              // the free block that ends at the sentinel (0: none); never listed
     u32 reserve_len;      // the length the geometry was made for (growth limit); 0: arena_len
-    u32 cache_table;      // the block holding the caches' heads (0: none, nothing cached)
-    u32 spare;            // 0
     u64 salt;             // salt_bits() of this heap's 7-bit salt
-    u64 cache_account;    // the exact-size caches, their table included: blocks << 32 | bytes
+    u64 cache_account;    // the exact-size caches: blocks << 32 | bytes
     u64 nonempty[2];      // bit c: class c has a free block
     // Bytes and blocks taken from the coalescing heap: live and cached
     // blocks. (A cache hit or a free into a cache changes only the cache
@@ -182,9 +166,10 @@ struct Control {
     u64 peak_allocated;
     u64 live_blocks;
     u64 oom_count;
+    u32 cache_head[kCacheSizes];  // cache_head[g - 2]: cached blocks of g granules
 };
 constexpr u64 kControlBytes = sizeof(Control);
-static_assert(kControlBytes == 120, "Control is part of the persistent layout");
+static_assert(kControlBytes == 368, "Control is part of the persistent layout");
 constexpr u64 kCacheBlock = u64{1} << 32;  // one block in cache_account
 
 // A free block needs its header (size + next link), a prev link at +8 and a
@@ -703,77 +688,27 @@ SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live 
     return SDMM_OK;
 }
 
-// ---- the exact-size caches ---------------------------------------------------------
-
-// The table's header as a 64-bit load reads it (PREV_USED masked off).
-constexpr u64 kTableHeader = (kTableMark << 32) | kTableBytes | kUsed;
-
-// Where the caches' heads are: the offset of the first head, if the control
-// block names a table and it checks out (inside the block area, aligned,
-// its header says it is the table); 0 otherwise (no caching).
-SDMM_HOT u64 cache_heads(const sdmm_heap *heap, u64 first, u64 len) {
-    const u64 table = get(heap, SDMM_FIELD(cache_table));
-    if (table < first || table + kTableBytes + kHeader > len || (table & 7) != 0) return 0;  // also: none
-    if ((load64(heap, table) & ~kPrevUsed) != kTableHeader) return 0;
-    return table + kHeader;
-}
-
 // The head of the exact-size cache of blocks of `size` bytes (16..kCacheMaxBytes).
-inline u64 cache_head_at(u64 heads, u64 size) { return heads + (((size >> 3) - 2) << 2); }
-
-SDMM_HOT sdmm_status carve(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, const Unlink &u, u64 lead,
-                           u64 need, Live *blk);
-
-// Takes the table from the coalescing heap (the first free to cache a block
-// does; drain_caches gives it back). Its heads start empty. Returns the
-// first head's offset, or 0 (no room, or damage found: nothing cached).
-SDMM_COLD u64 make_table(sdmm_heap *heap, const Bounds &bounds) {
-    if (get(heap, SDMM_FIELD(cache_table)) != 0 || get64(heap, SDMM_FIELD(cache_account)) != 0 ||
-        !bounds_ok(bounds))
-        return 0;
-    Bounds b = bounds;
-    if (!load_classes(heap, &b)) return 0;
-    u64 off = 0, size = 0;
-    Unlink u{};
-    // A block that leaves a block after the table: the table is exactly kTableBytes.
-    if (take_free_block(heap, b, kTableBytes + kMinBlock, &off, &size, &u) != Take::kFound) return 0;
-    Live blk{};
-    if (carve(heap, b, off, size, u, 0, kTableBytes, &blk) != SDMM_OK) return 0;
-    count_alloc(heap, kTableBytes);
-    store32(heap, blk.off + 4, kTableMark);
-    SDMM_ZERO(bytes_at(heap, blk.off + kHeader), kTableBytes - kHeader);
-    store64(heap, SDMM_FIELD(cache_account), kCacheBlock + kTableBytes);
-    store32(heap, SDMM_FIELD(cache_table), blk.off);
-    return blk.off + kHeader;
-}
-
-// Pushes a located live block (checked: a cached size) on its cache.
-SDMM_HOT void cache_push(sdmm_heap *heap, u64 heads, const Live &blk, u64 account) {
-    const u64 head_at = cache_head_at(heads, blk.size);
-    store32(heap, blk.off, blk.w0 & ~kClaimed);
-    store32(heap, blk.off + 4, 0);
-    store32(heap, blk.off + 8, load32(heap, head_at));
-    store32(heap, head_at, blk.off);
-    store64(heap, SDMM_FIELD(cache_account), account + kCacheBlock + blk.size);
-}
+inline u64 cache_head_at(u64 size) { return SDMM_FIELD(cache_head) + (((size >> 3) - 2) << 2); }
 
 // Frees a located live block (`b` as read, checked by locate only): into
 // its exact-size cache when there is room, else into the coalescing heap.
 SDMM_HOT sdmm_status free_located(sdmm_heap *heap, const Bounds &b, const Live &blk) {
     const u64 size = blk.size;
     if constexpr (kCacheLimit > 0) {
+        const u64 account = get64(heap, SDMM_FIELD(cache_account));
         // Caching defers coalescing; in a heap more than half full that costs
         // the big requests their room (the 32 KiB efficiency benchmark), so
         // there a freed block is coalesced at once.
         const u64 taken = get64(heap, SDMM_FIELD(allocated));
-        if (size <= kCacheMaxBytes && get64(heap, SDMM_FIELD(cache_account)) < kCacheLimit * kCacheBlock &&
-            taken * 2 < b.len - b.first) {
-            u64 heads = cache_heads(heap, b.first, b.len);
-            if (heads == 0) heads = make_table(heap, b);
-            if (heads != 0) {
-                cache_push(heap, heads, blk, get64(heap, SDMM_FIELD(cache_account)));
-                return SDMM_OK;
-            }
+        if (size <= kCacheMaxBytes && account < kCacheLimit * kCacheBlock && taken * 2 < b.len - b.first) {
+            const u64 head_at = cache_head_at(size);
+            store32(heap, blk.off, blk.w0 & ~kClaimed);
+            store32(heap, blk.off + 4, 0);
+            store32(heap, blk.off + 8, load32(heap, head_at));
+            store32(heap, head_at, blk.off);
+            store64(heap, SDMM_FIELD(cache_account), account + kCacheBlock + size);
+            return SDMM_OK;
         }
     }
     if (!bounds_ok(b)) return SDMM_ERR_CORRUPTED;
@@ -783,8 +718,8 @@ SDMM_HOT sdmm_status free_located(sdmm_heap *heap, const Bounds &b, const Live &
 // Pops a cached block of exactly `need` bytes (<= kCacheMaxBytes) into *blk
 // (map word read, header checked); false if the cache is empty or damaged
 // (*corrupt says which).
-SDMM_HOT bool cache_pop(sdmm_heap *heap, const Bounds &b, u64 heads, u64 need, Live *blk, bool *corrupt) {
-    const u64 head_at = cache_head_at(heads, need);
+SDMM_HOT bool cache_pop(sdmm_heap *heap, const Bounds &b, u64 need, Live *blk, bool *corrupt) {
+    const u64 head_at = cache_head_at(need);
     const u64 off = load32(heap, head_at);
     if (off == 0) return false;
     *corrupt = true;
@@ -808,19 +743,15 @@ SDMM_HOT bool cache_pop(sdmm_heap *heap, const Bounds &b, u64 heads, u64 need, L
 }
 
 // Releases every cached block into the coalescing heap (at most
-// kCacheLimit), then, with `table`, the table itself. Stops at the first
-// damaged one.
-sdmm_status drain_caches(sdmm_heap *heap, const Bounds &b, bool table) {
-    if (get(heap, SDMM_FIELD(cache_table)) == 0) return SDMM_OK;
-    const u64 heads = cache_heads(heap, b.first, b.len);
-    if (heads == 0) return SDMM_ERR_CORRUPTED;
+// kCacheLimit). Stops at the first damaged one.
+sdmm_status drain_caches(sdmm_heap *heap, const Bounds &b) {
     u64 budget = kCacheLimit;
     for (u64 i = 0; i < kCacheSizes; ++i) {
         const u64 need = (i + 2) << 3;
         while (budget != 0) {
             Live blk;
             bool corrupt = false;
-            if (!cache_pop(heap, b, heads, need, &blk, &corrupt)) {
+            if (!cache_pop(heap, b, need, &blk, &corrupt)) {
                 if (corrupt) return SDMM_ERR_CORRUPTED;
                 break;
             }
@@ -828,23 +759,14 @@ sdmm_status drain_caches(sdmm_heap *heap, const Bounds &b, bool table) {
             const sdmm_status st = release(heap, b, blk);
             if (st != SDMM_OK) {
                 // Put it back where it was: nothing is lost.
-                store32(heap, cache_head_at(heads, need), blk.off);
+                store32(heap, cache_head_at(need), blk.off);
                 store64(heap, SDMM_FIELD(cache_account),
                         get64(heap, SDMM_FIELD(cache_account)) + kCacheBlock + need);
                 return st;
             }
         }
     }
-    const u64 account = get64(heap, SDMM_FIELD(cache_account));
-    if (!table || account != kCacheBlock + kTableBytes) return SDMM_OK;  // (blocks left: no room for them)
-    const u64 off = heads - kHeader;
-    const u64 w0 = load32(heap, off);
-    const sdmm_status st = release(heap, b, Live{off, w0, kTableMark, kTableBytes});
-    if (st == SDMM_OK) {
-        store64(heap, SDMM_FIELD(cache_account), 0);
-        store32(heap, SDMM_FIELD(cache_table), 0);
-    }
-    return st;
+    return SDMM_OK;
 }
 
 // ---- locating a block the caller hands back -------------------------------------------
@@ -1012,7 +934,7 @@ SDMM_HOT sdmm_status find_free(sdmm_heap *heap, Bounds &b, u64 search, u64 *off,
         const u64 account = get64(heap, SDMM_FIELD(cache_account));
         const u64 live = get64(heap, SDMM_FIELD(allocated)) - (account & 0xFFFFFFFFu);
         if (t == Take::kNone && account != 0 && search <= b.sentinel - b.first - live) {
-            const sdmm_status st = drain_caches(heap, b, true);
+            const sdmm_status st = drain_caches(heap, b);
             if (st != SDMM_OK) return st;
             t = take_free_block(heap, b, search, off, size, u);
         }
@@ -1035,24 +957,12 @@ sdmm_status alloc_slow(sdmm_heap *heap, const Bounds &bounds, u64 need, Live *bl
         // it had never been cached, so caching does not push small requests
         // onto fresh memory (the 32 KiB efficiency measures that).
         // (Only once the heap is a quarter full: before, there is room.)
-        // Once it is half full, frees are no longer cached (free_located),
-        // and what the caches still hold is released at once, their table
-        // too: blocks kept out of coalescing there cost the big requests
-        // their room.
-        const u64 taken = get64(heap, SDMM_FIELD(allocated));
-        const u64 account = get64(heap, SDMM_FIELD(cache_account));
-        if (taken * 2 >= b.sentinel - b.first && account != 0) {
-            if (!load_classes(heap, &b)) return SDMM_ERR_CORRUPTED;
-            const sdmm_status st = drain_caches(heap, b, true);
-            if (st != SDMM_OK) return st;
-        }
-        const u64 heads = cache_heads(heap, b.first, b.len);
-        const bool crowded = heads != 0 && taken * 4 >= b.sentinel - b.first;
+        const bool crowded = get64(heap, SDMM_FIELD(allocated)) * 4 >= b.sentinel - b.first;
         for (u64 bigger = need + kGranule; crowded && bigger <= kCacheMaxBytes; bigger += kGranule) {
-            if (load32(heap, cache_head_at(heads, bigger)) == 0) continue;
+            if (load32(heap, SDMM_FIELD(cache_head) + (((bigger >> 3) - 2) << 2)) == 0) continue;
             Live cached{};
             bool corrupt = false;
-            if (!cache_pop(heap, b, heads, bigger, &cached, &corrupt)) return SDMM_ERR_CORRUPTED;
+            if (!cache_pop(heap, b, bigger, &cached, &corrupt)) return SDMM_ERR_CORRUPTED;
             const sdmm_status st = release(heap, b, cached);
             if (st != SDMM_OK) return st;
             break;
@@ -1154,19 +1064,10 @@ sdmm_status attach(void *arena, size_t len, sdmm_heap **out) {
     if (!recorded_geometry(heap, arena_len, &g)) return SDMM_ERR_CORRUPTED;
     const u64 salt = get64(heap, SDMM_FIELD(salt));
     const u64 sentinel_w0 = load32(heap, g.sentinel);
-    const u64 account = get64(heap, SDMM_FIELD(cache_account));
     if ((salt & ~kSaltMask) != 0 || (sentinel_w0 & ~kPrevUsed) != kUsed ||
-        account > kCacheLimit * kCacheBlock + kCacheLimit * kCacheMaxBytes)
+        get64(heap, SDMM_FIELD(cache_account)) > kCacheLimit * kCacheBlock + kCacheLimit * kCacheMaxBytes)
         return SDMM_ERR_CORRUPTED;
     const Bounds b{g.arena_len, g.first_block, g.sentinel, g.starts_map, g.class_count};
-    // The caches' table, if any: a block start whose header says so, counted
-    // in the caches' account; none: nothing cached.
-    const u64 table = get(heap, SDMM_FIELD(cache_table));
-    if (table == 0
-            ? account != 0
-            : cache_heads(heap, b.first, b.len) != table + kHeader || account < kCacheBlock + kTableBytes ||
-                  (load64(heap, map_word_at(b.map, table)) & map_bit(table)) == 0)
-        return SDMM_ERR_CORRUPTED;
     const u64 top = get(heap, SDMM_FIELD(top));
     u64 top_size = 0;
     if (top != 0 && (!free_block_ok(heap, b, top, &top_size) || top + top_size != g.sentinel))
@@ -1192,8 +1093,7 @@ SDMM_COLD sdmm_status alloc_general(sdmm_heap *heap, uint32_t tag, uint64_t coun
 
     Live blk;
     bool corrupt = false;
-    const u64 heads = kCacheLimit == 0 || need > kCacheMaxBytes ? 0 : cache_heads(heap, b.first, b.len);
-    if (heads == 0 || !cache_pop(heap, b, heads, need, &blk, &corrupt)) {
+    if (kCacheLimit == 0 || need > kCacheMaxBytes || !cache_pop(heap, b, need, &blk, &corrupt)) {
         if (corrupt) return fail(out, SDMM_ERR_CORRUPTED);
         const sdmm_status st = alloc_slow(heap, b, need, &blk);
         if (st != SDMM_OK) return fail(out, st);
@@ -1216,11 +1116,10 @@ namespace {
         if (count - 1 < kCacheMaxBytes && out != nullptr && heap_ok(heap)) {
             const u64 bytes = count << size_log2_of(tag);
             const u64 need = round8(bytes + kHeader);  // >= kMinBlock: bytes >= 1
+            const u64 head_at = cache_head_at(need);
+            const u64 off = need <= kCacheMaxBytes ? load32(heap, head_at) : 0;
             const u64 len = get(heap, SDMM_FIELD(arena_len));
             const u64 first = get(heap, SDMM_FIELD(first_block));
-            const u64 heads = cache_heads(heap, first, len);
-            const u64 head_at = cache_head_at(heads, need);
-            const u64 off = need <= kCacheMaxBytes && heads != 0 ? load32(heap, head_at) : 0;
             const u64 map_at = map_word_at(get(heap, SDMM_FIELD(starts_map)), off);
             // In the block area, aligned, its map word before the blocks; a
             // cached block of this size (used, no generation) and a block
@@ -1366,9 +1265,12 @@ SDMM_HOT bool free_to_cache(sdmm_heap *heap, u64 off, u64 want, u64 mask) {
         // the big requests their room (the 32 KiB efficiency benchmark), so
         // there a freed block is coalesced at once (the general path).
         if (account >= kCacheLimit * kCacheBlock || taken * 2 >= len - first) return false;
-        const u64 heads = cache_heads(heap, first, len);
-        if (heads == 0) return false;  // no table yet: free_located takes one
-        cache_push(heap, heads, Live{off, w0, w1, size}, account);
+        const u64 head_at = cache_head_at(size);
+        store32(heap, off, w0 & ~kClaimed);
+        store32(heap, off + 4, 0);
+        store32(heap, off + 8, load32(heap, head_at));
+        store32(heap, head_at, off);
+        store64(heap, SDMM_FIELD(cache_account), account + kCacheBlock + size);
         return true;
     }
 }
@@ -1620,7 +1522,7 @@ sdmm_status trim(sdmm_heap *heap) {
     if (!heap_ok(heap)) return SDMM_ERR_INVALID_HEAP;
     Bounds b;
     if (!load_bounds(heap, &b)) return SDMM_ERR_CORRUPTED;
-    return drain_caches(heap, b, true);
+    return drain_caches(heap, b);
 }
 
 // ---- invariants and statistics (walks; not O(1)) ---------------------------------
@@ -1640,12 +1542,11 @@ sdmm_status check(const sdmm_heap *heap) {
     const u64 sentinel_w0 = load32(heap, g.sentinel);
     if ((sentinel_w0 & ~kPrevUsed) != kUsed) return SDMM_ERR_CORRUPTED;
     const u64 top = get(heap, SDMM_FIELD(top));
-    const u64 table = get(heap, SDMM_FIELD(cache_table));
 
     // 1. Walk the blocks in address order.
     u64 off = g.first_block;
     u64 prev_was_used = 1;  // the first block has no predecessor: PREV_USED
-    u64 live_blocks = 0, live_bytes = 0, cached_blocks = 0, cached_bytes = 0, free_blocks = 0, tables = 0;
+    u64 live_blocks = 0, live_bytes = 0, cached_blocks = 0, cached_bytes = 0, free_blocks = 0;
     while (off < g.sentinel) {
         const u64 w0 = load32(heap, off);
         const u64 size = w0 & ~kFlagBits;
@@ -1658,12 +1559,6 @@ sdmm_status check(const sdmm_heap *heap) {
         if (used && w1 == 0) {
             if ((w0 & kClaimed) != 0) return SDMM_ERR_CORRUPTED;
             cached_blocks += 1;  // must be in a cache (checked below)
-            cached_bytes += size;
-        } else if (used && w1 == kTableMark) {
-            // The caches' table: the one the control block names, counted in their account.
-            if (off != table || size != kTableBytes || (w0 & kClaimed) != 0 || ++tables > 1)
-                return SDMM_ERR_CORRUPTED;
-            cached_blocks += 1;
             cached_bytes += size;
         } else if (used) {
             const u64 tag = w1 & kTagMask;
@@ -1698,14 +1593,12 @@ sdmm_status check(const sdmm_heap *heap) {
     // 3. Every cache: exact size, used and cached, no more than counted.
     const u64 account = get64(heap, SDMM_FIELD(cache_account));
     const u64 cached = account >> 32;
-    if (cached > kCacheLimit || (account & 0xFFFFFFFFu) != cached_bytes || (table != 0) != (tables != 0) ||
-        get(heap, SDMM_FIELD(spare)) != 0)
+    if (cached > kCacheLimit || (account & 0xFFFFFFFFu) != cached_bytes)
         return SDMM_ERR_CORRUPTED;  // also bounds the walk below
-    u64 seen = tables;
-    for (u64 i = 0; i < kCacheSizes && table != 0; ++i) {
+    u64 seen = 0;
+    for (u64 i = 0; i < kCacheSizes; ++i) {
         const u64 need = (i + 2) << 3;
-        for (u64 at = load32(heap, cache_head_at(table + kHeader, need)); at != 0;
-             at = load32(heap, at + 8)) {
+        for (u64 at = load32(heap, SDMM_FIELD(cache_head) + (i << 2)); at != 0; at = load32(heap, at + 8)) {
             if (!in_blocks(b, at) || need > g.sentinel - at ||
                 (load32(heap, at) & ~kPrevUsed) != (need | kUsed) || load32(heap, at + 4) != 0 ||
                 ++seen > cached)
@@ -1762,16 +1655,6 @@ void counters(const sdmm_heap *heap, sdmm_stats *out) {
 
 uint64_t allocated(const sdmm_heap *heap) { return heap_ok(heap) ? live_bytes(heap) : 0; }
 
-uint64_t extent(const sdmm_heap *heap) {
-    if (!heap_ok(heap)) return 0;
-    Bounds b;
-    if (!load_bounds(heap, &b)) return 0;
-    const u64 top = get(heap, SDMM_FIELD(top));
-    u64 size = 0;
-    if (top != 0 && free_block_ok(heap, b, top, &size) && top + size == b.sentinel) return top;
-    return b.len;
-}
-
 bool next_block(const sdmm_heap *heap, uint64_t *cursor, sdmm_block_info *out) {
     if (cursor == nullptr || out == nullptr) return false;
     *out = sdmm_block_info{};
@@ -1787,9 +1670,7 @@ bool next_block(const sdmm_heap *heap, uint64_t *cursor, sdmm_block_info *out) {
     out->bytes = size;
     if ((w0 & kUsed) != 0) {
         const u64 w1 = load32(heap, off + 4);
-        if (w1 == kTableMark) {
-            out->state = SDMM_BLOCK_CACHE_TABLE;
-        } else if ((w1 & kGenerationMask) == 0) {
+        if ((w1 & kGenerationMask) == 0) {
             out->state = SDMM_BLOCK_CACHED;
         } else {
             const Live blk{off, w0, w1, size};
@@ -1833,9 +1714,8 @@ void stats(const sdmm_heap *heap, sdmm_stats *out) {
     // Cached blocks are free memory too: counted, and an allocation of their
     // size gets them.
     u64 seen = 0;
-    const u64 heads = cache_heads(heap, b.first, b.len);
-    for (u64 i = 0; i < kCacheSizes && heads != 0; ++i) {
-        for (u64 at = load32(heap, cache_head_at(heads, (i + 2) << 3)); at != 0 && seen < kCacheLimit;
+    for (u64 i = 0; i < kCacheSizes; ++i) {
+        for (u64 at = load32(heap, SDMM_FIELD(cache_head) + (i << 2)); at != 0 && seen < kCacheLimit;
              at = load32(heap, at + 8)) {
             if (!in_blocks(b, at)) break;
             seen += 1;

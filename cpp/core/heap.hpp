@@ -47,7 +47,6 @@ sdmm_status check(const sdmm_heap *heap);
 void stats(const sdmm_heap *heap, sdmm_stats *out);
 void counters(const sdmm_heap *heap, sdmm_stats *out);
 uint64_t allocated(const sdmm_heap *heap);
-uint64_t extent(const sdmm_heap *heap);
 bool next_block(const sdmm_heap *heap, uint64_t *cursor, sdmm_block_info *out);
 
 // log2 of the element size of a tag; 0xFF for an unknown tag.

@@ -9,7 +9,6 @@ pub const SDMM_INIT_ZEROED: u32 = 1;
 pub const SDMM_BLOCK_FREE: u32 = 0;
 pub const SDMM_BLOCK_LIVE: u32 = 1;
 pub const SDMM_BLOCK_CACHED: u32 = 2;
-pub const SDMM_BLOCK_CACHE_TABLE: u32 = 3;
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone, Hash, PartialEq, Eq)]
 pub struct sdmm_u128 {
@@ -386,7 +385,6 @@ unsafe extern "C" {
     pub fn sdmm_heap_stats(heap: *const sdmm_heap, out: *mut sdmm_stats);
     pub fn sdmm_heap_counters(heap: *const sdmm_heap, out: *mut sdmm_stats);
     pub fn sdmm_heap_allocated(heap: *const sdmm_heap) -> u64;
-    pub fn sdmm_heap_extent(heap: *const sdmm_heap) -> u64;
     pub fn sdmm_heap_next_block(
         heap: *const sdmm_heap,
         cursor: *mut u64,
