@@ -453,11 +453,11 @@ TEST(ContractCorrupt, CacheCycleWithHugeCountIsBounded) {
     ASSERT_EQ(sdmm_free(heap, a), SDMM_OK);
     ASSERT_EQ(sdmm_free(heap, b), SDMM_OK);  // cache: b -> a
     ASSERT_EQ(sdmm_heap_check(heap), SDMM_OK);
-    // a's link (header word 1) back to b: a cycle; and a count no cache holds.
-    auto *a_header = reinterpret_cast<uint32_t *>(a.as.u8 - SDMM_BLOCK_HEADER_BYTES);
-    a_header[1] = static_cast<uint32_t>(b.handle & 0xFFFFFFF8u);
-    static_cast<uint32_t *>(arena.data())[11] = 0xFFFFFFFFu;  // Control::cached
-    EXPECT_EQ(sdmm_heap_check(heap), SDMM_ERR_CORRUPTED);     // returns, does not walk 2^32 links
+    // a's link (its first element word) back to b: a cycle; and a count no
+    // cache holds (the high half of Control::cache_account, bytes 56..63).
+    a.as.u32[0] = static_cast<uint32_t>(b.handle & 0xFFFFFFF8u);
+    static_cast<uint32_t *>(arena.data())[15] = 0xFFFFFFFFu;
+    EXPECT_EQ(sdmm_heap_check(heap), SDMM_ERR_CORRUPTED);  // returns, does not walk 2^32 links
     sdmm_stats st;
     sdmm_heap_stats(heap, &st);  // bounded too
     // The drain releases b and a, then finds the link back to b, a block that

@@ -39,7 +39,9 @@
 //     free goes to tier 2. When tier 2 cannot serve an allocation, every
 //     cached block is released into it (at most kCacheLimit releases) and
 //     the allocation is tried again, so caching never turns a request that
-//     would fit into an out-of-memory.
+//     would fit into an out-of-memory. Once the heap is half full, an
+//     allocation the caches cannot serve releases every cached block first
+//     (and frees are no longer cached).
 //
 //  2. The coalescing heap. Size classes: 4 per power of two. For a block of
 //     g granules, g < 8 maps to class g (exact: 16..56 bytes), larger g to
@@ -170,6 +172,7 @@ struct Control {
 };
 constexpr u64 kControlBytes = sizeof(Control);
 static_assert(kControlBytes == 368, "Control is part of the persistent layout");
+static_assert(offsetof(Control, cache_account) == 56, "tests/test_contract.cpp damages it by offset");
 constexpr u64 kCacheBlock = u64{1} << 32;  // one block in cache_account
 
 // A free block needs its header (size + next link), a prev link at +8 and a
@@ -957,7 +960,16 @@ sdmm_status alloc_slow(sdmm_heap *heap, const Bounds &bounds, u64 need, Live *bl
         // it had never been cached, so caching does not push small requests
         // onto fresh memory (the 32 KiB efficiency measures that).
         // (Only once the heap is a quarter full: before, there is room.)
-        const bool crowded = get64(heap, SDMM_FIELD(allocated)) * 4 >= b.sentinel - b.first;
+        // Once it is half full, frees are no longer cached (free_located),
+        // and what the caches still hold is released at once: blocks kept
+        // out of coalescing there cost the big requests their room.
+        const u64 taken = get64(heap, SDMM_FIELD(allocated));
+        if (taken * 2 >= b.sentinel - b.first && get64(heap, SDMM_FIELD(cache_account)) != 0) {
+            if (!load_classes(heap, &b)) return SDMM_ERR_CORRUPTED;
+            const sdmm_status st = drain_caches(heap, b);
+            if (st != SDMM_OK) return st;
+        }
+        const bool crowded = taken * 4 >= b.sentinel - b.first;
         for (u64 bigger = need + kGranule; crowded && bigger <= kCacheMaxBytes; bigger += kGranule) {
             if (load32(heap, SDMM_FIELD(cache_head) + (((bigger >> 3) - 2) << 2)) == 0) continue;
             Live cached{};
