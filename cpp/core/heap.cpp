@@ -231,7 +231,22 @@ constexpr u64 class_from_log2(u64 granules, u64 fl) {
 // log2 costs ~30 instructions. There, blocks under 4 KiB -- nearly all of
 // them -- take their class from a table computed at compile time (512 bytes
 // of read-only data). Targets with the instruction use the assembly path.
-constexpr u64 kClassTableGranules = 512;
+//
+// A port whose arenas are never larger than the table's reach may widen it
+// (SDMM_CLASS_TABLE_GRANULES, a power of two) and declare so
+// (SDMM_CLASS_TABLE_COVERS_ARENA): every class is then one table load, with
+// no log2 fallback. The kernel BPF build does, for its fixed-size pool: a
+// branch fewer on every class, which the verifier would otherwise walk both
+// ways every time.
+#ifndef SDMM_CLASS_TABLE_GRANULES
+#define SDMM_CLASS_TABLE_GRANULES 512
+#endif
+#ifndef SDMM_CLASS_TABLE_COVERS_ARENA
+#define SDMM_CLASS_TABLE_COVERS_ARENA 0
+#endif
+constexpr u64 kClassTableGranules = SDMM_CLASS_TABLE_GRANULES;
+static_assert(kClassTableGranules >= 512 && (kClassTableGranules & (kClassTableGranules - 1)) == 0,
+              "the class table covers at least 4 KiB and is indexed by a mask");
 struct ClassTable {
     uint8_t at[kClassTableGranules];
 };
@@ -260,7 +275,10 @@ inline u64 class_of(u64 block_bytes) {
     u64 granules = block_bytes >> 3;
     SDMM_OPAQUE(granules);
     u64 cls = 0;
-    if constexpr (!bits::kHaveAsm) {
+    if constexpr (!bits::kHaveAsm && SDMM_CLASS_TABLE_COVERS_ARENA) {
+        // Every block of the arena is below the table's reach.
+        cls = kClassTable.at[granules & (kClassTableGranules - 1)];
+    } else if constexpr (!bits::kHaveAsm) {
         if (granules < kClassTableGranules) {
             SDMM_OPAQUE(granules);  // keep the mask for the verifier
             cls = kClassTable.at[granules & (kClassTableGranules - 1)];
