@@ -176,6 +176,19 @@ constexpr u64 kCacheBlock = u64{1} << 32;  // one block in cache_account
 // footer in its last 4 bytes: 16 bytes is the smallest block.
 static_assert(kMinBlock == 2 * kGranule, "smallest block is two granules");
 
+// The block for `bytes` of elements: header and elements rounded up to a
+// granule, at least kMinBlock. Without a branch: round8(bytes + kHeader) is
+// at least one granule, so only 8 is short, by one granule, and its
+// difference with kMinBlock is the only one that wraps. (On BPF a branch
+// here makes the verifier walk everything after it twice: once with the
+// constant 16, once with the range above it.)
+inline u64 block_bytes_for(u64 bytes) {
+    const u64 rounded = ((bytes + kHeader + 7) & ~u64{7});
+    u64 short_by = rounded - kMinBlock;  // top bit set: rounded == kGranule
+    SDMM_OPAQUE(short_by);
+    return rounded + ((short_by >> 63) << 3);
+}
+
 // ---- raw access: everything goes through a masked offset --------------------
 //
 // Loads are volatile: the value checked is the value used, even if another
@@ -221,6 +234,42 @@ struct Bounds {
     u64 map;       // start map: every map word of an offset below the sentinel lies before `first`
     u64 classes;   // class heads: all lie before `map`
 };
+
+// ---- tests the BPF verifier does not learn from --------------------------------
+//
+// The kernel verifier narrows both operands of a compare-and-branch to what
+// each arm implies. Every offset and size here ends up in an address (through
+// the pool mask), so those ranges are tracked precisely, and two arms that
+// leave different ranges behind cannot be pruned against each other: all the
+// code after them is walked once per arm. On that target these tests branch
+// on a fresh value derived from the operands (hidden from the compiler, which
+// would fold it back), so neither operand is narrowed and both arms leave the
+// same state. Elsewhere they are the plain comparisons.
+#if defined(SDMM_KERNEL_BPF)
+// a == b
+inline bool same(u64 a, u64 b) {
+    u64 d = a ^ b;
+    SDMM_OPAQUE(d);
+    return d == 0;
+}
+// a < b, for a, b < 2^63 (sizes and offsets)
+inline bool below(u64 a, u64 b) {
+    u64 d = a - b;
+    SDMM_OPAQUE(d);
+    return (d >> 63) != 0;
+}
+// v >= kMinBlock
+inline bool min_block(u64 v) {
+    u64 high = v >> 4;
+    SDMM_OPAQUE(high);
+    return high != 0;
+}
+#else
+inline bool same(u64 a, u64 b) { return a == b; }
+inline bool below(u64 a, u64 b) { return a < b; }
+inline bool min_block(u64 v) { return v >= kMinBlock; }
+#endif
+static_assert(kMinBlock == 16, "min_block tests v >> 4");
 
 // ---- size classes ------------------------------------------------------------
 
@@ -406,7 +455,7 @@ struct Unlink {
 SDMM_HOT bool unlink_check(const sdmm_heap *heap, const Bounds &b, u64 off, u64 size, Unlink *u) {
     u->off = off;
     u->top = false;
-    if (off + size == b.sentinel) {
+    if (same(off + size, b.sentinel)) {
         u->top = true;
         return SDMM_CHECK(get(heap, SDMM_FIELD(top)) == off);
     }
@@ -482,7 +531,7 @@ SDMM_HOT void make_free(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, u64
     store32(heap, off, size | prev_used);
     store32(heap, off + size - 4, size);
     store32(heap, off + size, next_w0 & ~kPrevUsed);
-    if (off + size == b.sentinel) {
+    if (same(off + size, b.sentinel)) {
         store32(heap, SDMM_FIELD(top), off);
     } else {
         list_insert(heap, off, size, head_value);
@@ -533,7 +582,7 @@ SDMM_HOT Take take_free_block(sdmm_heap *heap, const Bounds &b, u64 need, u64 *o
     if (off != 0) {
         if (!free_block_ok(heap, b, off, &size)) return Take::kCorrupted;
     }
-    if (off == 0 || size < need) {
+    if (off == 0 || below(size, need)) {
         const u64 bigger = first_class_from(heap, cls + 1);
         if (bigger >= kMaxClasses) {
             // No listed block fits: the top, if it is big enough.
@@ -541,7 +590,7 @@ SDMM_HOT Take take_free_block(sdmm_heap *heap, const Bounds &b, u64 need, u64 *o
             if (off == 0) return Take::kNone;
             if (!free_block_ok(heap, b, off, &size) || !SDMM_CHECK(off + size == b.sentinel))
                 return Take::kCorrupted;
-            if (size < need) return Take::kNone;
+            if (below(size, need)) return Take::kNone;
             u->off = off;
             u->top = true;
             if constexpr (!kHardened) unlink_apply(heap, *u);
@@ -901,7 +950,7 @@ SDMM_HOT sdmm_status carve(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, 
     const u64 w0 = load32(heap, off);
     const u64 end = off + size;  // <= sentinel: free_block_ok
     const u64 rest = size - lead - need;
-    const bool split = rest >= kMinBlock;
+    const bool split = min_block(rest);
     u64 lead_head = 0, rest_head = 0;
     if constexpr (kHardened) {
         if (lead != 0 && !head_after(heap, b, lead, u, &lead_head)) return SDMM_ERR_CORRUPTED;
@@ -1106,8 +1155,7 @@ SDMM_COLD sdmm_status alloc_general(sdmm_heap *heap, uint32_t tag, uint64_t coun
     if (count > 0xFFFFFFFFu) return fail(out, SDMM_ERR_TOO_LARGE);
     const u64 bytes = count << size_log2_of(tag);
     if (bytes > b.sentinel - b.first - kHeader) return fail(out, SDMM_ERR_TOO_LARGE);
-    u64 need = round8(bytes + kHeader);
-    if (need < kMinBlock) need = kMinBlock;
+    const u64 need = block_bytes_for(bytes);
 
     Live blk;
     bool corrupt = false;
