@@ -689,12 +689,62 @@ struct Live {
     u64 off, w0, w1, size;
 };
 
+// release() at the unchecked level (SDMM_HARDENED=0), where nothing is
+// checked before the writes: the same reads and writes, but which neighbours
+// merge is carried as 0/1 masks rather than as branches, so that the only
+// branches are the two unlinks. (The BPF verifier walks a branch on a flag
+// that a later branch tests again once per combination of flags -- four
+// times for the code after the merges; with masks the arms meet with the same
+// state and the code after them is walked once.)
+[[maybe_unused]] SDMM_HOT sdmm_status release_unchecked(sdmm_heap *heap, const Bounds &b, const Live &blk) {
+    const u64 off = blk.off;
+    const u64 size = blk.size;
+    const u64 next = off + size;  // <= sentinel: checked by locate
+    const u64 next_w0 = load32(heap, next);
+    // 1 when the next block is free (and not the sentinel): its top bit is
+    // set exactly when `next` differs from the sentinel.
+    u64 apart = next ^ b.sentinel;
+    apart |= 0 - apart;
+    SDMM_OPAQUE(apart);
+    u64 merge_next = (apart >> 63) & ~next_w0 & kUsed;
+    SDMM_OPAQUE(merge_next);
+    u64 next_size = (next_w0 & ~kFlagBits) & (0 - merge_next);
+    SDMM_OPAQUE(next_size);
+    Unlink u{};
+    if (merge_next != 0) {
+        unlink_check(heap, b, next, next_size, &u);
+        unlink_apply(heap, u);
+    }
+    // The block before, when PREV_USED is clear: its footer is its size.
+    u64 merge_prev = (~blk.w0 >> 1) & 1;
+    SDMM_OPAQUE(merge_prev);
+    const u64 merged_off = off - (load32(heap, off - 4) & (0 - merge_prev));
+    const u64 merged_w0 = load32(heap, merged_off);  // the block before's header, or this one's
+    u64 prev_size = (merged_w0 & ~kFlagBits) & (0 - merge_prev);
+    SDMM_OPAQUE(prev_size);
+    if (merge_prev != 0) {
+        unlink_check(heap, b, merged_off, prev_size, &u);
+        unlink_apply(heap, u);
+    }
+    const u64 merged_size = size + next_size + prev_size;
+    // The header after the merged block: the next block's as read, or (when
+    // it merged) the one after it.
+    const u64 took_next = 0 - merge_next;
+    const u64 after_w0 = (load32(heap, merged_off + merged_size) & took_next) | (next_w0 & ~took_next);
+    const u64 map_at = map_word_at(b.map, off);
+    store64(heap, map_at, load64(heap, map_at) & ~map_bit(off));
+    count_free(heap, size);
+    make_free(heap, b, merged_off, merged_size, merged_w0 & kPrevUsed, after_w0, 0);
+    return SDMM_OK;
+}
+
 // Releases a located live block into the coalescing heap: coalesces with
 // free neighbours (each checked first) and files the result. Nothing is
 // written unless every neighbour checks out.
 SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live &blk) {
     Bounds b = bounds;
     if (!load_classes(heap, &b)) return SDMM_ERR_CORRUPTED;
+    if constexpr (!kHardened) return release_unchecked(heap, b, blk);
     u64 off = blk.off;
     u64 size = blk.size;
     const u64 next = off + size;  // <= sentinel: checked by locate
