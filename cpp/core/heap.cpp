@@ -701,12 +701,12 @@ struct Live {
     const u64 size = blk.size;
     const u64 next = off + size;  // <= sentinel: checked by locate
     const u64 next_w0 = load32(heap, next);
-    // 1 when the next block is free (and not the sentinel): its top bit is
-    // set exactly when `next` differs from the sentinel.
-    u64 apart = next ^ b.sentinel;
-    apart |= 0 - apart;
-    SDMM_OPAQUE(apart);
-    u64 merge_next = (apart >> 63) & ~next_w0 & kUsed;
+    // 1 when the next block is free and not the sentinel: `next` is at most
+    // the sentinel, so next - sentinel wraps (top bit set) exactly when it is
+    // before it.
+    u64 before = next - b.sentinel;
+    SDMM_OPAQUE(before);
+    u64 merge_next = (before >> 63) & ~next_w0 & kUsed;
     SDMM_OPAQUE(merge_next);
     u64 next_size = (next_w0 & ~kFlagBits) & (0 - merge_next);
     SDMM_OPAQUE(next_size);
