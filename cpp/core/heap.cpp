@@ -177,16 +177,20 @@ constexpr u64 kCacheBlock = u64{1} << 32;  // one block in cache_account
 static_assert(kMinBlock == 2 * kGranule, "smallest block is two granules");
 
 // The block for `bytes` of elements: header and elements rounded up to a
-// granule, at least kMinBlock. Without a branch: round8(bytes + kHeader) is
-// at least one granule, so only 8 is short, by one granule, and its
-// difference with kMinBlock is the only one that wraps. (On BPF a branch
-// here makes the verifier walk everything after it twice: once with the
-// constant 16, once with the range above it.)
+// granule, at least kMinBlock.
 inline u64 block_bytes_for(u64 bytes) {
-    const u64 rounded = ((bytes + kHeader + 7) & ~u64{7});
-    u64 short_by = rounded - kMinBlock;  // top bit set: rounded == kGranule
+    const u64 rounded = (bytes + kHeader + 7) & ~u64{7};
+#if defined(SDMM_KERNEL_BPF)
+    // Without a branch, which would make the verifier walk everything after
+    // it twice: once with the constant 16, once with the range above it.
+    // `rounded` is at least one granule, so only 8 is short, by one granule,
+    // and its difference with kMinBlock is the only one that wraps.
+    u64 short_by = rounded - kMinBlock;
     SDMM_OPAQUE(short_by);
     return rounded + ((short_by >> 63) << 3);
+#else
+    return rounded < kMinBlock ? kMinBlock : rounded;
+#endif
 }
 
 // ---- raw access: everything goes through a masked offset --------------------
