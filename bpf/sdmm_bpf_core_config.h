@@ -19,3 +19,12 @@
 // caller's handles (start map, generation, tag) stay. With them on, the
 // verifier walks ~20x more paths through alloc and free.
 #define SDMM_HARDENED 0
+
+// The size classes come from a table that covers the whole pool (8 KiB of
+// read-only data for the default 64 KiB pool): one load per class, no
+// branch to a log2 fallback that the verifier would walk as a second path
+// each time. Pools larger than 128 KiB keep the 512-entry table.
+#if defined(SDMM_BPF_POOL_LOG2) && SDMM_BPF_POOL_LOG2 <= 17
+#define SDMM_CLASS_TABLE_GRANULES (SDMM_BPF_POOL_BYTES / 8)
+#define SDMM_CLASS_TABLE_COVERS_ARENA 1
+#endif

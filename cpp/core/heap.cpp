@@ -179,6 +179,23 @@ constexpr u64 kCacheBlock = u64{1} << 32;  // one block in cache_account
 // footer in its last 4 bytes: 16 bytes is the smallest block.
 static_assert(kMinBlock == 2 * kGranule, "smallest block is two granules");
 
+// The block for `bytes` of elements: header and elements rounded up to a
+// granule, at least kMinBlock.
+inline u64 block_bytes_for(u64 bytes) {
+    const u64 rounded = (bytes + kHeader + 7) & ~u64{7};
+#if defined(SDMM_KERNEL_BPF)
+    // Without a branch, which would make the verifier walk everything after
+    // it twice: once with the constant 16, once with the range above it.
+    // `rounded` is at least one granule, so only 8 is short, by one granule,
+    // and its difference with kMinBlock is the only one that wraps.
+    u64 short_by = rounded - kMinBlock;
+    SDMM_OPAQUE(short_by);
+    return rounded + ((short_by >> 63) << 3);
+#else
+    return rounded < kMinBlock ? kMinBlock : rounded;
+#endif
+}
+
 // ---- raw access: everything goes through a masked offset --------------------
 //
 // Loads are volatile: the value checked is the value used, even if another
@@ -225,6 +242,42 @@ struct Bounds {
     u64 classes;   // class heads: all lie before `map`
 };
 
+// ---- tests the BPF verifier does not learn from --------------------------------
+//
+// The kernel verifier narrows both operands of a compare-and-branch to what
+// each arm implies. Every offset and size here ends up in an address (through
+// the pool mask), so those ranges are tracked precisely, and two arms that
+// leave different ranges behind cannot be pruned against each other: all the
+// code after them is walked once per arm. On that target these tests branch
+// on a fresh value derived from the operands (hidden from the compiler, which
+// would fold it back), so neither operand is narrowed and both arms leave the
+// same state. Elsewhere they are the plain comparisons.
+#if defined(SDMM_KERNEL_BPF)
+// a == b
+inline bool same(u64 a, u64 b) {
+    u64 d = a ^ b;
+    SDMM_OPAQUE(d);
+    return d == 0;
+}
+// a < b, for a, b < 2^63 (sizes and offsets)
+inline bool below(u64 a, u64 b) {
+    u64 d = a - b;
+    SDMM_OPAQUE(d);
+    return (d >> 63) != 0;
+}
+// v >= kMinBlock
+inline bool min_block(u64 v) {
+    u64 high = v >> 4;
+    SDMM_OPAQUE(high);
+    return high != 0;
+}
+#else
+inline bool same(u64 a, u64 b) { return a == b; }
+inline bool below(u64 a, u64 b) { return a < b; }
+inline bool min_block(u64 v) { return v >= kMinBlock; }
+#endif
+static_assert(kMinBlock == 16, "min_block tests v >> 4");
+
 // ---- size classes ------------------------------------------------------------
 
 constexpr u64 class_from_log2(u64 granules, u64 fl) {
@@ -234,7 +287,22 @@ constexpr u64 class_from_log2(u64 granules, u64 fl) {
 // log2 costs ~30 instructions. There, blocks under 4 KiB -- nearly all of
 // them -- take their class from a table computed at compile time (512 bytes
 // of read-only data). Targets with the instruction use the assembly path.
-constexpr u64 kClassTableGranules = 512;
+//
+// A port whose arenas are never larger than the table's reach may widen it
+// (SDMM_CLASS_TABLE_GRANULES, a power of two) and declare so
+// (SDMM_CLASS_TABLE_COVERS_ARENA): every class is then one table load, with
+// no log2 fallback. The kernel BPF build does, for its fixed-size pool: a
+// branch fewer on every class, which the verifier would otherwise walk both
+// ways every time.
+#ifndef SDMM_CLASS_TABLE_GRANULES
+#define SDMM_CLASS_TABLE_GRANULES 512
+#endif
+#ifndef SDMM_CLASS_TABLE_COVERS_ARENA
+#define SDMM_CLASS_TABLE_COVERS_ARENA 0
+#endif
+constexpr u64 kClassTableGranules = SDMM_CLASS_TABLE_GRANULES;
+static_assert(kClassTableGranules >= 512 && (kClassTableGranules & (kClassTableGranules - 1)) == 0,
+              "the class table covers at least 4 KiB and is indexed by a mask");
 struct ClassTable {
     uint8_t at[kClassTableGranules];
 };
@@ -263,7 +331,10 @@ inline u64 class_of(u64 block_bytes) {
     u64 granules = block_bytes >> 3;
     SDMM_OPAQUE(granules);
     u64 cls = 0;
-    if constexpr (!bits::kHaveAsm) {
+    if constexpr (!bits::kHaveAsm && SDMM_CLASS_TABLE_COVERS_ARENA) {
+        // Every block of the arena is below the table's reach.
+        cls = kClassTable.at[granules & (kClassTableGranules - 1)];
+    } else if constexpr (!bits::kHaveAsm) {
         if (granules < kClassTableGranules) {
             SDMM_OPAQUE(granules);  // keep the mask for the verifier
             cls = kClassTable.at[granules & (kClassTableGranules - 1)];
@@ -391,7 +462,7 @@ struct Unlink {
 SDMM_HOT bool unlink_check(const sdmm_heap *heap, const Bounds &b, u64 off, u64 size, Unlink *u) {
     u->off = off;
     u->top = false;
-    if (off + size == b.sentinel) {
+    if (same(off + size, b.sentinel)) {
         u->top = true;
         return SDMM_CHECK(get(heap, SDMM_FIELD(top)) == off);
     }
@@ -467,7 +538,7 @@ SDMM_HOT void make_free(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, u64
     store32(heap, off, size | prev_used);
     store32(heap, off + size - 4, size);
     store32(heap, off + size, next_w0 & ~kPrevUsed);
-    if (off + size == b.sentinel) {
+    if (same(off + size, b.sentinel)) {
         store32(heap, SDMM_FIELD(top), off);
     } else {
         list_insert(heap, off, size, head_value);
@@ -518,7 +589,7 @@ SDMM_HOT Take take_free_block(sdmm_heap *heap, const Bounds &b, u64 need, u64 *o
     if (off != 0) {
         if (!free_block_ok(heap, b, off, &size)) return Take::kCorrupted;
     }
-    if (off == 0 || size < need) {
+    if (off == 0 || below(size, need)) {
         const u64 bigger = first_class_from(heap, cls + 1);
         if (bigger >= kMaxClasses) {
             // No listed block fits: the top, if it is big enough.
@@ -526,7 +597,7 @@ SDMM_HOT Take take_free_block(sdmm_heap *heap, const Bounds &b, u64 need, u64 *o
             if (off == 0) return Take::kNone;
             if (!free_block_ok(heap, b, off, &size) || !SDMM_CHECK(off + size == b.sentinel))
                 return Take::kCorrupted;
-            if (size < need) return Take::kNone;
+            if (below(size, need)) return Take::kNone;
             u->off = off;
             u->top = true;
             if constexpr (!kHardened) unlink_apply(heap, *u);
@@ -625,12 +696,62 @@ struct Live {
     u64 off, w0, w1, size;
 };
 
+// release() at the unchecked level (SDMM_HARDENED=0), where nothing is
+// checked before the writes: the same reads and writes, but which neighbours
+// merge is carried as 0/1 masks rather than as branches, so that the only
+// branches are the two unlinks. (The BPF verifier walks a branch on a flag
+// that a later branch tests again once per combination of flags -- four
+// times for the code after the merges; with masks the arms meet with the same
+// state and the code after them is walked once.)
+[[maybe_unused]] SDMM_HOT sdmm_status release_unchecked(sdmm_heap *heap, const Bounds &b, const Live &blk) {
+    const u64 off = blk.off;
+    const u64 size = blk.size;
+    const u64 next = off + size;  // <= sentinel: checked by locate
+    const u64 next_w0 = load32(heap, next);
+    // 1 when the next block is free and not the sentinel: `next` is at most
+    // the sentinel, so next - sentinel wraps (top bit set) exactly when it is
+    // before it.
+    u64 before = next - b.sentinel;
+    SDMM_OPAQUE(before);
+    u64 merge_next = (before >> 63) & ~next_w0 & kUsed;
+    SDMM_OPAQUE(merge_next);
+    u64 next_size = (next_w0 & ~kFlagBits) & (0 - merge_next);
+    SDMM_OPAQUE(next_size);
+    Unlink u{};
+    if (merge_next != 0) {
+        unlink_check(heap, b, next, next_size, &u);
+        unlink_apply(heap, u);
+    }
+    // The block before, when PREV_USED is clear: its footer is its size.
+    u64 merge_prev = (~blk.w0 >> 1) & 1;
+    SDMM_OPAQUE(merge_prev);
+    const u64 merged_off = off - (load32(heap, off - 4) & (0 - merge_prev));
+    const u64 merged_w0 = load32(heap, merged_off);  // the block before's header, or this one's
+    u64 prev_size = (merged_w0 & ~kFlagBits) & (0 - merge_prev);
+    SDMM_OPAQUE(prev_size);
+    if (merge_prev != 0) {
+        unlink_check(heap, b, merged_off, prev_size, &u);
+        unlink_apply(heap, u);
+    }
+    const u64 merged_size = size + next_size + prev_size;
+    // The header after the merged block: the next block's as read, or (when
+    // it merged) the one after it.
+    const u64 took_next = 0 - merge_next;
+    const u64 after_w0 = (load32(heap, merged_off + merged_size) & took_next) | (next_w0 & ~took_next);
+    const u64 map_at = map_word_at(b.map, off);
+    store64(heap, map_at, load64(heap, map_at) & ~map_bit(off));
+    count_free(heap, size);
+    make_free(heap, b, merged_off, merged_size, merged_w0 & kPrevUsed, after_w0, 0);
+    return SDMM_OK;
+}
+
 // Releases a located live block into the coalescing heap: coalesces with
 // free neighbours (each checked first) and files the result. Nothing is
 // written unless every neighbour checks out.
 SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live &blk) {
     Bounds b = bounds;
     if (!load_classes(heap, &b)) return SDMM_ERR_CORRUPTED;
+    if constexpr (!kHardened) return release_unchecked(heap, b, blk);
     u64 off = blk.off;
     u64 size = blk.size;
     const u64 next = off + size;  // <= sentinel: checked by locate
@@ -886,7 +1007,7 @@ SDMM_HOT sdmm_status carve(sdmm_heap *heap, const Bounds &b, u64 off, u64 size, 
     const u64 w0 = load32(heap, off);
     const u64 end = off + size;  // <= sentinel: free_block_ok
     const u64 rest = size - lead - need;
-    const bool split = rest >= kMinBlock;
+    const bool split = min_block(rest);
     u64 lead_head = 0, rest_head = 0;
     if constexpr (kHardened) {
         if (lead != 0 && !head_after(heap, b, lead, u, &lead_head)) return SDMM_ERR_CORRUPTED;
@@ -1100,8 +1221,7 @@ SDMM_COLD sdmm_status alloc_general(sdmm_heap *heap, uint32_t tag, uint64_t coun
     if (count > 0xFFFFFFFFu) return fail(out, SDMM_ERR_TOO_LARGE);
     const u64 bytes = count << size_log2_of(tag);
     if (bytes > b.sentinel - b.first - kHeader) return fail(out, SDMM_ERR_TOO_LARGE);
-    u64 need = round8(bytes + kHeader);
-    if (need < kMinBlock) need = kMinBlock;
+    const u64 need = block_bytes_for(bytes);
 
     Live blk;
     bool corrupt = false;
