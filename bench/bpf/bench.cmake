@@ -11,9 +11,9 @@ foreach(variant IN LISTS SDMM_BPF_VARIANTS)
   list(APPEND SDMM_BPF_BENCH_OBJECTS ${sdmm_bpf_bench_progs${suffix}_OBJECT})
 endforeach()
 # Smoke run; fails if verifying the 100-pair program over the default build
-# grows past 3200: 2,738 instructions now, plus a margin for compiler and
-# kernel versions, and below the 3,437 of before core v2 (whose first cut
-# took 23.7k unnoticed under the earlier budget of 8000).
-add_test(NAME bpf.bench_smoke COMMAND ${CMAKE_COMMAND} -E env SDMM_BPF_MAX_INSNS=3200
+# grows past 2000, the core issue's goal (bench/bpf/RESULTS.md has today's
+# count; the margin absorbs compiler and kernel versions -- a cut of core v2
+# once took 23.7k unnoticed under an earlier budget of 8000).
+add_test(NAME bpf.bench_smoke COMMAND ${CMAKE_COMMAND} -E env SDMM_BPF_MAX_INSNS=2000
          $<TARGET_FILE:sdmm_bpf_bench> 20 3 ${SDMM_BPF_BENCH_OBJECTS})
 set_tests_properties(bpf.bench_smoke PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
