@@ -366,6 +366,46 @@ TEST_F(Contract, TrimCoalescesTheCaches) {
     EXPECT_EQ(sdmm_heap_trim(nullptr), SDMM_ERR_INVALID_HEAP);
 }
 
+// Under half full a freed small block is cached; once the heap is half full,
+// the first allocation the caches miss returns every cached block to the
+// coalescing heap (deferred coalescing would cost the big requests room).
+TEST_F(Contract, AHalfFullHeapReleasesItsCaches) {
+    auto cached = [&] {
+        uint64_t cursor = 0, n = 0;
+        sdmm_block_info info;
+        while (sdmm_heap_next_block(heap, &cursor, &info) == 1) n += info.state == SDMM_BLOCK_CACHED;
+        return n;
+    };
+    std::vector<sdmm_block> small;
+    for (uint32_t i = 1; i <= 8; ++i) small.push_back(sdmm_alloc_u64(heap, i));
+    for (const sdmm_block &b : small) ASSERT_EQ(sdmm_free(heap, b), SDMM_OK);
+    EXPECT_EQ(cached(), 8u);
+    sdmm_stats st;
+    sdmm_heap_counters(heap, &st);
+    std::vector<sdmm_block> big;
+    // 2 KiB blocks (no cache serves them): well under half full, the cached
+    // blocks stay; past half full, the next one releases them.
+    while ((sdmm_heap_allocated(heap) + 4096) * 2 < st.capacity) {
+        big.push_back(sdmm_alloc_u8(heap, 2048));
+        ASSERT_EQ(big.back().status, SDMM_OK);
+        EXPECT_EQ(cached(), 8u) << "under half full";
+    }
+    while (sdmm_heap_allocated(heap) * 2 < st.capacity) {
+        big.push_back(sdmm_alloc_u8(heap, 2048));
+        ASSERT_EQ(big.back().status, SDMM_OK);
+    }
+    big.push_back(sdmm_alloc_u8(heap, 2048));
+    ASSERT_EQ(big.back().status, SDMM_OK);
+    EXPECT_EQ(cached(), 0u) << "released by an allocation the caches cannot serve";
+    ASSERT_EQ(sdmm_heap_check(heap), SDMM_OK);
+    // A free in a heap more than half full is coalesced at once.
+    sdmm_block one = sdmm_alloc_u64(heap, 3);
+    ASSERT_EQ(one.status, SDMM_OK);
+    ASSERT_EQ(sdmm_free(heap, one), SDMM_OK);
+    EXPECT_EQ(cached(), 0u);
+    for (const sdmm_block &b : big) ASSERT_EQ(sdmm_free(heap, b), SDMM_OK);
+}
+
 TEST_F(Contract, CachesNeverCauseOutOfMemory) {
     // Fill the heap with small blocks, free them all (most go to the caches),
     // then ask for one block as large as the heap: it must fit.
