@@ -202,20 +202,9 @@ void find_arena(Source *src, sdmm_heap **heap, Report *r) {
     }
 }
 
-// /proc/sys/kernel/random/boot_id as the service records it (fgets, 40 bytes).
-void read_boot_id(char out[40]) {
-    std::memset(out, 0, 40);
-    FILE *f = std::fopen("/proc/sys/kernel/random/boot_id", "r");
-    if (f == nullptr) return;
-    if (std::fgets(out, 40, f) == nullptr) out[0] = 0;
-    std::fclose(f);
-}
-
 void read_shared(const Source &src, Report *r) {
     const SharedLayout &sh = src.shared;
-    char boot[40];
-    read_boot_id(boot);
-    r->boot_current = std::memcmp(boot, sh.header.boot_id, sizeof boot) == 0;
+    r->boot_current = sdmm_shared_same_boot(sh.header.boot_id) != 0;
     r->clients.assign(SDMM_SHM_CLIENTS, ClientRow{});
     for (uint32_t i = 0; i < SDMM_SHM_CLIENTS; ++i) {
         const sdmm_shm_client &c = sh.header.clients[i];

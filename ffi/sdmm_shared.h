@@ -118,6 +118,10 @@ uint32_t sdmm_shared_client(const sdmm_shared *s);
  * /proc/PID/stat, 0 if unknown) still runs: the test recovery applies to a
  * lock holder, and what tools such as `sdmm inspect` report. 1 or 0. */
 int sdmm_shared_process_alive(int32_t pid, uint64_t start_time);
+/* Whether a boot id a segment recorded (its header's 40 bytes, as read from
+ * /proc/sys/kernel/random/boot_id) is this boot's: if not, no pid it records
+ * can still run. 1 or 0. */
+int sdmm_shared_same_boot(const char recorded[40]);
 /* The arena, for read-only tools (sdmm_heap_next_block). Unlocked. */
 const sdmm_heap *sdmm_shared_heap(const sdmm_shared *s);
 /* sdmm_status_str extended with the statuses above. */

@@ -660,14 +660,12 @@ sdmm_status sdmm_shared_open_reserve(const char *name, size_t bytes, size_t max_
         s->live.heap = reinterpret_cast<sdmm_heap *>(s->live.arena);
     }
     if (st == SDMM_OK && !created) {
-        char boot[40];
-        read_boot_id(boot);
-        if (std::memcmp(boot, h->boot_id, sizeof boot) != 0) {
+        if (sdmm_shared_same_boot(h->boot_id) == 0) {
             // First opener since a reboot: no process of this boot holds the
             // lock or a slot. The lock word may name a thread of the old boot.
             init_mutex(mutex_of(h));
             for (Client &c : h->clients) c.pid = 0;
-            std::memcpy(h->boot_id, boot, sizeof boot);
+            read_boot_id(h->boot_id);
             recover(s);
         }
     }
@@ -923,6 +921,12 @@ uint32_t sdmm_shared_client(const sdmm_shared *s) { return s != nullptr ? s->cli
 
 int sdmm_shared_process_alive(int32_t pid, uint64_t start_time) {
     return process_alive(pid, start_time) ? 1 : 0;
+}
+
+int sdmm_shared_same_boot(const char recorded[40]) {
+    char boot[40];
+    read_boot_id(boot);
+    return recorded != nullptr && std::memcmp(boot, recorded, sizeof boot) == 0 ? 1 : 0;
 }
 
 const sdmm_heap *sdmm_shared_heap(const sdmm_shared *s) { return s != nullptr ? s->live.heap : nullptr; }
