@@ -747,7 +747,8 @@ struct Live {
 
 // Releases a located live block into the coalescing heap: coalesces with
 // free neighbours (each checked first) and files the result. Nothing is
-// written unless every neighbour checks out.
+// written unless every neighbour checks out. (At the unchecked level:
+// release_unchecked; everything after its dispatch is the checked level.)
 SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live &blk) {
     Bounds b = bounds;
     if (!load_classes(heap, &b)) return SDMM_ERR_CORRUPTED;
@@ -760,7 +761,7 @@ SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live 
     Unlink un{}, up{};
     const bool merge_next = next != b.sentinel && (next_w0 & kUsed) == 0;
     if (merge_next) {
-        if (!free_block_ok(heap, b, next, &next_size) || !SDMM_CHECK(next_size == (next_w0 & ~kFlagBits)) ||
+        if (!free_block_ok(heap, b, next, &next_size) || next_size != (next_w0 & ~kFlagBits) ||
             !unlink_take(heap, b, next, next_size, &un))
             return SDMM_ERR_CORRUPTED;
     }
@@ -768,28 +769,27 @@ SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live 
     u64 prev = 0, prev_size = 0, prev_w0 = 0;
     if (merge_prev) {
         const u64 footer = load32(heap, off - 4);
-        if (!SDMM_CHECK(footer >= kMinBlock && footer <= off - b.first && (footer & 7) == 0))
-            return SDMM_ERR_CORRUPTED;
+        if (footer < kMinBlock || footer > off - b.first || (footer & 7) != 0) return SDMM_ERR_CORRUPTED;
         prev = off - footer;
         prev_w0 = load32(heap, prev);
-        if (!free_block_ok(heap, b, prev, &prev_size) ||
-            !SDMM_CHECK(prev_size == footer && (prev_w0 & kPrevUsed) != 0) ||  // no two free neighbours
-            !unlink_take(heap, b, prev, prev_size, &up) || !SDMM_CHECK(!up.top))
+        if (!free_block_ok(heap, b, prev, &prev_size) || prev_size != footer ||
+            (prev_w0 & kPrevUsed) == 0 ||  // no two free neighbours
+            !unlink_take(heap, b, prev, prev_size, &up) || up.top)
             return SDMM_ERR_CORRUPTED;
     }
     u64 merged_off = merge_prev ? prev : off;
     u64 merged_size = size + next_size + prev_size;
     u64 head = 0;
-    if (kHardened && merged_off + merged_size != b.sentinel) {
+    if (merged_off + merged_size != b.sentinel) {
         // The list it joins may be one of those it leaves: check the head as
         // it will be after the unlinks.
         const u64 cls = class_of(merged_size);
-        if (!SDMM_CHECK(cls < kMaxClasses && cls < b.classes)) return SDMM_ERR_CORRUPTED;
+        if (cls >= kMaxClasses || cls >= b.classes) return SDMM_ERR_CORRUPTED;
         head = load32(heap, head_offset(cls));
         if (merge_next && !un.top && un.cls == cls && head == next) head = un.next;
         if (merge_prev && up.cls == cls && head == prev)
             head = up.next == next && merge_next ? un.next : up.next;
-        if (!SDMM_CHECK(head == 0 || in_blocks(b, head))) return SDMM_ERR_CORRUPTED;
+        if (head != 0 && !in_blocks(b, head)) return SDMM_ERR_CORRUPTED;
     }
     const u64 after = merged_off + merged_size;
     const u64 after_w0 = merge_next ? load32(heap, after) : next_w0;
@@ -798,14 +798,12 @@ SDMM_COLD sdmm_status release(sdmm_heap *heap, const Bounds &bounds, const Live 
     const u64 map_at = map_word_at(b.map, off);
     store64(heap, map_at, load64(heap, map_at) & ~map_bit(off));
     count_free(heap, size);
-    if constexpr (kHardened) {
-        if (merge_next && merge_prev) {
-            unlink_both(heap, un, up);
-        } else if (merge_next) {
-            unlink_apply(heap, un);
-        } else if (merge_prev) {
-            unlink_apply(heap, up);
-        }
+    if (merge_next && merge_prev) {
+        unlink_both(heap, un, up);
+    } else if (merge_next) {
+        unlink_apply(heap, un);
+    } else if (merge_prev) {
+        unlink_apply(heap, up);
     }
     const u64 prev_used = merge_prev ? prev_w0 & kPrevUsed : blk.w0 & kPrevUsed;
     make_free(heap, b, merged_off, merged_size, prev_used, after_w0, head);
