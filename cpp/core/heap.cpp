@@ -1504,8 +1504,7 @@ SDMM_HOT sdmm_status resize_located(sdmm_heap *heap, Bounds &b, const Live &blk,
     if (new_len > 0xFFFFFFFFu) return fail(out, SDMM_ERR_TOO_LARGE);
     const u64 new_bytes = new_len << size_log2;
     if (new_bytes > b.sentinel - b.first - kHeader) return fail(out, SDMM_ERR_TOO_LARGE);
-    u64 need = round8(new_bytes + kHeader);
-    if (need < kMinBlock) need = kMinBlock;
+    const u64 need = block_bytes_for(new_bytes);
 
     if (!load_classes(heap, &b)) return fail(out, SDMM_ERR_CORRUPTED);
     const u64 off = blk.off;
